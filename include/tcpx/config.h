@@ -1,0 +1,54 @@
+// Config: every tunable of an Endpoint in one place, each with a default and
+// an environment-variable override read by Config::from_env().
+#ifndef TCPX_CONFIG_H_
+#define TCPX_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "tcpx/status.h"
+
+namespace tcpx {
+
+struct Config {
+  // Plugin comms (channels) per direction per peer.   TCPX_CHANNELS
+  int channels_per_peer = 2;
+  // Sockets inside each plugin comm; handed to the plugin through its own
+  // variable (TCPX_P2P_TCP_NSOCKS for the built-in one, NCCL_NSOCKS_PERTHREAD
+  // for Google's).                                     TCPX_SOCKETS_PER_CHANNEL
+  int sockets_per_channel = 1;
+  // Largest piece of a transfer handed to one isend/irecv (<= 4 MiB, the
+  // TCPX bounce-buffer limit).                         TCPX_CHUNK_BYTES
+  size_t chunk_bytes = 1u << 20;
+  // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS
+  int connect_timeout_ms = 10000;
+  // A peer silent this long on a busy connection is declared dead.
+  //                                                    TCPX_PEER_TIMEOUT_MS
+  int peer_timeout_ms = 5000;
+  // ncclNet v7 plugin to dlopen; empty = the built-in TCP plugin installed
+  // next to the library.                               TCPX_NET_PLUGIN
+  std::string plugin_path;
+  // Plugin device (NIC) index this endpoint uses; -1 = the one matching the
+  // GPU (local_gpu_idx % devices).                     TCPX_NET_DEV
+  int net_dev = -1;
+  // Address the control listener binds and advertises in its metadata; empty
+  // = the first non-loopback IPv4 address, or 127.0.0.1 if there is none.
+  //                                                    TCPX_LISTEN_ADDR
+  std::string listen_addr;
+  // Control listener port; 0 = ephemeral.              TCPX_LISTEN_PORT
+  uint16_t listen_port = 0;
+
+  // Defaults overridden by any TCPX_* variable that is set. A malformed or
+  // out-of-range value is an INVALID_ARGUMENT naming the variable, never a
+  // silent fallback.
+  static Status from_env(Config* out);
+  // Range checks shared by from_env and Endpoint::create.
+  Status validate() const;
+  // One line per field, for tcpx-doctor and debug logs.
+  std::string describe() const;
+};
+
+}  // namespace tcpx
+
+#endif  // TCPX_CONFIG_H_

@@ -1,0 +1,182 @@
+// tcpx::Endpoint: one per GPU. Moves bytes between registered regions of two
+// processes over any ncclNet v7 plugin (Google's TCPX plugin or the built-in
+// TCP one). Parity target: UCCL's RDMA Endpoint as used by uccl_engine.
+//
+// Threading: every method is thread-safe. The endpoint owns its progress
+// thread(s); *_async calls enqueue and return at once, poll_async never
+// blocks, wait() blocks up to a deadline. A peer's read/write requests are
+// served by the endpoint itself: the target application calls nothing.
+#ifndef TCPX_ENDPOINT_H_
+#define TCPX_ENDPOINT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tcpx/config.h"
+#include "tcpx/status.h"
+
+namespace tcpx {
+
+using ConnId = uint64_t;
+using MrId = uint64_t;
+using XferId = uint64_t;
+
+// Who a metadata blob or a handshake says the peer is.
+struct PeerInfo {
+  std::string ip;     // textual IPv4 or IPv6 address (no brackets)
+  uint16_t port = 0;  // host byte order here; network order on the wire
+  int gpu_idx = -1;
+};
+
+// A region the target advertised for one read or write. 64 bytes exactly
+// (NIXL hard-codes that size). Carries the target's MR id token, an offset
+// inside that region, a size and a tag, serialised in network byte order; never
+// a raw address. Treat it as opaque bytes.
+struct FifoItem {
+  uint8_t bytes[64];
+};
+static_assert(sizeof(FifoItem) == 64, "FifoItem is 64 bytes on every side");
+
+// One piece of a vector read/write: local memory plus the remote region.
+struct IoPiece {
+  MrId mr = 0;             // local registration covering [data, data+size)
+  void* data = nullptr;    // local source (write) or destination (read)
+  size_t size = 0;
+  FifoItem remote{};       // what the target advertised
+};
+
+struct Notification {
+  ConnId conn = 0;
+  std::string name;
+  std::string msg;
+};
+
+enum class MemoryKind { kHost, kCuda };
+
+class Endpoint {
+ public:
+  // Creates the endpoint, loads the plugin and starts the control listener.
+  // local_gpu_idx may name no real GPU on a host-only machine (host memory
+  // only); it is validated against the real device when CUDA is present.
+  static Status create(int local_gpu_idx, const Config& config,
+                       std::unique_ptr<Endpoint>* out);
+  // Fails every outstanding transfer with PEER_CLOSED-like errors, closes all
+  // connections and joins the engine threads. Never blocks on a dead peer.
+  ~Endpoint();
+
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  // ---- Out-of-band metadata -------------------------------------------------
+  // Versioned binary blob: magic, version, address family, address, port (in
+  // network byte order), GPU index.
+  std::vector<uint8_t> get_metadata() const;
+  static Status parse_metadata(const std::vector<uint8_t>& blob, PeerInfo* out);
+  const PeerInfo& local_info() const;
+  // "ip:port?gpu" (IPv6 as "[addr]:port?gpu"): the C API's metadata string.
+  std::string metadata_string() const;
+  static Status parse_metadata_string(const std::string& s, PeerInfo* out);
+
+  // ---- Connections ------------------------------------------------------------
+  // Synchronous; fails with TIMED_OUT after config.connect_timeout_ms,
+  // TRANSPORT_ERROR if the peer is unreachable, PROTOCOL_ERROR on version or
+  // GPU-id mismatch (which the peer reports too).
+  Status connect(const std::string& ip, int remote_gpu_idx, uint16_t port,
+                 ConnId* out);
+  Status connect(const PeerInfo& peer, ConnId* out);
+  // Waits for the next incoming connection (handshake done, channels up).
+  // timeout_ms < 0 waits without a deadline; otherwise TIMED_OUT when it
+  // passes. A failed handshake is reported to that peer and accept goes on
+  // waiting for the next one. Destroying the endpoint while another thread is
+  // inside accept() is the caller's bug (the C API parks such callers).
+  Status accept(ConnId* out, PeerInfo* peer, int timeout_ms = -1);
+  // Closes one connection: its outstanding transfers fail, the peer sees
+  // PEER_CLOSED. Returns promptly even when the peer is gone.
+  Status close_connection(ConnId conn);
+
+  // ---- Memory registration ------------------------------------------------
+  // Bookkeeping only: plugin regMr happens lazily per (comm, MR) and is
+  // cached. Host or CUDA memory is detected (CUDA must be 4096-byte aligned).
+  Status reg(const void* data, size_t size, MrId* out);
+  // Releases every plugin handle of the region. Refused with kBusy while a
+  // transfer still uses it.
+  Status dereg(MrId mr);
+  // The registration that contains [data, data+size), for callers that only
+  // have addresses (the C API). NOT_FOUND if none does.
+  Status find_mr(const void* data, size_t size, MrId* out) const;
+
+  // ---- Two-sided --------------------------------------------------------------
+  // Sends and receives match in posting order per connection. A receive whose
+  // capacity is smaller than the matching send fails both with
+  // INVALID_ARGUMENT; nothing is written past capacity.
+  Status send_async(ConnId conn, MrId mr, const void* data, size_t size,
+                    XferId* out);
+  Status recv_async(ConnId conn, MrId mr, void* data, size_t capacity,
+                    XferId* out);
+  Status send(ConnId conn, MrId mr, const void* data, size_t size);
+  Status recv(ConnId conn, MrId mr, void* data, size_t capacity,
+              size_t* received = nullptr);
+
+  // ---- One-sided ----------------------------------------------------------------
+  // Describes [addr, addr+len) of a local registration for one peer read or
+  // write. INVALID_ARGUMENT if the range is not inside mr.
+  Status advertise(ConnId conn, MrId mr, const void* addr, size_t len,
+                   FifoItem* out);
+  // Reads the advertised remote region into dst (size must equal the
+  // advertised size or be smaller). The target validates the request and
+  // pushes the data; an invalid request fails the transfer with a status.
+  Status read_async(ConnId conn, MrId mr, void* dst, size_t size,
+                    const FifoItem& remote, XferId* out);
+  // Writes src into the advertised remote region; done when the target
+  // acknowledged that the data is in place.
+  Status write_async(ConnId conn, MrId mr, const void* src, size_t size,
+                     const FifoItem& remote, XferId* out);
+  // Vector variants: one transfer id for all pieces. The transfer fails if any
+  // piece fails; piece_status() tells which.
+  Status readv_async(ConnId conn, const std::vector<IoPiece>& pieces,
+                     XferId* out);
+  Status writev_async(ConnId conn, const std::vector<IoPiece>& pieces,
+                      XferId* out);
+  Status read(ConnId conn, MrId mr, void* dst, size_t size,
+              const FifoItem& remote);
+  Status write(ConnId conn, MrId mr, const void* src, size_t size,
+               const FifoItem& remote);
+
+  // ---- Completion ------------------------------------------------------------
+  // Never blocks. IN_PROGRESS while running; OK once the data is in place;
+  // otherwise the transfer's error. A final answer retires the id: a later
+  // poll of it is NOT_FOUND.
+  Status poll_async(XferId xfer);
+  // Blocks until the transfer is final or timeout_ms passes (TIMED_OUT, the
+  // transfer stays live). timeout_ms < 0 waits without a deadline (a dead
+  // peer still ends it with an error). Retires the id like poll_async.
+  Status wait(XferId xfer, int timeout_ms = -1);
+  // Per-piece result of a finished vector transfer (before it is retired).
+  Status piece_status(XferId xfer, size_t piece, Status* out) const;
+
+  // ---- Notifications -----------------------------------------------------------
+  // Delivered to the peer after the data of every transfer on this connection
+  // that completed before this call is visible there.
+  Status send_notification(ConnId conn, const std::string& name,
+                           const std::string& msg);
+  // Drains this endpoint's queue: exactly one entry per send_notification.
+  std::vector<Notification> get_notifications();
+
+  // ---- Introspection -------------------------------------------------------
+  // Plugin name, channels, direct or bounce path, as the README run prints.
+  std::string describe_path() const;
+  int local_gpu_idx() const;
+
+  class Impl;
+
+ private:
+  explicit Endpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tcpx
+
+#endif  // TCPX_ENDPOINT_H_

@@ -1,0 +1,50 @@
+// Unpacker: scatters one completed bounce-buffer receive into its destination,
+// following the loadMeta list the plugin wrote into netUnpackMeta slot k % 16.
+// The CPU path (host destinations, tests) and the CUDA kernel (GPU
+// destinations) sit behind this one interface; the engine calls
+// irecvConsumed for a receive only after query() reports its job done.
+#ifndef TCPX_UNPACK_UNPACKER_H_
+#define TCPX_UNPACK_UNPACKER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "net/nccl_net_v7.h"
+#include "tcpx/status.h"
+
+namespace tcpx::unpack {
+
+struct UnpackJob {
+  // Host-mapped metadata of the recv comm and the slot of this receive. The
+  // entries are read in place (no copy, no upload from pageable memory).
+  const netUnpackMeta* meta = nullptr;
+  int slot = 0;
+  const void* bounce_buf = nullptr;  // src_off is relative to this
+  void* dst = nullptr;               // dst_off is relative to this
+  uint64_t dst_capacity = 0;         // an entry ending past this is an error
+  bool dst_is_device = false;        // CUDA destination
+};
+
+class Unpacker {
+ public:
+  virtual ~Unpacker() = default;
+  // Starts the scatter. Returns at once for the GPU path; the CPU path may
+  // copy inline. *ticket identifies the job for query().
+  virtual Status submit(const UnpackJob& job, uint64_t* ticket) = 0;
+  // OK once the job's bytes are in dst, IN_PROGRESS before, an error if the
+  // job failed (bad metadata, CUDA error). Tickets complete in submit order.
+  virtual Status query(uint64_t ticket) = 0;
+  virtual const char* name() const = 0;
+};
+
+// Copies with memcpy on the calling thread; validates every entry against
+// dst_capacity and the slot's count (<= 2048).
+std::unique_ptr<Unpacker> make_cpu_unpacker();
+
+// The CUDA kernel path on gpu_idx; UNSUPPORTED when this build or host has no
+// CUDA (see src/cuda/cuda_ops.h).
+Status make_cuda_unpacker(int gpu_idx, std::unique_ptr<Unpacker>* out);
+
+}  // namespace tcpx::unpack
+
+#endif  // TCPX_UNPACK_UNPACKER_H_
