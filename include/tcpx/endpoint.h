@@ -165,6 +165,17 @@ class Endpoint {
   // Drains this endpoint's queue: exactly one entry per send_notification.
   std::vector<Notification> get_notifications();
 
+  // ---- Application messages -------------------------------------------------
+  // Opaque byte messages (at most 1 MiB each) carried in order on the
+  // connection's control channel, for layers built on the endpoint such as the
+  // C API's md_t / FIFO traffic. Ordered with the notifications and transfer
+  // frames sent on the same connection.
+  Status send_message(ConnId conn, const void* data, size_t size);
+  // Next message from that connection. timeout_ms 0 polls; TIMED_OUT when
+  // none arrived in time; PEER_CLOSED once the connection is gone and its
+  // queue is drained.
+  Status recv_message(ConnId conn, std::vector<uint8_t>* out, int timeout_ms);
+
   // ---- Introspection -------------------------------------------------------
   // Plugin name, channels, direct or bounce path, as the README run prints.
   std::string describe_path() const;
