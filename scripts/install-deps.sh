@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing tcpx-p2p needs on Debian 12 (bookworm).
+# The CUDA toolkit is optional and not installed here: when nvcc is present
+# (/usr/local/cuda/bin/nvcc or on PATH) the CUDA parts are built too.
+# With --bench it also installs the baselines the benchmarks compare against.
+set -euo pipefail
+pkgs=(cmake ninja-build g++ make pkg-config binutils libgtest-dev libgmock-dev
+      googletest libbenchmark-dev iproute2 procps)
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(iperf3 ucx-utils); fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then exit 0; fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
