@@ -8,12 +8,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/nccl_net_v7.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define TCPX_CUDA_OPS_VERSION 1
 #define TCPX_CUDA_OPS_SYMBOL "tcpx_cuda_ops_v1"
+
+/* One unpack job as the kernel sees it (mirrors tcpx::unpack::UnpackJob). */
+typedef struct {
+  const netUnpackMeta* meta; /* host-mapped (cudaHostAlloc Mapped or registered) */
+  int slot;                  /* 0..NET_UNPACK_MAX_SLICES-1 */
+  const void* bounce_buf;    /* device memory or mapped host memory */
+  uint64_t bounce_capacity;  /* 0 = unchecked */
+  void* dst;                 /* device memory */
+  uint64_t dst_capacity;
+} tcpxCudaUnpackJob;
+
+/* Jobs one unpacker keeps track of at once (submit says BUSY beyond). */
+#define TCPX_CUDA_UNPACK_RING 256
+
+/* Our own error numbers, above every CUDA runtime error number. */
+#define TCPX_CUDA_ERR_BUSY 100001
+#define TCPX_CUDA_ERR_BAD_JOB 100002
+#define TCPX_CUDA_ERR_UNKNOWN_TICKET 100003
+#define TCPX_CUDA_ERR_INVALID 100004
+
+#define TCPX_CUDA_JOB_DONE 0
+#define TCPX_CUDA_JOB_RUNNING 1
+#define TCPX_CUDA_JOB_FAILED 2
+
+/* What the kernel found wrong in a slot's entries (OR of these). */
+#define TCPX_CUDA_BAD_LEN 0x1        /* len > NET_UNPACK_PAGE_SIZE */
+#define TCPX_CUDA_BAD_DST 0x2        /* dst_off + len > dst_capacity */
+#define TCPX_CUDA_BAD_SRC 0x4        /* src_off + len > bounce_capacity */
 
 /* Every entry returns 0 on success or a CUDA error number (never aborts). */
 typedef struct {
@@ -26,6 +56,26 @@ typedef struct {
   int (*memcpy_d2h)(void* dst, const void* src, size_t n);
   int (*memcpy_h2d)(void* dst, const void* src, size_t n);
   const char* (*error_string)(int err);
+
+  /* ---- Appended: the GPU unpacker (the kernel lives in libtcpx_cuda.so) ----
+   * One unpacker owns a stream on `device` and a ring of in-flight jobs; the
+   * kernel reads loadMeta entries in place from the host-mapped netUnpackMeta.
+   * Entries may be called from any thread; calls on one unpacker serialize. */
+  int (*unpacker_create)(int device, void** unpacker);
+  /* Launches the scatter of `job` asynchronously. *ticket identifies it.
+   * Returns TCPX_CUDA_ERR_BUSY when TCPX_CUDA_UNPACK_RING jobs are in flight,
+   * TCPX_CUDA_ERR_BAD_JOB for a job rejected before launch (cnt > 2048, meta
+   * not reachable from the device); *ticket is then untouched. */
+  int (*unpacker_submit)(void* unpacker, const tcpxCudaUnpackJob* job,
+                         uint64_t* ticket);
+  /* *state: TCPX_CUDA_JOB_DONE, TCPX_CUDA_JOB_RUNNING, or TCPX_CUDA_JOB_FAILED
+   * with *bad_entry_flags (TCPX_CUDA_BAD_*) saying what the kernel rejected.
+   * Returns TCPX_CUDA_ERR_UNKNOWN_TICKET for a ticket never issued or older
+   * than the ring remembers; a CUDA error number if the launch itself failed. */
+  int (*unpacker_query)(void* unpacker, uint64_t ticket, int* state,
+                        uint32_t* bad_entry_flags);
+  /* Waits for in-flight jobs, then frees the stream, events and ring. */
+  int (*unpacker_destroy)(void* unpacker);
 } tcpxCudaOps_v1;
 
 /* Exported by libtcpx_cuda.so. */

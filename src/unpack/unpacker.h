@@ -20,6 +20,9 @@ struct UnpackJob {
   const netUnpackMeta* meta = nullptr;
   int slot = 0;
   const void* bounce_buf = nullptr;  // src_off is relative to this
+  // Bytes readable at bounce_buf; an entry reading past it is an error.
+  // 0 = unknown (not checked), for callers that do not know the size.
+  uint64_t bounce_capacity = 0;
   void* dst = nullptr;               // dst_off is relative to this
   uint64_t dst_capacity = 0;         // an entry ending past this is an error
   bool dst_is_device = false;        // CUDA destination
@@ -33,7 +36,15 @@ class Unpacker {
   virtual Status submit(const UnpackJob& job, uint64_t* ticket) = 0;
   // OK once the job's bytes are in dst, IN_PROGRESS before, an error if the
   // job failed (bad metadata, CUDA error). Tickets complete in submit order.
+  // An error found before the job starts (null fields, cnt > 2048, and on the
+  // CPU path every bad entry, since it validates the whole list first) is
+  // returned by submit() and no ticket is issued; BUSY means
+  // kMaxTicketsInFlight jobs are still running. An error found while the job
+  // runs (the GPU kernel's entry checks, a CUDA fault) is returned by query().
+  // Results are kept for the last kMaxTicketsInFlight tickets; older or never
+  // issued tickets are NOT_FOUND.
   virtual Status query(uint64_t ticket) = 0;
+  static constexpr uint64_t kMaxTicketsInFlight = 256;
   virtual const char* name() const = 0;
 };
 

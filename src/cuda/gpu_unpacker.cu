@@ -1,0 +1,212 @@
+// The GPU unpacker. Submitting a job is one kernel launch and one event
+// record on the unpacker's stream; nothing synchronizes per job, and the
+// kernel reads the loadMeta entries from host-mapped memory in place, so no
+// descriptor is ever uploaded from pageable memory.
+#include "cuda/gpu_unpacker.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <new>
+
+#include "cuda/unpack_kernel.cuh"
+
+namespace tcpx::cuda {
+namespace {
+
+struct JobRecord {
+  uint64_t ticket = UINT64_MAX;  // the ticket this record holds, if any
+  cudaEvent_t done = nullptr;
+  bool finished = false;         // the event was seen complete
+  uint32_t bad = 0;              // copied from the mapped word once finished
+};
+
+class GpuUnpacker {
+ public:
+  int init(int device);
+  int submit(const tcpxCudaUnpackJob& job, uint64_t* ticket);
+  int query(uint64_t ticket, int* state, uint32_t* bad);
+  int destroy();
+
+ private:
+  int make_current() const;
+  // Marks `r` finished if its event completed; cudaErrorNotReady otherwise.
+  int settle(JobRecord& r, size_t index);
+
+  std::mutex mu_;
+  int device_ = 0;
+  cudaStream_t stream_ = nullptr;
+  JobRecord ring_[TCPX_CUDA_UNPACK_RING];
+  uint32_t* bad_host_ = nullptr;  // TCPX_CUDA_UNPACK_RING mapped words
+  uint32_t* bad_dev_ = nullptr;
+  uint64_t next_ticket_ = 0;
+};
+
+int GpuUnpacker::make_current() const {
+  // The current device is per host thread, and submit/query may come from a
+  // thread other than the one that created the unpacker.
+  int cur = -1;
+  cudaError_t e = cudaGetDevice(&cur);
+  if (e != cudaSuccess) return e;
+  return cur == device_ ? cudaSuccess : cudaSetDevice(device_);
+}
+
+int GpuUnpacker::init(int device) {
+  device_ = device;
+  int e = make_current();
+  if (e != cudaSuccess) return e;
+  // Non-blocking: the unpack stream must not serialize with the legacy
+  // default stream the application may be using.
+  if ((e = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)) != cudaSuccess) return e;
+  for (auto& r : ring_)
+    if ((e = cudaEventCreateWithFlags(&r.done, cudaEventDisableTiming)) != cudaSuccess) return e;
+  e = cudaHostAlloc(reinterpret_cast<void**>(&bad_host_), sizeof(uint32_t) * TCPX_CUDA_UNPACK_RING,
+                    cudaHostAllocMapped | cudaHostAllocPortable);
+  if (e != cudaSuccess) return e;
+  std::fill(bad_host_, bad_host_ + TCPX_CUDA_UNPACK_RING, 0u);
+  return cudaHostGetDevicePointer(reinterpret_cast<void**>(&bad_dev_), bad_host_, 0);
+}
+
+// A device-visible address for `p`: device memory as is, host memory only if
+// it is pinned and mapped. Null when the device cannot reach it.
+const void* device_view(const void* p) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();  // not sticky; do not let it surface in a later call
+    return nullptr;
+  }
+  if (a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged) return p;
+  if (a.type == cudaMemoryTypeHost) return a.devicePointer;
+  return nullptr;
+}
+
+int GpuUnpacker::settle(JobRecord& r, size_t index) {
+  if (r.finished) return cudaSuccess;
+  cudaError_t q = cudaEventQuery(r.done);
+  if (q != cudaSuccess) return q;
+  // The event orders the kernel's stores to the mapped word before this read.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  r.bad = *static_cast<volatile uint32_t*>(&bad_host_[index]);
+  r.finished = true;
+  return cudaSuccess;
+}
+
+int GpuUnpacker::submit(const tcpxCudaUnpackJob& job, uint64_t* ticket) {
+  if (ticket == nullptr || job.meta == nullptr || job.dst == nullptr || job.bounce_buf == nullptr ||
+      job.slot < 0 || job.slot >= NET_UNPACK_MAX_SLICES)
+    return TCPX_CUDA_ERR_INVALID;
+  // cnt decides the launch size, so it is checked here, from host memory.
+  const uint64_t count = job.meta->cnt[job.slot];
+  if (count > NET_UNPACK_MAX_SLICE_PAGES) return TCPX_CUDA_ERR_BAD_JOB;
+
+  std::lock_guard<std::mutex> lock(mu_);
+  int e = make_current();
+  if (e != cudaSuccess) return e;
+  const size_t index = next_ticket_ % TCPX_CUDA_UNPACK_RING;
+  JobRecord& r = ring_[index];
+  if (r.ticket != UINT64_MAX) {
+    int s = settle(r, index);
+    if (s == cudaErrorNotReady) return TCPX_CUDA_ERR_BUSY;
+    if (s != cudaSuccess) return s;
+  }
+  auto* meta = static_cast<const netUnpackMeta*>(device_view(job.meta));
+  const void* src = device_view(job.bounce_buf);
+  void* dst = const_cast<void*>(device_view(job.dst));
+  if (meta == nullptr || src == nullptr || dst == nullptr) return TCPX_CUDA_ERR_BAD_JOB;
+
+  bad_host_[index] = 0;
+  if (count > 0) {
+    UnpackArgs a;
+    a.entries = meta->mem[job.slot];
+    a.count = static_cast<uint32_t>(count);
+    a.src = static_cast<const uint8_t*>(src);
+    a.src_capacity = job.bounce_capacity;
+    a.dst = static_cast<uint8_t*>(dst);
+    a.dst_capacity = job.dst_capacity;
+    a.bad = bad_dev_ + index;
+    // One warp per entry, all entries in one wave: at most 2048 / 8 blocks.
+    const unsigned blocks = static_cast<unsigned>((count + kUnpackWarpsPerBlock - 1) / kUnpackWarpsPerBlock);
+    unpack_kernel<<<blocks, kUnpackThreadsPerBlock, 0, stream_>>>(a);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  }
+  // An empty slot still records an event so tickets complete in order.
+  if ((e = cudaEventRecord(r.done, stream_)) != cudaSuccess) return e;
+  r.ticket = next_ticket_;
+  r.finished = false;
+  r.bad = 0;
+  *ticket = next_ticket_++;
+  return cudaSuccess;
+}
+
+int GpuUnpacker::query(uint64_t ticket, int* state, uint32_t* bad) {
+  if (state == nullptr) return TCPX_CUDA_ERR_INVALID;
+  std::lock_guard<std::mutex> lock(mu_);
+  const size_t index = ticket % TCPX_CUDA_UNPACK_RING;
+  JobRecord& r = ring_[index];
+  if (ticket >= next_ticket_ || r.ticket != ticket) return TCPX_CUDA_ERR_UNKNOWN_TICKET;
+  int e = make_current();
+  if (e != cudaSuccess) return e;
+  int s = settle(r, index);
+  if (s == cudaErrorNotReady) {
+    *state = TCPX_CUDA_JOB_RUNNING;
+    return cudaSuccess;
+  }
+  if (s != cudaSuccess) return s;
+  *state = r.bad != 0 ? TCPX_CUDA_JOB_FAILED : TCPX_CUDA_JOB_DONE;
+  if (bad != nullptr) *bad = r.bad;
+  return cudaSuccess;
+}
+
+int GpuUnpacker::destroy() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int first = make_current();
+  // The kernel's work is bounded (<= 2048 fragments of <= 4 KiB), so waiting
+  // for the stream cannot hang on a peer.
+  if (stream_ != nullptr) {
+    int e = cudaStreamSynchronize(stream_);
+    if (first == cudaSuccess) first = e;
+  }
+  for (auto& r : ring_)
+    if (r.done != nullptr) cudaEventDestroy(r.done);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  if (bad_host_ != nullptr) cudaFreeHost(bad_host_);
+  return first;
+}
+
+}  // namespace
+
+int gpu_unpacker_create(int device, void** unpacker) {
+  if (unpacker == nullptr) return TCPX_CUDA_ERR_INVALID;
+  auto* u = new (std::nothrow) GpuUnpacker();
+  if (u == nullptr) return cudaErrorMemoryAllocation;
+  int e = u->init(device);
+  if (e != cudaSuccess) {
+    u->destroy();
+    delete u;
+    return e;
+  }
+  *unpacker = u;
+  return cudaSuccess;
+}
+
+int gpu_unpacker_submit(void* unpacker, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
+  if (unpacker == nullptr || job == nullptr) return TCPX_CUDA_ERR_INVALID;
+  return static_cast<GpuUnpacker*>(unpacker)->submit(*job, ticket);
+}
+
+int gpu_unpacker_query(void* unpacker, uint64_t ticket, int* state, uint32_t* bad_entry_flags) {
+  if (unpacker == nullptr) return TCPX_CUDA_ERR_INVALID;
+  return static_cast<GpuUnpacker*>(unpacker)->query(ticket, state, bad_entry_flags);
+}
+
+int gpu_unpacker_destroy(void* unpacker) {
+  if (unpacker == nullptr) return TCPX_CUDA_ERR_INVALID;
+  auto* u = static_cast<GpuUnpacker*>(unpacker);
+  int e = u->destroy();
+  delete u;
+  return e;
+}
+
+}  // namespace tcpx::cuda
