@@ -1,0 +1,61 @@
+#include "net/tcp/options.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace tcpx::tcp {
+namespace {
+
+bool parse_int(const char* s, long lo, long hi, long* out) {
+  char* end = nullptr;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end != '\0' || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+bool read_options(Options* out, std::string* why) {
+  Options o;
+  if (const char* v = getenv("TCPX_P2P_TCP_BOUNCE_HOST"); v != nullptr && *v != '\0') {
+    if (strcmp(v, "1") == 0) o.bounce_host = true;
+    else if (strcmp(v, "0") == 0) o.bounce_host = false;
+    else { *why = std::string("TCPX_P2P_TCP_BOUNCE_HOST must be 0 or 1, got '") + v + "'"; return false; }
+  }
+  if (const char* v = getenv("TCPX_P2P_TCP_IFNAME"); v != nullptr && *v != '\0') {
+    std::string all(v);
+    size_t start = 0;
+    while (start <= all.size()) {
+      size_t comma = all.find(',', start);
+      if (comma == std::string::npos) comma = all.size();
+      if (comma > start) o.ifnames.push_back(all.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  if (const char* v = getenv("TCPX_P2P_TCP_FAMILY"); v != nullptr && *v != '\0') {
+    long f = 0;
+    if (!parse_int(v, 0, 6, &f) || (f != 0 && f != 4 && f != 6)) {
+      *why = std::string("TCPX_P2P_TCP_FAMILY must be 4, 6 or 0 (either), got '") + v + "'";
+      return false;
+    }
+    o.family = static_cast<int>(f);
+  }
+  *out = std::move(o);
+  return true;
+}
+
+bool read_nsocks(int* out, std::string* why) {
+  *out = 1;
+  const char* v = getenv("TCPX_P2P_TCP_NSOCKS");
+  if (v == nullptr || *v == '\0') return true;
+  long n = 0;
+  if (!parse_int(v, 1, kMaxSocketsPerComm, &n)) {
+    *why = std::string("TCPX_P2P_TCP_NSOCKS must be 1..8, got '") + v + "'";
+    return false;
+  }
+  *out = static_cast<int>(n);
+  return true;
+}
+
+}  // namespace tcpx::tcp

@@ -1,0 +1,105 @@
+// RecvComm: the receiving end of a comm. irecv only queues; test() reads.
+//
+// Direct mode (host memory): payload lands in the caller's buffer, and a
+// message larger than the posted size fails the request and breaks the comm.
+// Bounce mode (CUDA memory, or host with TCPX_P2P_TCP_BOUNCE_HOST=1): payload
+// lands in the comm's bounce buffer, scattered as bounce.h describes, and the
+// fragment list is published in netUnpackMeta slot seq % 16; the destination
+// is never touched. Either way a done request keeps its slot until
+// irecvConsumed.
+//
+// Each socket reads through a small staging buffer when the next bytes are a
+// header or a small payload (one recv then serves many small messages), and
+// straight into the destination (or bounce pages, with readv) for large ones.
+#ifndef TCPX_NET_TCP_RECV_COMM_H_
+#define TCPX_NET_TCP_RECV_COMM_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "net/tcp/bounce.h"
+#include "net/tcp/mem_region.h"
+#include "net/tcp/options.h"
+#include "net/tcp/request.h"
+#include "net/tcp/wire.h"
+
+namespace tcpx::tcp {
+
+class RecvComm;
+
+struct RecvRequest : RequestHeader {
+  RecvComm* comm = nullptr;
+  uint8_t* data = nullptr;
+  uint64_t posted = 0;
+  bool bounce = false;
+  bool have_size = false;
+  uint64_t size = 0;  // the sender's, once the header is in
+  uint8_t header[kMsgHeaderBytes] = {};
+  uint32_t header_got = 0;
+  Piece piece[kMaxSocketsPerComm];
+  uint64_t got[kMaxSocketsPerComm] = {};
+  int sockets_left = 0;
+  FragmentLayout layout;
+};
+
+class RecvComm {
+ public:
+  static constexpr uint32_t kMagic = 0x52434f4d;  // "RCOM"
+  // Takes ownership of the sockets; call init() before use.
+  RecvComm(int nsocks, const int* fds, bool bounce_host);
+  ~RecvComm();
+  RecvComm(const RecvComm&) = delete;
+  RecvComm& operator=(const RecvComm&) = delete;
+  // Allocates buffers; false (logged) when memory cannot be had.
+  bool init();
+
+  static RecvComm* from(void* p) {
+    auto* c = static_cast<RecvComm*>(p);
+    return (c != nullptr && c->magic_ == kMagic) ? c : nullptr;
+  }
+
+  unpackNetDeviceHandle* device_handle() { return &dev_handle_; }
+  ncclResult_t post(void* data, int size, const MemRegion& mr, void** request);
+  ncclResult_t test(RecvRequest* r, int* done);
+  ncclResult_t consumed(RecvRequest* r);
+
+ private:
+  struct Staging {
+    std::unique_ptr<uint8_t[]> buf;
+    uint32_t rd = 0;
+    uint32_t wr = 0;
+    uint32_t avail() const { return wr - rd; }
+  };
+  static constexpr uint32_t kStagingBytes = 64 * 1024;
+  // Payload runs at least this long skip the staging copy.
+  static constexpr uint64_t kDirectReadMin = 16 * 1024;
+
+  RecvRequest& at(uint64_t seq) { return reqs_[seq % kMaxRequests]; }
+  void progress();
+  void progress_socket(int s);
+  // One recv into staging; false when the socket has nothing (or failed).
+  bool fill_staging(int s);
+  bool read_direct(int s, RecvRequest& r, uint64_t n);
+  void on_header(RecvRequest& r);
+  void deliver(RecvRequest& r, int s, const uint8_t* src, uint64_t n);
+  void socket_finished(RecvRequest& r, int s);
+  void complete(RecvRequest& r);
+  void fail(ncclResult_t code, const char* why, int err);
+
+  uint32_t magic_ = kMagic;
+  int nsocks_ = 0;
+  int fds_[kMaxSocketsPerComm];
+  bool bounce_host_ = false;
+  RecvRequest reqs_[kMaxRequests];
+  uint64_t head_ = 0;  // oldest not yet consumed
+  uint64_t tail_ = 0;  // next seq; also k for the slot protocol
+  uint64_t cursor_[kMaxSocketsPerComm] = {};
+  Staging staging_[kMaxSocketsPerComm];
+  BounceArea bounce_;
+  unpackNetDeviceHandle dev_handle_{};
+  ncclResult_t broken_ = ncclSuccess;
+};
+
+}  // namespace tcpx::tcp
+
+#endif  // TCPX_NET_TCP_RECV_COMM_H_
