@@ -353,6 +353,89 @@ void check_bounce() {
   close_pair(&p);
 }
 
+// CUDA-type memory through a CUDA-ops library (real, or the host fake from
+// this folder): sends stage through pinned memory, receives always bounce.
+void check_cuda_types() {
+  Pair p;
+  EXPECT_TRUE(make_pair(&p));
+  auto* h = static_cast<unpackNetDeviceHandle*>(p.dev.handle);
+  const size_t kMax = 6 << 20;
+  void* sraw = nullptr;
+  void* rraw = nullptr;
+  EXPECT_EQ_INT(posix_memalign(&sraw, 4096, kMax), 0);
+  EXPECT_EQ_INT(posix_memalign(&rraw, 4096, kMax), 0);
+  auto* sbuf = static_cast<uint8_t*>(sraw);
+  auto* rbuf = static_cast<uint8_t*>(rraw);
+  std::vector<uint8_t> out(kMax);
+  void *smh = nullptr, *rmh = nullptr;
+  EXPECT_EQ_INT(net->regMr(p.sc, sbuf, static_cast<int>(kMax), NCCL_PTR_CUDA, &smh), 0);
+  EXPECT_EQ_INT(net->regMr(p.rc, rbuf, static_cast<int>(kMax), NCCL_PTR_CUDA, &rmh), 0);
+  unsigned seed = 777;
+  const int sizes[] = {0, 1, 4097, 524288, 524289, (1 << 20) + 3, 5 << 20, 100, 6 << 20};
+  int k = 0;
+  for (int size : sizes) {
+    for (int i = 0; i < size; ++i) sbuf[i] = static_cast<uint8_t>(rand_r(&seed));
+    memset(rbuf, 0xee, 16);
+    void *sreq = nullptr, *rreq = nullptr;
+    void* d = rbuf;
+    int sz = static_cast<int>(kMax), tag = 0;
+    EXPECT_EQ_INT(net->isend(p.sc, sbuf, size, 0, smh, &sreq), 0);
+    EXPECT_EQ_INT(net->irecv(p.rc, 1, &d, &sz, &tag, &rmh, &rreq), 0);
+    EXPECT_EQ_INT(wait(sreq), 0);
+    EXPECT_EQ_INT(wait(rreq), 0);
+    EXPECT_EQ_INT(rbuf[0], 0xee);
+    int slot = k % 16;
+    uint64_t covered = 0;
+    for (uint64_t i = 0; i < h->meta->cnt[slot]; ++i) {
+      const loadMeta& m = h->meta->mem[slot][i];
+      memcpy(out.data() + m.dst_off, static_cast<uint8_t*>(h->bounce_buf) + m.src_off, m.len);
+      covered += m.len;
+    }
+    EXPECT_EQ_INT(covered, size);
+    EXPECT_EQ_INT(memcmp(out.data(), sbuf, static_cast<size_t>(size)), 0);
+    EXPECT_EQ_INT(net->irecvConsumed(p.rc, 1, rreq), 0);
+    ++k;
+  }
+  // A window of CUDA sends interleaved with host sends on the same comm.
+  std::vector<uint8_t> hbuf(1 << 20, 0x42);
+  void* hmh = nullptr;
+  EXPECT_EQ_INT(net->regMr(p.sc, hbuf.data(), 1 << 20, NCCL_PTR_HOST, &hmh), 0);
+  std::vector<void*> sreqs, rreqs;
+  for (int i = 0; i < 8; ++i) {
+    void* r = nullptr;
+    int size = 700000 + i;
+    if (i % 2) EXPECT_EQ_INT(net->isend(p.sc, sbuf + i, size, 0, smh, &r), 0);
+    else EXPECT_EQ_INT(net->isend(p.sc, hbuf.data(), size - 300000, 0, hmh, &r), 0);
+    sreqs.push_back(r);
+    void* d = rbuf;
+    int sz = 10, tag = 0;
+    EXPECT_EQ_INT(net->irecv(p.rc, 1, &d, &sz, &tag, &rmh, &r), 0);
+    rreqs.push_back(r);
+  }
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ_INT(wait(sreqs[i]), 0);
+    EXPECT_EQ_INT(wait(rreqs[i]), 0);
+    int slot = k % 16;
+    uint64_t covered = 0;
+    for (uint64_t j = 0; j < h->meta->cnt[slot]; ++j) {
+      const loadMeta& m = h->meta->mem[slot][j];
+      memcpy(out.data() + m.dst_off, static_cast<uint8_t*>(h->bounce_buf) + m.src_off, m.len);
+      covered += m.len;
+    }
+    int size = i % 2 ? 700000 + i : 400000 + i;
+    EXPECT_EQ_INT(covered, size);
+    EXPECT_EQ_INT(memcmp(out.data(), i % 2 ? sbuf + i : hbuf.data(), static_cast<size_t>(size)), 0);
+    EXPECT_EQ_INT(net->irecvConsumed(p.rc, 1, rreqs[i]), 0);
+    ++k;
+  }
+  EXPECT_EQ_INT(net->deregMr(p.sc, hmh), 0);
+  EXPECT_EQ_INT(net->deregMr(p.sc, smh), 0);
+  EXPECT_EQ_INT(net->deregMr(p.rc, rmh), 0);
+  close_pair(&p);
+  free(sraw);
+  free(rraw);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -372,12 +455,14 @@ int main(int argc, char** argv) {
   if (net == nullptr || net->init(nullptr) != ncclSuccess) return 2;
   bool bounce = getenv("TCPX_P2P_TCP_BOUNCE_HOST") && strcmp(getenv("TCPX_P2P_TCP_BOUNCE_HOST"), "1") == 0;
   check_properties();
-  if (bounce) {
+  if (getenv("TCPX_CUDA_LIB") != nullptr) {
+    check_cuda_types();
+  } else if (bounce) {
     check_bounce();
   } else {
     check_basic_rows();
     check_hostile_peers();
   }
-  printf("selfcheck (%s): %s, %d failures\n", bounce ? "bounce" : "direct", failures ? "FAIL" : "PASS", failures);
+  printf("selfcheck (%s): %s, %d failures\n", getenv("TCPX_CUDA_LIB") ? "cuda types" : bounce ? "bounce" : "direct", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }
