@@ -36,7 +36,7 @@ int copy(void* dst, const void* src, size_t n) {
 }
 const char* error_string(int) { return "fake CUDA error"; }
 
-// Designated, so entries appended to the table later stay null here.
+// No unpacker: the plugin never uses it (its callers unpack).
 const tcpxCudaOps_v1 kOps = {
     .version = TCPX_CUDA_OPS_VERSION,
     .device_count = device_count,
@@ -46,6 +46,10 @@ const tcpxCudaOps_v1 kOps = {
     .memcpy_d2h = copy,
     .memcpy_h2d = copy,
     .error_string = error_string,
+    .unpacker_create = nullptr,
+    .unpacker_submit = nullptr,
+    .unpacker_query = nullptr,
+    .unpacker_destroy = nullptr,
 };
 
 }  // namespace
