@@ -180,6 +180,10 @@ class Endpoint {
   // Plugin name, channels, direct or bounce path, as the README run prints.
   std::string describe_path() const;
   int local_gpu_idx() const;
+  // The most recent failure of an incoming handshake (version or GPU-id
+  // mismatch, timeout...), OK if none: accept() keeps waiting after such a
+  // failure, so this is how the accepting side observes it.
+  Status last_handshake_error() const;
 
   class Impl;
 

@@ -1,0 +1,95 @@
+// Config::from_env / validate / describe: the one place TCPX_* variables are
+// read. A variable that is set but malformed is an error naming it; there are
+// no silent fallbacks.
+#include "tcpx/config.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+
+namespace tcpx {
+namespace {
+
+// Parses a whole decimal integer in [lo, hi]. Leading/trailing junk, empty
+// strings and overflow are errors.
+Status parse_int(const char* var, const char* text, long long lo, long long hi, long long* out) {
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || errno == ERANGE || v < lo || v > hi)
+    return InvalidArgument(std::string(var) + "='" + text + "' is not an integer in [" +
+                           std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  *out = v;
+  return Status::Ok();
+}
+
+template <typename T>
+Status env_int(const char* var, long long lo, long long hi, T* field) {
+  const char* v = std::getenv(var);
+  if (v == nullptr) return Status::Ok();
+  long long parsed = 0;
+  TCPX_RETURN_IF_ERROR(parse_int(var, v, lo, hi, &parsed));
+  *field = static_cast<T>(parsed);
+  return Status::Ok();
+}
+
+void env_string(const char* var, std::string* field) {
+  const char* v = std::getenv(var);
+  if (v != nullptr) *field = v;
+}
+
+constexpr size_t kMaxChunk = 4u << 20;  // TCPX bounce buffer: 2048 x 4 KiB
+
+}  // namespace
+
+Status Config::from_env(Config* out) {
+  if (out == nullptr) return InvalidArgument("Config::from_env: out is null");
+  Config c;
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_CHANNELS", 1, 16, &c.channels_per_peer));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_SOCKETS_PER_CHANNEL", 1, 8, &c.sockets_per_channel));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_CHUNK_BYTES", 4096, kMaxChunk, &c.chunk_bytes));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_CONNECT_TIMEOUT_MS", 1, 3600000, &c.connect_timeout_ms));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_PEER_TIMEOUT_MS", 100, 3600000, &c.peer_timeout_ms));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_NET_DEV", -1, 1023, &c.net_dev));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_LISTEN_PORT", 0, 65535, &c.listen_port));
+  env_string("TCPX_NET_PLUGIN", &c.plugin_path);
+  env_string("TCPX_LISTEN_ADDR", &c.listen_addr);
+  TCPX_RETURN_IF_ERROR(c.validate());
+  *out = std::move(c);
+  return Status::Ok();
+}
+
+Status Config::validate() const {
+  if (channels_per_peer < 1 || channels_per_peer > 16)
+    return InvalidArgument("channels_per_peer (TCPX_CHANNELS) must be in [1, 16], got " +
+                           std::to_string(channels_per_peer));
+  if (sockets_per_channel < 1 || sockets_per_channel > 8)
+    return InvalidArgument("sockets_per_channel (TCPX_SOCKETS_PER_CHANNEL) must be in [1, 8], got " +
+                           std::to_string(sockets_per_channel));
+  if (chunk_bytes < 4096 || chunk_bytes > kMaxChunk)
+    return InvalidArgument("chunk_bytes (TCPX_CHUNK_BYTES) must be in [4096, 4194304], got " +
+                           std::to_string(chunk_bytes));
+  if (connect_timeout_ms < 1)
+    return InvalidArgument("connect_timeout_ms (TCPX_CONNECT_TIMEOUT_MS) must be positive");
+  if (peer_timeout_ms < 100)
+    return InvalidArgument("peer_timeout_ms (TCPX_PEER_TIMEOUT_MS) must be >= 100");
+  if (net_dev < -1) return InvalidArgument("net_dev (TCPX_NET_DEV) must be >= -1");
+  return Status::Ok();
+}
+
+std::string Config::describe() const {
+  std::ostringstream o;
+  o << "channels_per_peer=" << channels_per_peer << "\n"
+    << "sockets_per_channel=" << sockets_per_channel << "\n"
+    << "chunk_bytes=" << chunk_bytes << "\n"
+    << "connect_timeout_ms=" << connect_timeout_ms << "\n"
+    << "peer_timeout_ms=" << peer_timeout_ms << "\n"
+    << "plugin_path=" << (plugin_path.empty() ? "(built-in)" : plugin_path) << "\n"
+    << "net_dev=" << net_dev << "\n"
+    << "listen_addr=" << (listen_addr.empty() ? "(auto)" : listen_addr) << "\n"
+    << "listen_port=" << listen_port << "\n";
+  return o.str();
+}
+
+}  // namespace tcpx

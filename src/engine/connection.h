@@ -1,0 +1,135 @@
+// Connection state. ConnShared is what user threads may touch (sticky error,
+// incoming application messages); Connection is owned by the progress thread
+// alone (control channel, plugin comms, request queues, matching state).
+#ifndef TCPX_ENGINE_CONNECTION_H_
+#define TCPX_ENGINE_CONNECTION_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "engine/comm_queue.h"
+#include "engine/control_channel.h"
+#include "engine/handshake.h"
+#include "engine/mr_table.h"
+#include "tcpx/endpoint.h"
+
+namespace tcpx::engine {
+
+class ConnShared {
+ public:
+  // OK while the connection works; the sticky error after.
+  Status error() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+  void fail(const Status& s) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (error_.ok()) error_ = s;
+    }
+    cv_.notify_all();
+  }
+  void push_message(std::vector<uint8_t> m) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      messages_.push_back(std::move(m));
+    }
+    cv_.notify_all();
+  }
+  Status pop_message(std::vector<uint8_t>* out, int timeout_ms);
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  Status error_;
+  std::deque<std::vector<uint8_t>> messages_;
+};
+
+struct Op;
+
+// One plugin channel: a send comm and a recv comm with their queues and
+// plugin registrations. Member order matters: queues and registrations are
+// destroyed before the comms they live on.
+struct Channel {
+  ChannelComms comms;
+  PluginMrCache send_mrs;
+  PluginMrCache recv_mrs;
+  std::unique_ptr<SendQueue> sq;
+  std::unique_ptr<RecvQueue> rq;
+  ~Channel() {
+    sq.reset();
+    rq.reset();
+    send_mrs.clear();
+    recv_mrs.clear();
+  }
+};
+
+struct HeldNotification {
+  uint64_t barrier = 0;  // incoming transfers [0, barrier) must be complete
+  Notification n;
+};
+
+struct Connection {
+  ConnId id = 0;
+  PeerInfo peer;
+  std::shared_ptr<ConnShared> shared;
+  std::unique_ptr<ControlChannel> control;
+  std::vector<std::unique_ptr<Channel>> channels;
+  Status error;  // sticky, mirrors shared->error()
+
+  // Two-sided matching: posted receives and the peer's announced sends, each
+  // in order; the oldest of one matches the oldest of the other.
+  std::deque<Op*> unmatched_recvs;
+  struct Announce {
+    uint64_t peer_id;
+    uint64_t size;
+  };
+  std::deque<Announce> unmatched_announces;
+
+  // Incoming transfers are numbered in DATA order; a notification waits until
+  // every transfer numbered before its arrival has completed.
+  uint64_t incoming_next = 0;
+  std::set<uint64_t> incoming_pending;
+  std::deque<HeldNotification> held;
+
+  uint32_t next_first_channel = 0;  // striping start, rotated per transfer
+  bool busy() const {
+    for (const auto& c : channels)
+      if (!c->sq->idle() || !c->rq->idle()) return true;
+    return false;
+  }
+};
+
+enum class OpKind { kSend, kRecv, kRead, kWrite, kServeRead, kServeWrite };
+enum class OpState { kAwaitReply, kTransferring, kAwaitAck };
+
+// One wire-level request: a two-sided send/recv, one piece of a read/write,
+// or the target's side of a peer's read/write.
+struct Op {
+  uint64_t id = 0;  // our id on the wire (replies to us carry it)
+  OpKind kind = OpKind::kSend;
+  OpState state = OpState::kAwaitReply;
+  Connection* conn = nullptr;
+  XferId xfer = 0;  // 0 for target-side ops (no user transfer)
+  size_t piece = 0;
+  MrInfo mr;
+  bool mr_held = false;
+  uint8_t* data = nullptr;
+  uint64_t size = 0;      // bytes to move (capacity for an unmatched recv)
+  uint64_t peer_id = 0;   // the peer's id, for replies we send
+  FifoItem remote{};
+  uint64_t chunks_left = 0;
+  bool incoming = false;  // data flows to us: counts for notification order
+  uint64_t incoming_seq = 0;
+  bool acked = false;     // write: WRITE_ACK arrived before our sends finished
+  Status ack_status;
+};
+
+}  // namespace tcpx::engine
+
+#endif  // TCPX_ENGINE_CONNECTION_H_

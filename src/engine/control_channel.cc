@@ -1,0 +1,220 @@
+#include "engine/control_channel.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace tcpx::engine {
+namespace {
+
+constexpr size_t kReadBytes = 64 * 1024;
+constexpr int kSlicesMs = 20;  // how often blocking helpers look at *cancel
+
+std::string errno_text(int e) { return std::string(std::strerror(e)) + " (errno " + std::to_string(e) + ")"; }
+
+int ms_until(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  if (left <= 0) return 0;
+  return static_cast<int>(std::min<long long>(left, kSlicesMs));
+}
+
+bool cancelled(const std::atomic<bool>* c) { return c != nullptr && c->load(std::memory_order_relaxed); }
+
+}  // namespace
+
+void configure_socket(int fd, int peer_timeout_ms) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  // idle + cnt * intvl ~= peer_timeout: start probing after a third of it,
+  // then 4 probes spaced over the remaining two thirds.
+  int total_s = std::max(3, peer_timeout_ms / 1000);
+  int idle = std::max(1, total_s / 3);
+  int cnt = 4;
+  int intvl = std::max(1, (total_s - idle) / cnt);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  unsigned int user_timeout = static_cast<unsigned int>(peer_timeout_ms);
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+}
+
+Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadline,
+                   const std::atomic<bool>* cancel, int* fd_out) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    return InvalidArgument("connect: '" + ip + "' is not an IPv4 or IPv6 address");
+  }
+  std::string where = ip + ":" + std::to_string(port);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return TransportError("socket: " + errno_text(errno));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    return TransportError("connect to " + where + ": " + errno_text(e));
+  }
+  for (;;) {
+    pollfd p{fd, POLLOUT, 0};
+    int r = poll(&p, 1, ms_until(deadline));
+    if (r < 0 && errno != EINTR) {
+      int e = errno;
+      close(fd);
+      return TransportError("poll: " + errno_text(e));
+    }
+    if (r > 0) break;
+    if (cancelled(cancel)) { close(fd); return Status(StatusCode::kPeerClosed, "connect cancelled: endpoint closing"); }
+    if (Clock::now() >= deadline) { close(fd); return TimedOut("connect to " + where + " timed out"); }
+  }
+  int err = 0;
+  socklen_t el = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  if (err != 0) {
+    close(fd);
+    return TransportError("connect to " + where + ": " + errno_text(err));
+  }
+  *fd_out = fd;
+  return Status::Ok();
+}
+
+ControlChannel::ControlChannel(int fd) : fd_(fd) {
+  int flags = fcntl(fd_, F_GETFL, 0);
+  fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+}
+
+ControlChannel::~ControlChannel() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Status ControlChannel::fail(Status s) {
+  if (error_.ok()) error_ = std::move(s);
+  return error_;
+}
+
+Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload) {
+  if (!error_.ok()) return error_;
+  // Drop what was already written before the buffer grows further, so a
+  // long-lived connection does not accumulate sent bytes.
+  if (out_off_ > 0 && out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+  }
+  return append_frame(type, id, payload, &out_);
+}
+
+Status ControlChannel::flush() {
+  if (!error_.ok()) return error_;
+  while (out_off_ < out_.size()) {
+    ssize_t n = send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_off_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    int e = errno;
+    return fail(PeerClosed("control connection write failed: " + errno_text(e)));
+  }
+  if (out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+  } else if (out_off_ > (1u << 20)) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<long>(out_off_));
+    out_off_ = 0;
+  }
+  return Status::Ok();
+}
+
+Status ControlChannel::read_frames(std::vector<Frame>* frames) {
+  for (auto& f : pending_) frames->push_back(std::move(f));
+  pending_.clear();
+  if (!error_.ok()) return error_;
+  bool eof = false;
+  int err = 0;
+  for (;;) {
+    size_t old = in_.size();
+    in_.resize(old + kReadBytes);
+    ssize_t n = recv(fd_, in_.data() + old, kReadBytes, 0);
+    in_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n > 0) {
+      if (static_cast<size_t>(n) < kReadBytes) break;
+      continue;
+    }
+    if (n == 0) { eof = true; break; }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    err = errno;
+    break;
+  }
+  // Decode everything complete, even when the socket just died: frames that
+  // arrived before the EOF are real (e.g. a REJECT followed by close).
+  for (;;) {
+    Frame f;
+    size_t used = 0;
+    Status s = decode_frame(in_.data() + in_off_, in_.size() - in_off_, &f, &used);
+    if (!s.ok()) return fail(Status(s.code(), "control connection: " + s.message()));
+    if (used == 0) break;
+    in_off_ += used;
+    frames->push_back(std::move(f));
+  }
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  } else if (in_off_ > 0) {
+    in_.erase(in_.begin(), in_.begin() + static_cast<long>(in_off_));
+    in_off_ = 0;
+  }
+  if (err != 0) return fail(PeerClosed("control connection reset: " + errno_text(err)));
+  if (eof) return fail(PeerClosed("control connection closed by peer"));
+  return Status::Ok();
+}
+
+Status ControlChannel::flush_until(Clock::time_point deadline, const std::atomic<bool>* cancel) {
+  for (;;) {
+    TCPX_RETURN_IF_ERROR(flush());
+    if (!wants_write()) return Status::Ok();
+    if (cancelled(cancel)) return fail(PeerClosed("endpoint closing"));
+    if (Clock::now() >= deadline) return TimedOut("control connection: write timed out");
+    pollfd p{fd_, POLLOUT, 0};
+    poll(&p, 1, ms_until(deadline));
+  }
+}
+
+Status ControlChannel::read_frame_until(Frame* out, Clock::time_point deadline,
+                                        const std::atomic<bool>* cancel) {
+  for (;;) {
+    std::vector<Frame> got;
+    Status s = read_frames(&got);
+    if (!got.empty()) {
+      *out = std::move(got.front());
+      pending_.insert(pending_.end(), std::make_move_iterator(got.begin() + 1),
+                      std::make_move_iterator(got.end()));
+      return Status::Ok();
+    }
+    if (!s.ok()) return s;
+    if (cancelled(cancel)) return fail(PeerClosed("endpoint closing"));
+    if (Clock::now() >= deadline) return TimedOut("control connection: no frame before the deadline");
+    pollfd p{fd_, POLLIN, 0};
+    poll(&p, 1, ms_until(deadline));
+  }
+}
+
+}  // namespace tcpx::engine

@@ -1,0 +1,73 @@
+// ControlChannel: the one TCP connection per peer pair that carries frames.
+// Non-blocking socket; partial reads and writes are buffered here. The
+// progress thread calls read_frames()/flush() when poll says so; the
+// handshake uses the *_until() variants, which block in poll up to a deadline
+// and also give up when *cancel becomes true.
+//
+// Errors are sticky: after EOF, RST, a keepalive timeout or a malformed frame
+// every later call returns the same Status.
+#ifndef TCPX_ENGINE_CONTROL_CHANNEL_H_
+#define TCPX_ENGINE_CONTROL_CHANNEL_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/wire.h"
+#include "tcpx/status.h"
+
+namespace tcpx::engine {
+
+using Clock = std::chrono::steady_clock;
+
+// SO_KEEPALIVE with probes sized so a silent peer is declared dead within
+// about peer_timeout_ms, plus TCP_USER_TIMEOUT for unacknowledged data, and
+// TCP_NODELAY (frames are small and latency matters).
+void configure_socket(int fd, int peer_timeout_ms);
+
+// Connects to ip:port (IPv4 or IPv6) without blocking past the deadline.
+// TRANSPORT_ERROR when refused/unreachable, TIMED_OUT at the deadline.
+Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadline,
+                   const std::atomic<bool>* cancel, int* fd_out);
+
+class ControlChannel {
+ public:
+  explicit ControlChannel(int fd);  // takes ownership; makes it non-blocking
+  ~ControlChannel();
+  ControlChannel(const ControlChannel&) = delete;
+  ControlChannel& operator=(const ControlChannel&) = delete;
+
+  int fd() const { return fd_; }
+  const Status& error() const { return error_; }
+
+  // Queues a frame; the bytes go out on the next flush().
+  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload);
+  // Writes what the socket takes now. OK with bytes possibly left (see
+  // wants_write()), or the sticky error.
+  Status flush();
+  bool wants_write() const { return out_off_ < out_.size(); }
+  // Reads everything available and appends complete frames to *frames.
+  // PEER_CLOSED on EOF/RST, PROTOCOL_ERROR on a malformed frame; frames
+  // decoded before the error are still returned.
+  Status read_frames(std::vector<Frame>* frames);
+
+  // Handshake helpers: block (in poll) until done, the deadline or *cancel.
+  Status flush_until(Clock::time_point deadline, const std::atomic<bool>* cancel);
+  Status read_frame_until(Frame* out, Clock::time_point deadline, const std::atomic<bool>* cancel);
+
+ private:
+  Status fail(Status s);
+  int fd_;
+  Status error_;
+  std::vector<uint8_t> out_;
+  size_t out_off_ = 0;
+  std::vector<uint8_t> in_;
+  size_t in_off_ = 0;
+  std::vector<Frame> pending_;  // decoded but not yet handed out (handshake)
+};
+
+}  // namespace tcpx::engine
+
+#endif  // TCPX_ENGINE_CONTROL_CHANNEL_H_

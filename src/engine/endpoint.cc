@@ -1,0 +1,289 @@
+// Endpoint lifecycle, metadata, connections, registration, notifications and
+// messages. Transfer calls live in endpoint_transfers.cc.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <cstdlib>
+
+#include "common/log.h"
+#include "cuda/cuda_ops.h"
+#include "engine/endpoint_impl.h"
+#include "engine/metadata.h"
+
+namespace tcpx {
+namespace {
+
+// First non-loopback IPv4 address that is up, else 127.0.0.1.
+std::string default_listen_addr() {
+  ifaddrs* ifs = nullptr;
+  std::string found = "127.0.0.1";
+  if (getifaddrs(&ifs) != 0) return found;
+  for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    if ((i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char text[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text)) {
+      found = text;
+      break;
+    }
+  }
+  freeifaddrs(ifs);
+  return found;
+}
+
+}  // namespace
+
+Endpoint::Impl::~Impl() {
+  closing = true;
+  listener.stop();      // no new connections; running handshakes cancelled
+  if (progress) progress->stop();  // fails every transfer, closes every conn
+  progress.reset();
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& [id, shared] : conns) shared->fail(PeerClosed("endpoint destroyed"));
+  accept_cv.notify_all();
+}
+
+Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
+  TCPX_RETURN_IF_ERROR(config.validate());
+  cfg = config;
+  gpu = gpu_idx;
+  if (const tcpxCudaOps_v1* ops = cuda::ops(); ops != nullptr && gpu >= 0) {
+    int count = 0;
+    if (ops->device_count(&count) == 0 && count > 0 && gpu >= count)
+      return InvalidArgument("GPU index " + std::to_string(gpu) + " but this host has " + std::to_string(count) +
+                             " GPU(s)");
+  }
+  // The built-in plugin reads its socket count from the environment at each
+  // connect. overwrite=0: an explicit user setting wins, and the first
+  // endpoint of a process decides for all later ones (documented limit).
+  std::string nsocks = std::to_string(cfg.sockets_per_channel);
+  setenv("TCPX_P2P_TCP_NSOCKS", nsocks.c_str(), 0);
+  TCPX_RETURN_IF_ERROR(net::Transport::load(cfg.plugin_path, &transport));
+  int ndev = 0;
+  TCPX_RETURN_IF_ERROR(transport->devices(&ndev));
+  if (ndev <= 0) return Unsupported("network plugin " + transport->name() + " reports no devices");
+  net_dev = cfg.net_dev >= 0 ? cfg.net_dev : (gpu >= 0 ? gpu % ndev : 0);
+  if (net_dev >= ndev)
+    return InvalidArgument("TCPX_NET_DEV=" + std::to_string(net_dev) + " but the plugin has " + std::to_string(ndev) +
+                           " device(s)");
+  ncclNetProperties_v7_t props{};
+  TCPX_RETURN_IF_ERROR(transport->properties(net_dev, &props));
+  unpack_device = props.netDeviceType == NCCL_NET_DEVICE_UNPACK;
+
+  cpu_unpacker = unpack::make_cpu_unpacker();
+  if (cuda::ops() != nullptr && gpu >= 0) {
+    Status s = unpack::make_cuda_unpacker(gpu, &cuda_unpacker);
+    if (!s.ok()) TCPX_INFO("no CUDA unpacker: %s", s.to_string().c_str());
+  }
+  engine::ProgressDeps deps;
+  deps.transport = transport;
+  deps.mrs = &mrs;
+  deps.transfers = &xfers;
+  deps.cpu_unpacker = cpu_unpacker.get();
+  deps.cuda_unpacker = cuda_unpacker.get();
+  deps.chunk_bytes = cfg.chunk_bytes;
+  deps.deliver_notification = [this](Notification&& n) {
+    std::lock_guard<std::mutex> lock(mu);
+    notifications.push_back(std::move(n));
+  };
+  progress = std::make_unique<engine::Progress>(std::move(deps));
+  TCPX_RETURN_IF_ERROR(progress->start());
+
+  local.ip = cfg.listen_addr.empty() ? default_listen_addr() : cfg.listen_addr;
+  local.gpu_idx = gpu;
+  hs_params.transport = transport.get();
+  hs_params.net_dev = net_dev;
+  hs_params.protocol_version = engine::announced_protocol_version();
+  hs_params.channels = cfg.channels_per_peer;
+  hs_params.peer_timeout_ms = cfg.peer_timeout_ms;
+  hs_params.cancel = &closing;
+  hs_params.self = local;
+  TCPX_RETURN_IF_ERROR(listener.bind(local.ip, cfg.listen_port));
+  local.port = listener.port();
+  hs_params.self = local;
+  listener.run(hs_params, cfg.connect_timeout_ms, [this](engine::HandshakeResult&& hs) {
+    PeerInfo peer = hs.peer;
+    ConnId id = adopt(std::move(hs));
+    std::lock_guard<std::mutex> lock(mu);
+    accepted.emplace_back(id, peer);
+    accept_cv.notify_all();
+  });
+  TCPX_INFO("endpoint gpu %d listening on %s:%u; %s", gpu, local.ip.c_str(), local.port,
+            cfg.describe().c_str());
+  return Status::Ok();
+}
+
+ConnId Endpoint::Impl::adopt(engine::HandshakeResult&& hs) {
+  auto shared = std::make_shared<engine::ConnShared>();
+  ConnId id;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    id = next_conn++;
+    conns[id] = shared;
+  }
+  // std::function needs a copyable closure: carry the move-only result in a
+  // shared_ptr.
+  auto box = std::make_shared<engine::HandshakeResult>(std::move(hs));
+  progress->post([this, id, shared, box] { progress->adopt(id, shared, std::move(*box)); });
+  return id;
+}
+
+Status Endpoint::Impl::usable(ConnId conn) const {
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = conns.find(conn);
+  if (it == conns.end()) return NotFound("unknown connection " + std::to_string(conn));
+  return it->second->error();
+}
+
+Endpoint::Endpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Endpoint::~Endpoint() = default;
+
+Status Endpoint::create(int local_gpu_idx, const Config& config, std::unique_ptr<Endpoint>* out) {
+  if (out == nullptr) return InvalidArgument("Endpoint::create: out is null");
+  auto impl = std::make_unique<Impl>();
+  TCPX_RETURN_IF_ERROR(impl->init(local_gpu_idx, config));
+  out->reset(new Endpoint(std::move(impl)));
+  return Status::Ok();
+}
+
+std::vector<uint8_t> Endpoint::get_metadata() const {
+  std::vector<uint8_t> blob;
+  (void)engine::encode_metadata(impl_->local, &blob);
+  return blob;
+}
+
+Status Endpoint::parse_metadata(const std::vector<uint8_t>& blob, PeerInfo* out) {
+  return engine::decode_metadata(blob, out);
+}
+
+const PeerInfo& Endpoint::local_info() const { return impl_->local; }
+
+std::string Endpoint::metadata_string() const { return engine::format_metadata_string(impl_->local); }
+
+Status Endpoint::parse_metadata_string(const std::string& s, PeerInfo* out) {
+  return engine::parse_metadata_string(s, out);
+}
+
+Status Endpoint::connect(const std::string& ip, int remote_gpu_idx, uint16_t port, ConnId* out) {
+  if (out == nullptr) return InvalidArgument("connect: out is null");
+  engine::HandshakeResult hs;
+  auto deadline = engine::Clock::now() + std::chrono::milliseconds(impl_->cfg.connect_timeout_ms);
+  Status s = engine::handshake_connect(impl_->hs_params, ip, port, remote_gpu_idx, deadline, &hs);
+  if (!s.ok()) return Status(s.code(), "connect to " + ip + ":" + std::to_string(port) + " (GPU " +
+                                           std::to_string(remote_gpu_idx) + "): " + s.message());
+  *out = impl_->adopt(std::move(hs));
+  return Status::Ok();
+}
+
+Status Endpoint::connect(const PeerInfo& peer, ConnId* out) {
+  return connect(peer.ip, peer.gpu_idx, peer.port, out);
+}
+
+Status Endpoint::accept(ConnId* out, PeerInfo* peer, int timeout_ms) {
+  if (out == nullptr) return InvalidArgument("accept: out is null");
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  auto ready = [&] { return !impl_->accepted.empty() || impl_->closing.load(); };
+  if (timeout_ms < 0) {
+    impl_->accept_cv.wait(lock, ready);
+  } else if (!impl_->accept_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready)) {
+    return TimedOut("no incoming connection within " + std::to_string(timeout_ms) + " ms");
+  }
+  if (impl_->accepted.empty()) return PeerClosed("endpoint closing");
+  *out = impl_->accepted.front().first;
+  if (peer != nullptr) *peer = impl_->accepted.front().second;
+  impl_->accepted.pop_front();
+  return Status::Ok();
+}
+
+Status Endpoint::close_connection(ConnId conn) {
+  std::shared_ptr<engine::ConnShared> shared;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->conns.find(conn);
+    if (it == impl_->conns.end()) return NotFound("unknown connection " + std::to_string(conn));
+    shared = it->second;
+  }
+  Status why = PeerClosed("connection " + std::to_string(conn) + " closed locally");
+  impl_->progress->run_sync([&] { impl_->progress->close_connection(conn, why); });
+  shared->fail(why);
+  return Status::Ok();
+}
+
+Status Endpoint::reg(const void* data, size_t size, MrId* out) { return impl_->mrs.reg(data, size, out); }
+
+Status Endpoint::dereg(MrId mr) {
+  TCPX_RETURN_IF_ERROR(impl_->mrs.dereg(mr));
+  // Plugin handles go before dereg returns: the caller may free the memory.
+  impl_->progress->run_sync([&] { impl_->progress->drop_mr(mr); });
+  return Status::Ok();
+}
+
+Status Endpoint::find_mr(const void* data, size_t size, MrId* out) const {
+  if (out == nullptr) return InvalidArgument("find_mr: out is null");
+  return impl_->mrs.find(data, size, out);
+}
+
+Status Endpoint::send_notification(ConnId conn, const std::string& name, const std::string& msg) {
+  if (name.size() > engine::kMaxNotifyField || msg.size() > engine::kMaxNotifyField)
+    return InvalidArgument("notification name/msg longer than 4096 bytes");
+  TCPX_RETURN_IF_ERROR(impl_->usable(conn));
+  auto payload = engine::encode_notify({name, msg});
+  impl_->progress->post([this, conn, payload]() mutable {
+    impl_->progress->send_frame(conn, engine::FrameType::kNotify, std::move(payload));
+  });
+  return Status::Ok();
+}
+
+std::vector<Notification> Endpoint::get_notifications() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<Notification> out(std::make_move_iterator(impl_->notifications.begin()),
+                                std::make_move_iterator(impl_->notifications.end()));
+  impl_->notifications.clear();
+  return out;
+}
+
+Status Endpoint::send_message(ConnId conn, const void* data, size_t size) {
+  if (size > engine::kMaxMessageBytes) return InvalidArgument("message larger than 1 MiB");
+  if (data == nullptr && size > 0) return InvalidArgument("send_message: data is null");
+  TCPX_RETURN_IF_ERROR(impl_->usable(conn));
+  const auto* p = static_cast<const uint8_t*>(data);
+  std::vector<uint8_t> payload(p, p + size);
+  impl_->progress->post([this, conn, payload]() mutable {
+    impl_->progress->send_frame(conn, engine::FrameType::kMessage, std::move(payload));
+  });
+  return Status::Ok();
+}
+
+Status Endpoint::recv_message(ConnId conn, std::vector<uint8_t>* out, int timeout_ms) {
+  if (out == nullptr) return InvalidArgument("recv_message: out is null");
+  std::shared_ptr<engine::ConnShared> shared;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->conns.find(conn);
+    if (it == impl_->conns.end()) return NotFound("unknown connection " + std::to_string(conn));
+    shared = it->second;
+  }
+  return shared->pop_message(out, timeout_ms);
+}
+
+std::string Endpoint::describe_path() const {
+  const Impl& i = *impl_;
+  const char* bounce = std::getenv("TCPX_P2P_TCP_BOUNCE_HOST");
+  bool host_bounce = bounce != nullptr && *bounce != '\0' && *bounce != '0';
+  std::string recv_path = !i.unpack_device ? "direct (host device)"
+                          : (host_bounce || i.cfg.plugin_path.size() > 0)
+                              ? "bounce buffer + " + std::string(i.cpu_unpacker ? i.cpu_unpacker->name() : "?") +
+                                    (i.cuda_unpacker ? std::string(" / ") + i.cuda_unpacker->name() : "")
+                              : "direct for host memory, bounce + unpack for CUDA memory";
+  return "plugin " + i.transport->name() + " (" + i.transport->path() + "), net dev " + std::to_string(i.net_dev) +
+         ", " + std::to_string(i.cfg.channels_per_peer) + " channel(s) x " + std::to_string(i.cfg.sockets_per_channel) +
+         " socket(s), chunk " + std::to_string(i.cfg.chunk_bytes) + " B, receive path: " + recv_path;
+}
+
+int Endpoint::local_gpu_idx() const { return impl_->gpu; }
+
+Status Endpoint::last_handshake_error() const { return impl_->listener.last_error(); }
+
+}  // namespace tcpx

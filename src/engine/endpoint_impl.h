@@ -1,0 +1,59 @@
+// Endpoint::Impl: wires the pieces together. User threads touch only the
+// thread-safe parts (MrTable, TransferTable, the maps under mu_) and hand all
+// connection work to the Progress thread.
+#ifndef TCPX_ENGINE_ENDPOINT_IMPL_H_
+#define TCPX_ENGINE_ENDPOINT_IMPL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "engine/listener.h"
+#include "engine/mr_table.h"
+#include "engine/progress.h"
+#include "engine/transfer_table.h"
+#include "tcpx/endpoint.h"
+
+namespace tcpx {
+
+class Endpoint::Impl {
+ public:
+  ~Impl();
+  Status init(int gpu, const Config& cfg);
+
+  // Registers a handshaken connection with the progress thread; returns its id.
+  ConnId adopt(engine::HandshakeResult&& hs);
+  // The connection's shared state, or the reason it cannot be used.
+  Status usable(ConnId conn) const;
+  // Acquires the regions, creates the transfer and posts its pieces.
+  Status post(engine::OpKind kind, ConnId conn, const std::vector<IoPiece>& pieces, XferId* out);
+
+  Config cfg;
+  int gpu = -1;
+  PeerInfo local;
+  std::shared_ptr<net::Transport> transport;
+  int net_dev = 0;
+  bool unpack_device = false;  // plugin delivers into bounce buffers (TCPX or bounce mode)
+  engine::HandshakeParams hs_params;
+  std::atomic<bool> closing{false};
+
+  engine::MrTable mrs;
+  engine::TransferTable xfers;
+  std::unique_ptr<unpack::Unpacker> cpu_unpacker;
+  std::unique_ptr<unpack::Unpacker> cuda_unpacker;
+  std::unique_ptr<engine::Progress> progress;
+  engine::ControlListener listener;
+
+  mutable std::mutex mu;
+  std::condition_variable accept_cv;
+  std::unordered_map<ConnId, std::shared_ptr<engine::ConnShared>> conns;
+  std::deque<std::pair<ConnId, PeerInfo>> accepted;
+  std::deque<Notification> notifications;
+  ConnId next_conn = 1;
+};
+
+}  // namespace tcpx
+
+#endif  // TCPX_ENGINE_ENDPOINT_IMPL_H_

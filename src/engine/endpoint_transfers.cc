@@ -1,0 +1,139 @@
+// Endpoint transfer calls: each validates its arguments, acquires the memory
+// regions it touches (so dereg sees them busy), creates the user-visible
+// transfer and posts one op per piece to the progress thread. Nothing here
+// blocks except the explicit blocking wrappers.
+#include "engine/endpoint_impl.h"
+#include "engine/fifo_item.h"
+
+namespace tcpx {
+
+Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, const std::vector<IoPiece>& pieces, XferId* out) {
+  if (out == nullptr) return InvalidArgument("transfer: out is null");
+  if (pieces.empty()) return InvalidArgument("transfer: no pieces");
+  TCPX_RETURN_IF_ERROR(usable(conn));
+  bool one_sided = kind == engine::OpKind::kRead || kind == engine::OpKind::kWrite;
+  std::vector<engine::PostedOp> ops(pieces.size());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const IoPiece& p = pieces[i];
+    Status s;
+    if (p.data == nullptr && p.size > 0) s = InvalidArgument("null buffer");
+    if (s.ok() && one_sided) {
+      // Catch what the caller can know locally; the target re-validates.
+      engine::FifoFields f;
+      s = engine::decode_fifo_item(p.remote, &f);
+      if (s.ok() && p.size > f.size)
+        s = InvalidArgument(std::to_string(p.size) + " bytes requested but the FifoItem advertises " +
+                            std::to_string(f.size));
+    }
+    if (s.ok()) s = mrs.acquire_local(p.mr, p.data, p.size, &ops[i].mr);
+    if (!s.ok()) {
+      for (size_t j = 0; j < i; ++j) mrs.release(ops[j].mr.id);
+      return pieces.size() > 1 ? Status(s.code(), "piece " + std::to_string(i) + ": " + s.message()) : s;
+    }
+    ops[i].kind = kind;
+    ops[i].conn = conn;
+    ops[i].piece = i;
+    ops[i].data = static_cast<uint8_t*>(p.data);
+    ops[i].size = p.size;
+    ops[i].remote = p.remote;
+  }
+  XferId id = xfers.create(pieces.size());
+  for (auto& op : ops) op.xfer = id;
+  progress->post([this, ops = std::move(ops)] {
+    for (const auto& op : ops) progress->start_op(op);
+  });
+  *out = id;
+  return Status::Ok();
+}
+
+namespace {
+std::vector<IoPiece> one(MrId mr, const void* data, size_t size, const FifoItem* remote = nullptr) {
+  IoPiece p;
+  p.mr = mr;
+  p.data = const_cast<void*>(data);
+  p.size = size;
+  if (remote != nullptr) p.remote = *remote;
+  return {p};
+}
+}  // namespace
+
+Status Endpoint::send_async(ConnId conn, MrId mr, const void* data, size_t size, XferId* out) {
+  return impl_->post(engine::OpKind::kSend, conn, one(mr, data, size), out);
+}
+
+Status Endpoint::recv_async(ConnId conn, MrId mr, void* data, size_t capacity, XferId* out) {
+  return impl_->post(engine::OpKind::kRecv, conn, one(mr, data, capacity), out);
+}
+
+Status Endpoint::send(ConnId conn, MrId mr, const void* data, size_t size) {
+  XferId id = 0;
+  TCPX_RETURN_IF_ERROR(send_async(conn, mr, data, size, &id));
+  return wait(id, -1);
+}
+
+Status Endpoint::recv(ConnId conn, MrId mr, void* data, size_t capacity, size_t* received) {
+  XferId id = 0;
+  TCPX_RETURN_IF_ERROR(recv_async(conn, mr, data, capacity, &id));
+  uint64_t bytes = 0;
+  Status s = impl_->xfers.wait(id, -1, &bytes);
+  if (received != nullptr) *received = s.ok() ? bytes : 0;
+  return s;
+}
+
+Status Endpoint::advertise(ConnId conn, MrId mr, const void* addr, size_t len, FifoItem* out) {
+  if (out == nullptr) return InvalidArgument("advertise: out is null");
+  engine::MrInfo m;
+  TCPX_RETURN_IF_ERROR(impl_->mrs.lookup(mr, &m));
+  auto p = reinterpret_cast<uintptr_t>(addr);
+  if (p < m.base || p - m.base > m.size || len > m.size - (p - m.base))
+    return InvalidArgument("advertise: [addr, addr+" + std::to_string(len) + ") is not inside region " +
+                           std::to_string(mr));
+  engine::FifoFields f;
+  f.mr_id = m.id;
+  f.mr_token = m.token;
+  f.offset = p - m.base;
+  f.size = len;
+  f.tag = conn;
+  *out = engine::encode_fifo_item(f);
+  return Status::Ok();
+}
+
+Status Endpoint::read_async(ConnId conn, MrId mr, void* dst, size_t size, const FifoItem& remote, XferId* out) {
+  return impl_->post(engine::OpKind::kRead, conn, one(mr, dst, size, &remote), out);
+}
+
+Status Endpoint::write_async(ConnId conn, MrId mr, const void* src, size_t size, const FifoItem& remote,
+                             XferId* out) {
+  return impl_->post(engine::OpKind::kWrite, conn, one(mr, src, size, &remote), out);
+}
+
+Status Endpoint::readv_async(ConnId conn, const std::vector<IoPiece>& pieces, XferId* out) {
+  return impl_->post(engine::OpKind::kRead, conn, pieces, out);
+}
+
+Status Endpoint::writev_async(ConnId conn, const std::vector<IoPiece>& pieces, XferId* out) {
+  return impl_->post(engine::OpKind::kWrite, conn, pieces, out);
+}
+
+Status Endpoint::read(ConnId conn, MrId mr, void* dst, size_t size, const FifoItem& remote) {
+  XferId id = 0;
+  TCPX_RETURN_IF_ERROR(read_async(conn, mr, dst, size, remote, &id));
+  return wait(id, -1);
+}
+
+Status Endpoint::write(ConnId conn, MrId mr, const void* src, size_t size, const FifoItem& remote) {
+  XferId id = 0;
+  TCPX_RETURN_IF_ERROR(write_async(conn, mr, src, size, remote, &id));
+  return wait(id, -1);
+}
+
+Status Endpoint::poll_async(XferId xfer) { return impl_->xfers.poll(xfer); }
+
+Status Endpoint::wait(XferId xfer, int timeout_ms) { return impl_->xfers.wait(xfer, timeout_ms); }
+
+Status Endpoint::piece_status(XferId xfer, size_t piece, Status* out) const {
+  if (out == nullptr) return InvalidArgument("piece_status: out is null");
+  return impl_->xfers.piece_status(xfer, piece, out);
+}
+
+}  // namespace tcpx

@@ -1,0 +1,246 @@
+#include "engine/progress.h"
+
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <condition_variable>
+
+#include "common/log.h"
+
+namespace tcpx::engine {
+
+Status ConnShared::pop_message(std::vector<uint8_t>* out, int timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto ready = [&] { return !messages_.empty() || !error_.ok(); };
+  if (timeout_ms < 0) cv_.wait(lock, ready);
+  else cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready);
+  if (!messages_.empty()) {
+    *out = std::move(messages_.front());
+    messages_.pop_front();
+    return Status::Ok();
+  }
+  if (!error_.ok()) return error_;
+  return TimedOut("no message within " + std::to_string(timeout_ms) + " ms");
+}
+
+Progress::Progress(ProgressDeps deps) : d_(std::move(deps)) {}
+
+Progress::~Progress() { stop(); }
+
+Status Progress::start() {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return TransportError("eventfd failed");
+  thread_ = std::thread([this] { loop(); });
+  return Status::Ok();
+}
+
+void Progress::stop() {
+  if (thread_.joinable()) {
+    stop_ = true;
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+    thread_.join();
+  }
+  // The thread is gone: finish the leftovers here (same single-owner rule).
+  run_commands();
+  std::vector<ConnId> ids;
+  for (auto& [id, c] : conns_) ids.push_back(id);
+  for (ConnId id : ids) close_connection(id, PeerClosed("endpoint destroyed"));
+  if (wake_fd_ >= 0) close(wake_fd_);
+  wake_fd_ = -1;
+}
+
+void Progress::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(cmd_mu_);
+    cmds_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Progress::run_sync(const std::function<void()>& fn) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  post([&] {
+    fn();
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait(lock, [&] { return done; });
+}
+
+void Progress::run_commands() {
+  {
+    std::lock_guard<std::mutex> lock(cmd_mu_);
+    running_cmds_.swap(cmds_);
+  }
+  for (auto& fn : running_cmds_) fn();
+  running_cmds_.clear();
+}
+
+void Progress::loop() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    run_commands();
+    bool moved = drive_channels();
+    bool busy = false;
+    for (auto& [id, c] : conns_)
+      if (c->error.ok() && c->busy()) { busy = true; break; }
+    int timeout = -1;
+    if (busy) {
+      // Requests in flight: keep testing. Back off only when nothing moves
+      // for a while (the peer is slow or gone), never sleeping long.
+      idle_passes_ = moved ? 0 : idle_passes_ + 1;
+      timeout = idle_passes_ > 2000 ? 1 : 0;
+      if (idle_passes_ > 64 && idle_passes_ <= 2000) sched_yield();
+    } else {
+      idle_passes_ = 0;
+    }
+    poll_sockets(timeout);
+  }
+}
+
+bool Progress::drive_channels() {
+  bool moved = false;
+  for (auto& [id, cp] : conns_) {
+    Connection* c = cp.get();
+    if (!c->error.ok()) continue;
+    for (auto& ch : c->channels) {
+      done_.clear();
+      Status s = ch->sq->progress(&done_, &moved);
+      for (void* o : done_) chunk_done(static_cast<Op*>(o));
+      if (s.ok()) {
+        done_.clear();
+        s = ch->rq->progress(&done_, &moved);
+        for (void* o : done_) chunk_done(static_cast<Op*>(o));
+      }
+      if (!s.ok()) {
+        fail_connection(c, Status(s.code(), "connection " + std::to_string(c->id) + " to " + c->peer.ip +
+                                                ": " + s.message()));
+        moved = true;
+        break;
+      }
+    }
+  }
+  return moved;
+}
+
+void Progress::poll_sockets(int timeout_ms) {
+  pfds_.clear();
+  pconns_.clear();
+  pfds_.push_back(pollfd{wake_fd_, POLLIN, 0});
+  for (auto& [id, c] : conns_) {
+    if (!c->error.ok()) continue;
+    short ev = POLLIN;
+    if (c->control->wants_write()) ev |= POLLOUT;
+    pfds_.push_back(pollfd{c->control->fd(), ev, 0});
+    pconns_.push_back(c.get());
+  }
+  int n = poll(pfds_.data(), pfds_.size(), timeout_ms);
+  if (n <= 0) return;
+  if (pfds_[0].revents & POLLIN) {
+    uint64_t v;
+    (void)!read(wake_fd_, &v, sizeof v);
+  }
+  for (size_t i = 1; i < pfds_.size(); ++i) {
+    Connection* c = pconns_[i - 1];
+    short re = pfds_[i].revents;
+    if (re == 0 || !c->error.ok()) continue;
+    if (re & (POLLIN | POLLERR | POLLHUP)) on_readable(c);
+    if (c->error.ok() && (re & POLLOUT)) {
+      Status s = c->control->flush();
+      if (!s.ok()) fail_connection(c, s);
+    }
+  }
+}
+
+void Progress::on_readable(Connection* c) {
+  std::vector<Frame> frames;
+  Status s = c->control->read_frames(&frames);
+  for (auto& f : frames) {
+    if (!c->error.ok()) break;
+    handle_frame(c, f);
+  }
+  if (!s.ok() && c->error.ok())
+    fail_connection(c, Status(s.code(), "connection " + std::to_string(c->id) + " to " + c->peer.ip + ":" +
+                                            std::to_string(c->peer.port) + ": " + s.message()));
+  if (c->error.ok()) {
+    Status f = c->control->flush();
+    if (!f.ok()) fail_connection(c, f);
+  }
+}
+
+void Progress::adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeResult&& hs) {
+  auto c = std::make_unique<Connection>();
+  c->id = id;
+  c->peer = hs.peer;
+  c->shared = std::move(shared);
+  c->control = std::move(hs.control);
+  for (auto& comms : hs.channels) {
+    auto ch = std::make_unique<Channel>();
+    ch->comms = std::move(comms);
+    ch->sq = std::make_unique<SendQueue>(d_.transport.get(), ch->comms.send.get());
+    ch->rq = std::make_unique<RecvQueue>(d_.transport.get(), ch->comms.recv.get(), ch->comms.recv_dev,
+                                         d_.cpu_unpacker, d_.cuda_unpacker);
+    c->channels.push_back(std::move(ch));
+  }
+  conns_[id] = std::move(c);
+}
+
+void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payload) {
+  auto it = conns_.find(id);
+  if (it == conns_.end() || !it->second->error.ok()) return;
+  queue_frame(it->second.get(), type, 0, payload);
+}
+
+void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload) {
+  if (!c->error.ok()) return;
+  Status s = c->control->queue(type, id, payload);
+  if (s.ok()) s = c->control->flush();
+  if (!s.ok()) fail_connection(c, s);
+}
+
+void Progress::fail_connection(Connection* c, const Status& s) {
+  if (!c->error.ok()) return;
+  Status err = s.code() == StatusCode::kOk ? PeerClosed("connection failed") : s;
+  TCPX_INFO("connection %llu failed: %s", static_cast<unsigned long long>(c->id), err.to_string().c_str());
+  c->error = err;
+  c->shared->fail(err);
+  // Plugin requests cannot be cancelled: close the comms (which abandons
+  // them) before finishing the ops whose buffers they point into.
+  c->channels.clear();
+  c->unmatched_recvs.clear();
+  c->unmatched_announces.clear();
+  c->held.clear();
+  std::vector<Op*> victims;
+  for (auto& [id, op] : ops_)
+    if (op->conn == c) victims.push_back(op.get());
+  for (Op* op : victims) finish(op, err);
+  c->control.reset();
+}
+
+void Progress::close_connection(ConnId id, const Status& why) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  if (it->second->error.ok()) {
+    // Let the peer see an orderly EOF after what is already queued.
+    (void)it->second->control->flush();
+    fail_connection(it->second.get(), why);
+  }
+  conns_.erase(it);
+}
+
+void Progress::drop_mr(MrId id) {
+  for (auto& [cid, c] : conns_)
+    for (auto& ch : c->channels) {
+      ch->send_mrs.drop(id);
+      ch->recv_mrs.drop(id);
+    }
+}
+
+}  // namespace tcpx::engine

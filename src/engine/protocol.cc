@@ -1,0 +1,341 @@
+// The transfer protocol of docs/design.md section 9, on the progress thread:
+//   two-sided  SEND_ANNOUNCE -> CTS | REJECT -> DATA + isends -> irecvs
+//   write      WRITE_REQ -> CTS | REJECT -> DATA + isends -> irecvs -> WRITE_ACK
+//   read       READ_REQ -> DATA + isends | REJECT -> irecvs
+// The sender of the data emits DATA and pushes its chunks onto the channel
+// queues in one step; the receiver pushes its chunks in DATA order. Both
+// sides therefore post the same sequence on every comm.
+#include <string>
+
+#include "common/log.h"
+#include "engine/chunk_schedule.h"
+#include "engine/progress.h"
+
+namespace tcpx::engine {
+
+Op* Progress::new_op(Connection* c, OpKind kind) {
+  auto op = std::make_unique<Op>();
+  op->id = next_op_id_++;
+  op->kind = kind;
+  op->conn = c;
+  Op* raw = op.get();
+  ops_.emplace(raw->id, std::move(op));
+  return raw;
+}
+
+void Progress::start_op(const PostedOp& p) {
+  auto it = conns_.find(p.conn);
+  Status err;
+  if (it == conns_.end()) err = NotFound("unknown connection " + std::to_string(p.conn));
+  else if (!it->second->error.ok()) err = it->second->error;
+  if (!err.ok()) {
+    d_.mrs->release(p.mr.id);
+    d_.transfers->piece_done(p.xfer, p.piece, err, 0);
+    return;
+  }
+  Connection* c = it->second.get();
+  Op* op = new_op(c, p.kind);
+  op->xfer = p.xfer;
+  op->piece = p.piece;
+  op->mr = p.mr;
+  op->mr_held = true;
+  op->data = p.data;
+  op->size = p.size;
+  op->remote = p.remote;
+  switch (p.kind) {
+    case OpKind::kSend:
+      queue_frame(c, FrameType::kSendAnnounce, op->id, encode_u64(op->size));
+      break;
+    case OpKind::kRecv:
+      c->unmatched_recvs.push_back(op);
+      try_match(c);
+      break;
+    case OpKind::kWrite:
+      queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
+      break;
+    case OpKind::kRead:
+      op->incoming = true;
+      queue_frame(c, FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}));
+      break;
+    default:
+      finish(op, Internal("bad posted op kind"));
+  }
+}
+
+void Progress::reject(Connection* c, uint64_t id, const Status& s) {
+  queue_frame(c, FrameType::kReject, id, encode_reject({s.code(), s.message()}));
+}
+
+void Progress::handle_frame(Connection* c, Frame& f) {
+  switch (f.type) {
+    case FrameType::kSendAnnounce: on_announce(c, f); return;
+    case FrameType::kCts: on_cts(c, f); return;
+    case FrameType::kReject: on_reject(c, f); return;
+    case FrameType::kData: on_data(c, f); return;
+    case FrameType::kWriteReq: on_write_req(c, f); return;
+    case FrameType::kWriteAck: on_write_ack(c, f); return;
+    case FrameType::kReadReq: on_read_req(c, f); return;
+    case FrameType::kNotify: on_notify(c, f); return;
+    case FrameType::kMessage: c->shared->push_message(std::move(f.payload)); return;
+    default:
+      fail_connection(c, ProtocolError(std::string("unexpected ") + frame_type_name(f.type) +
+                                       " frame after the handshake"));
+  }
+}
+
+// A reply must name one of our ops on this very connection, in a state that
+// expects a reply; anything else means the peer is confused or hostile.
+Op* Progress::find_op(Connection* c, uint64_t id, const Frame& f) {
+  auto it = ops_.find(id);
+  if (it == ops_.end() || it->second->conn != c) {
+    fail_connection(c, ProtocolError(std::string(frame_type_name(f.type)) + " for unknown request " +
+                                     std::to_string(id)));
+    return nullptr;
+  }
+  return it->second.get();
+}
+
+// An unmatched receive has no id the peer could know; a frame naming it is
+// bogus (and acting on it would leave a dangling entry in unmatched_recvs).
+bool Progress::known_to_peer(const Op* op) { return op->kind != OpKind::kRecv || op->incoming; }
+
+void Progress::on_announce(Connection* c, const Frame& f) {
+  uint64_t size = 0;
+  Status s = decode_u64(f.payload, &size);
+  if (!s.ok()) return fail_connection(c, s);
+  c->unmatched_announces.push_back({f.id, size});
+  try_match(c);
+}
+
+void Progress::try_match(Connection* c) {
+  while (!c->unmatched_recvs.empty() && !c->unmatched_announces.empty() && c->error.ok()) {
+    Op* op = c->unmatched_recvs.front();
+    Connection::Announce a = c->unmatched_announces.front();
+    c->unmatched_recvs.pop_front();
+    c->unmatched_announces.pop_front();
+    op->peer_id = a.peer_id;
+    if (a.size > op->size) {
+      Status s = InvalidArgument("receive buffer of " + std::to_string(op->size) +
+                                 " bytes is smaller than the " + std::to_string(a.size) + " bytes sent");
+      reject(c, a.peer_id, s);
+      finish(op, s);
+      continue;
+    }
+    op->size = a.size;
+    op->incoming = true;
+    queue_frame(c, FrameType::kCts, a.peer_id, encode_u64(op->id));
+  }
+}
+
+void Progress::on_cts(Connection* c, const Frame& f) {
+  uint64_t token = 0;
+  Status s = decode_u64(f.payload, &token);
+  if (!s.ok()) return fail_connection(c, s);
+  Op* op = find_op(c, f.id, f);
+  if (op == nullptr) return;
+  if ((op->kind != OpKind::kSend && op->kind != OpKind::kWrite) || op->state != OpState::kAwaitReply)
+    return fail_connection(c, ProtocolError("CTS for a request that did not ask for one"));
+  start_sending(op, token);
+}
+
+void Progress::on_reject(Connection* c, const Frame& f) {
+  RejectPayload rj;
+  Status s = decode_reject(f.payload, &rj);
+  if (!s.ok()) return fail_connection(c, s);
+  Op* op = find_op(c, f.id, f);
+  if (op == nullptr) return;
+  if (!known_to_peer(op)) return fail_connection(c, ProtocolError("REJECT for a receive the peer never saw"));
+  // A sender may reject after our CTS (it could not register its memory);
+  // we posted nothing yet, since nothing is posted before DATA.
+  if (op->state != OpState::kAwaitReply && op->state != OpState::kAwaitAck)
+    return fail_connection(c, ProtocolError("REJECT for a request already moving data"));
+  finish(op, Status(rj.code, "peer refused: " + rj.reason));
+}
+
+void Progress::start_sending(Op* op, uint64_t token) {
+  Connection* c = op->conn;
+  auto nch = static_cast<uint32_t>(c->channels.size());
+  DataPayload d{op->size, d_.chunk_bytes, nch, c->next_first_channel};
+  c->next_first_channel = (c->next_first_channel + 1) % nch;
+  ChunkSchedule sched;
+  Status s = ChunkSchedule::make(d.size, d.chunk_bytes, d.channels, d.first_channel, &sched);
+  // Register every window first: once DATA is out the peer posts irecvs that
+  // only our isends can complete, so failing after it would break the comm.
+  uint64_t n = sched.count();
+  for (uint64_t i = 0; i < n && s.ok(); ++i) {
+    Chunk ch = sched.at(i);
+    void* mh = nullptr;
+    s = c->channels[ch.channel]->send_mrs.get(d_.transport.get(), c->channels[ch.channel]->comms.send.get(),
+                                              op->mr, reinterpret_cast<uintptr_t>(op->data) - op->mr.base + ch.offset,
+                                              ch.size, &mh);
+  }
+  if (!s.ok()) {
+    reject(c, token, s);
+    finish(op, s);
+    return;
+  }
+  queue_frame(c, FrameType::kData, token, encode_data(d));
+  if (!c->error.ok()) return;
+  op->state = OpState::kTransferring;
+  op->chunks_left = n;
+  uint64_t base_off = reinterpret_cast<uintptr_t>(op->data) - op->mr.base;
+  for (uint64_t i = 0; i < n; ++i) {
+    Chunk ch = sched.at(i);
+    Channel* chan = c->channels[ch.channel].get();
+    ChunkReq r;
+    r.owner = op;
+    r.data = op->data + ch.offset;
+    r.size = static_cast<int>(ch.size);
+    (void)chan->send_mrs.get(d_.transport.get(), chan->comms.send.get(), op->mr, base_off + ch.offset, ch.size, &r.mh);
+    chan->sq->push(r);
+  }
+  if (n == 0) data_done(op);
+}
+
+void Progress::on_data(Connection* c, const Frame& f) {
+  DataPayload d;
+  Status s = decode_data(f.payload, &d);
+  if (!s.ok()) return fail_connection(c, s);
+  Op* op = find_op(c, f.id, f);
+  if (op == nullptr) return;
+  if (!known_to_peer(op)) return fail_connection(c, ProtocolError("DATA for a receive the peer never saw"));
+  bool receiver = op->kind == OpKind::kRecv || op->kind == OpKind::kRead || op->kind == OpKind::kServeWrite;
+  if (!receiver || op->state != OpState::kAwaitReply)
+    return fail_connection(c, ProtocolError("DATA for a request that is not waiting for data"));
+  if (d.size != op->size)
+    return fail_connection(c, ProtocolError("DATA announces " + std::to_string(d.size) + " bytes, expected " +
+                                            std::to_string(op->size)));
+  if (d.channels != c->channels.size())
+    return fail_connection(c, ProtocolError("DATA uses " + std::to_string(d.channels) + " channels, connection has " +
+                                            std::to_string(c->channels.size())));
+  start_receiving(op, d);
+}
+
+void Progress::start_receiving(Op* op, const DataPayload& d) {
+  Connection* c = op->conn;
+  ChunkSchedule sched;
+  Status s = ChunkSchedule::make(d.size, d.chunk_bytes, d.channels, d.first_channel, &sched);
+  if (!s.ok()) return fail_connection(c, ProtocolError("bad DATA schedule: " + s.message()));
+  op->state = OpState::kTransferring;
+  op->incoming = true;
+  op->incoming_seq = c->incoming_next++;
+  c->incoming_pending.insert(op->incoming_seq);
+  uint64_t n = sched.count();
+  op->chunks_left = n;
+  uint64_t base_off = reinterpret_cast<uintptr_t>(op->data) - op->mr.base;
+  for (uint64_t i = 0; i < n; ++i) {
+    Chunk ch = sched.at(i);
+    Channel* chan = c->channels[ch.channel].get();
+    ChunkReq r;
+    r.owner = op;
+    r.data = op->data + ch.offset;
+    r.size = static_cast<int>(ch.size);
+    r.dst_cuda = op->mr.kind == MemoryKind::kCuda;
+    s = chan->recv_mrs.get(d_.transport.get(), chan->comms.recv.get(), op->mr, base_off + ch.offset, ch.size, &r.mh);
+    if (!s.ok()) {
+      // The sender's isends are already on their way: this comm's order can
+      // no longer be kept, so the connection goes.
+      return fail_connection(c, Status(s.code(), "registering a receive buffer: " + s.message()));
+    }
+    chan->rq->push(r);
+  }
+  if (n == 0) data_done(op);
+}
+
+void Progress::chunk_done(Op* op) {
+  if (--op->chunks_left == 0) data_done(op);
+}
+
+void Progress::data_done(Op* op) {
+  switch (op->kind) {
+    case OpKind::kWrite:
+      if (op->acked) return finish(op, op->ack_status);
+      op->state = OpState::kAwaitAck;
+      return;
+    case OpKind::kServeWrite:
+      queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_reject({StatusCode::kOk, ""}));
+      return finish(op, Status::Ok());
+    default:
+      return finish(op, Status::Ok());
+  }
+}
+
+void Progress::on_write_req(Connection* c, const Frame& f) {
+  OneSidedPayload p;
+  Status s = decode_one_sided(f.payload, &p);
+  if (!s.ok()) return fail_connection(c, s);
+  FifoFields fields;
+  MrInfo mr;
+  s = decode_fifo_item(p.item, &fields);
+  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  if (!s.ok()) return reject(c, f.id, s);
+  Op* op = new_op(c, OpKind::kServeWrite);
+  op->mr = mr;
+  op->mr_held = true;
+  op->data = reinterpret_cast<uint8_t*>(mr.base + fields.offset);
+  op->size = p.size;
+  op->peer_id = f.id;
+  queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
+}
+
+void Progress::on_write_ack(Connection* c, const Frame& f) {
+  // WRITE_ACK carries (code, reason) like REJECT; an empty reason means the
+  // data is in place (decode_reject never yields OK as a code).
+  RejectPayload verdict;
+  Status s = decode_reject(f.payload, &verdict);
+  if (!s.ok()) return fail_connection(c, s);
+  Op* op = find_op(c, f.id, f);
+  if (op == nullptr) return;
+  if (op->kind != OpKind::kWrite || op->state == OpState::kAwaitReply)
+    return fail_connection(c, ProtocolError("WRITE_ACK for a request that is not a started write"));
+  Status result = verdict.reason.empty() ? Status::Ok() : Status(verdict.code, "target: " + verdict.reason);
+  if (op->state == OpState::kAwaitAck) return finish(op, result);
+  op->acked = true;
+  op->ack_status = result;
+}
+
+void Progress::on_read_req(Connection* c, const Frame& f) {
+  OneSidedPayload p;
+  Status s = decode_one_sided(f.payload, &p);
+  if (!s.ok()) return fail_connection(c, s);
+  FifoFields fields;
+  MrInfo mr;
+  s = decode_fifo_item(p.item, &fields);
+  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  if (!s.ok()) return reject(c, f.id, s);
+  Op* op = new_op(c, OpKind::kServeRead);
+  op->mr = mr;
+  op->mr_held = true;
+  op->data = reinterpret_cast<uint8_t*>(mr.base + fields.offset);
+  op->size = p.size;
+  op->peer_id = f.id;
+  start_sending(op, f.id);
+}
+
+void Progress::on_notify(Connection* c, const Frame& f) {
+  NotifyPayload p;
+  Status s = decode_notify(f.payload, &p);
+  if (!s.ok()) return fail_connection(c, s);
+  c->held.push_back({c->incoming_next, Notification{c->id, std::move(p.name), std::move(p.msg)}});
+  release_notifications(c);
+}
+
+void Progress::release_notifications(Connection* c) {
+  uint64_t first_pending = c->incoming_pending.empty() ? c->incoming_next : *c->incoming_pending.begin();
+  while (!c->held.empty() && c->held.front().barrier <= first_pending) {
+    d_.deliver_notification(std::move(c->held.front().n));
+    c->held.pop_front();
+  }
+}
+
+void Progress::finish(Op* op, const Status& s) {
+  Connection* c = op->conn;
+  if (op->mr_held) d_.mrs->release(op->mr.id);
+  if (op->xfer != 0) d_.transfers->piece_done(op->xfer, op->piece, s, s.ok() ? op->size : 0);
+  bool was_incoming = op->state == OpState::kTransferring && op->incoming;
+  uint64_t seq = op->incoming_seq;
+  ops_.erase(op->id);
+  if (was_incoming && c->incoming_pending.erase(seq) > 0 && c->error.ok()) release_notifications(c);
+}
+
+}  // namespace tcpx::engine

@@ -1,0 +1,86 @@
+#include "engine/transfer_table.h"
+
+#include <chrono>
+#include <string>
+
+namespace tcpx::engine {
+
+XferId TransferTable::create(size_t pieces) {
+  std::lock_guard<std::mutex> lock(mu_);
+  XferId id = next_++;
+  Entry& e = entries_[id];
+  e.pieces.assign(pieces, Status(StatusCode::kInProgress, "in progress"));
+  e.pending = pieces;
+  return id;
+}
+
+void TransferTable::piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || piece >= it->second.pieces.size()) return;
+    Entry& e = it->second;
+    if (!e.pieces[piece].in_progress()) return;  // already final (defensive)
+    e.pieces[piece] = s;
+    e.bytes += bytes;
+    if (!s.ok() && e.result.ok()) {
+      e.result = e.pieces.size() > 1
+                     ? Status(s.code(), "piece " + std::to_string(piece) + ": " + s.message())
+                     : s;
+    }
+    --e.pending;
+    if (e.pending != 0) return;
+  }
+  cv_.notify_all();
+}
+
+Status TransferTable::take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes) {
+  Entry& e = it->second;
+  if (e.pending != 0) return Status(StatusCode::kInProgress, "transfer in progress");
+  Status r = e.result;
+  if (bytes != nullptr) *bytes = e.bytes;
+  entries_.erase(it);
+  return r;
+}
+
+Status TransferTable::poll(XferId id, uint64_t* bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return NotFound("unknown or already retired transfer " + std::to_string(id));
+  return take_if_final(it, bytes);
+}
+
+Status TransferTable::wait(XferId id, int timeout_ms, uint64_t* bytes) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  for (;;) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return NotFound("unknown or already retired transfer " + std::to_string(id));
+    if (it->second.pending == 0) return take_if_final(it, bytes);
+    if (timeout_ms < 0) {
+      cv_.wait(lock);
+    } else if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      it = entries_.find(id);
+      if (it != entries_.end() && it->second.pending == 0) return take_if_final(it, bytes);
+      return TimedOut("transfer " + std::to_string(id) + " not done after " + std::to_string(timeout_ms) + " ms");
+    }
+  }
+}
+
+Status TransferTable::piece_status(XferId id, size_t piece, Status* out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return NotFound("unknown or already retired transfer " + std::to_string(id));
+  if (piece >= it->second.pieces.size())
+    return InvalidArgument("transfer " + std::to_string(id) + " has " + std::to_string(it->second.pieces.size()) +
+                           " pieces");
+  *out = it->second.pieces[piece];
+  return Status::Ok();
+}
+
+void TransferTable::forget(XferId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.erase(id);
+}
+
+}  // namespace tcpx::engine

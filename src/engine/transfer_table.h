@@ -1,0 +1,47 @@
+// TransferTable: the user-visible state of every transfer (one entry per
+// XferId, one status per piece). Written by the progress thread when pieces
+// end, read by poll_async/wait/piece_status from any thread. wait() blocks on
+// a condition variable with a deadline; nothing here spins.
+#ifndef TCPX_ENGINE_TRANSFER_TABLE_H_
+#define TCPX_ENGINE_TRANSFER_TABLE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "tcpx/endpoint.h"
+
+namespace tcpx::engine {
+
+class TransferTable {
+ public:
+  XferId create(size_t pieces);
+  // Records the end of one piece (bytes: what a receive got).
+  void piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes);
+  Status poll(XferId id, uint64_t* bytes = nullptr);
+  Status wait(XferId id, int timeout_ms, uint64_t* bytes = nullptr);
+  Status piece_status(XferId id, size_t piece, Status* out) const;
+  // Drops an entry whose work was never posted (the post itself failed).
+  void forget(XferId id);
+
+ private:
+  struct Entry {
+    std::vector<Status> pieces;
+    size_t pending = 0;
+    uint64_t bytes = 0;
+    Status result;
+  };
+  // Caller holds mu_. Final status, retiring the entry, or IN_PROGRESS.
+  Status take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes);
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<XferId, Entry> entries_;
+  XferId next_ = 1;
+};
+
+}  // namespace tcpx::engine
+
+#endif  // TCPX_ENGINE_TRANSFER_TABLE_H_

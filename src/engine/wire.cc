@@ -1,0 +1,190 @@
+#include "engine/wire.h"
+
+#include "engine/byte_io.h"
+
+namespace tcpx::engine {
+namespace {
+
+Status bad(const char* what) { return ProtocolError(std::string("malformed ") + what + " payload"); }
+
+}  // namespace
+
+const char* frame_type_name(FrameType t) {
+  switch (t) {
+    case FrameType::kHello: return "HELLO";
+    case FrameType::kHelloReply: return "HELLO_REPLY";
+    case FrameType::kReady: return "READY";
+    case FrameType::kReject: return "REJECT";
+    case FrameType::kSendAnnounce: return "SEND_ANNOUNCE";
+    case FrameType::kCts: return "CTS";
+    case FrameType::kData: return "DATA";
+    case FrameType::kWriteReq: return "WRITE_REQ";
+    case FrameType::kWriteAck: return "WRITE_ACK";
+    case FrameType::kReadReq: return "READ_REQ";
+    case FrameType::kNotify: return "NOTIFY";
+    case FrameType::kMessage: return "MESSAGE";
+  }
+  return "UNKNOWN";
+}
+
+Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
+                    std::vector<uint8_t>* out) {
+  if (len > kMaxPayloadBytes)
+    return InvalidArgument("frame payload of " + std::to_string(len) + " bytes exceeds " +
+                           std::to_string(kMaxPayloadBytes));
+  out->reserve(out->size() + kFrameHeaderBytes + len);
+  ByteWriter w(out);
+  w.u32(kFrameMagic);
+  w.u16(kWireVersion);
+  w.u8(static_cast<uint8_t>(type));
+  w.u8(0);
+  w.u32(static_cast<uint32_t>(len));
+  w.u64(id);
+  if (len > 0) w.bytes(payload, len);
+  return Status::Ok();
+}
+
+Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed) {
+  *consumed = 0;
+  // Validate what we have of the header early, so garbage is rejected
+  // without waiting for 20 bytes that may never come.
+  ByteReader r(p, n);
+  uint32_t magic = 0;
+  if (!r.u32(&magic)) return Status::Ok();
+  if (magic != kFrameMagic) return ProtocolError("bad frame magic");
+  uint16_t version = 0;
+  if (!r.u16(&version)) return Status::Ok();
+  if (version != kWireVersion)
+    return ProtocolError("unsupported wire version " + std::to_string(version));
+  uint8_t type = 0, flags = 0;
+  uint32_t len = 0;
+  uint64_t id = 0;
+  if (!r.u8(&type)) return Status::Ok();
+  if (type == 0 || type > kMaxFrameType)
+    return ProtocolError("unknown frame type " + std::to_string(type));
+  if (!r.u8(&flags) || !r.u32(&len)) return Status::Ok();
+  if (len > kMaxPayloadBytes)
+    return ProtocolError("frame length " + std::to_string(len) + " exceeds the limit");
+  if (!r.u64(&id) || r.remaining() < len) return Status::Ok();
+  out->type = static_cast<FrameType>(type);
+  out->flags = flags;
+  out->id = id;
+  out->payload.assign(r.cursor(), r.cursor() + len);
+  *consumed = kFrameHeaderBytes + len;
+  return Status::Ok();
+}
+
+std::vector<uint8_t> encode_hello(const HelloPayload& h) {
+  std::vector<uint8_t> b;
+  ByteWriter w(&b);
+  w.u32(h.protocol_version);
+  w.str(h.self.ip);
+  w.u16(h.self.port);
+  w.u32(static_cast<uint32_t>(h.self.gpu_idx));
+  w.u32(static_cast<uint32_t>(h.expected_peer_gpu));
+  w.u32(h.channels);
+  w.u32(static_cast<uint32_t>(h.handles.size()));
+  for (const auto& hd : h.handles) w.bytes(hd.data(), hd.size());
+  return b;
+}
+
+Status decode_hello(const std::vector<uint8_t>& b, HelloPayload* out) {
+  ByteReader r(b.data(), b.size());
+  uint32_t gpu = 0, expected = 0, nh = 0;
+  if (!r.u32(&out->protocol_version)) return bad("HELLO");
+  // The version is checked by the caller even when the rest does not parse
+  // (a future version may change the layout), so report it separately.
+  if (!r.str(&out->self.ip, 64) || !r.u16(&out->self.port) || !r.u32(&gpu) || !r.u32(&expected) ||
+      !r.u32(&out->channels) || !r.u32(&nh) || nh > 16 || nh != out->channels)
+    return bad("HELLO");
+  out->self.gpu_idx = static_cast<int32_t>(gpu);
+  out->expected_peer_gpu = static_cast<int32_t>(expected);
+  out->handles.resize(nh);
+  for (auto& hd : out->handles)
+    if (!r.bytes(hd.data(), hd.size())) return bad("HELLO");
+  if (r.remaining() != 0) return bad("HELLO");
+  return Status::Ok();
+}
+
+std::vector<uint8_t> encode_reject(const RejectPayload& rj) {
+  std::vector<uint8_t> b;
+  ByteWriter w(&b);
+  w.u32(static_cast<uint32_t>(rj.code));
+  w.str(rj.reason.size() > kMaxReasonBytes ? rj.reason.substr(0, kMaxReasonBytes) : rj.reason);
+  return b;
+}
+
+Status decode_reject(const std::vector<uint8_t>& b, RejectPayload* out) {
+  ByteReader r(b.data(), b.size());
+  uint32_t code = 0;
+  if (!r.u32(&code) || !r.str(&out->reason, kMaxReasonBytes) || r.remaining() != 0) return bad("REJECT");
+  // Only codes that make sense as a remote verdict; anything else is mapped so
+  // a hostile peer cannot make us report OK or IN_PROGRESS.
+  auto c = static_cast<StatusCode>(code);
+  if (c == StatusCode::kOk || c == StatusCode::kInProgress || code > static_cast<uint32_t>(StatusCode::kInternal))
+    c = StatusCode::kProtocolError;
+  out->code = c;
+  return Status::Ok();
+}
+
+std::vector<uint8_t> encode_u64(uint64_t v) {
+  std::vector<uint8_t> b;
+  ByteWriter(&b).u64(v);
+  return b;
+}
+
+Status decode_u64(const std::vector<uint8_t>& b, uint64_t* v) {
+  ByteReader r(b.data(), b.size());
+  if (!r.u64(v) || r.remaining() != 0) return bad("u64");
+  return Status::Ok();
+}
+
+std::vector<uint8_t> encode_data(const DataPayload& d) {
+  std::vector<uint8_t> b;
+  ByteWriter w(&b);
+  w.u64(d.size);
+  w.u64(d.chunk_bytes);
+  w.u32(d.channels);
+  w.u32(d.first_channel);
+  return b;
+}
+
+Status decode_data(const std::vector<uint8_t>& b, DataPayload* out) {
+  ByteReader r(b.data(), b.size());
+  if (!r.u64(&out->size) || !r.u64(&out->chunk_bytes) || !r.u32(&out->channels) ||
+      !r.u32(&out->first_channel) || r.remaining() != 0)
+    return bad("DATA");
+  return Status::Ok();
+}
+
+std::vector<uint8_t> encode_one_sided(const OneSidedPayload& p) {
+  std::vector<uint8_t> b;
+  ByteWriter w(&b);
+  w.bytes(p.item.bytes, sizeof p.item.bytes);
+  w.u64(p.size);
+  return b;
+}
+
+Status decode_one_sided(const std::vector<uint8_t>& b, OneSidedPayload* out) {
+  ByteReader r(b.data(), b.size());
+  if (!r.bytes(out->item.bytes, sizeof out->item.bytes) || !r.u64(&out->size) || r.remaining() != 0)
+    return bad("READ_REQ/WRITE_REQ");
+  return Status::Ok();
+}
+
+std::vector<uint8_t> encode_notify(const NotifyPayload& n) {
+  std::vector<uint8_t> b;
+  ByteWriter w(&b);
+  w.str(n.name);
+  w.str(n.msg);
+  return b;
+}
+
+Status decode_notify(const std::vector<uint8_t>& b, NotifyPayload* out) {
+  ByteReader r(b.data(), b.size());
+  if (!r.str(&out->name, kMaxNotifyField) || !r.str(&out->msg, kMaxNotifyField) || r.remaining() != 0)
+    return bad("NOTIFY");
+  return Status::Ok();
+}
+
+}  // namespace tcpx::engine

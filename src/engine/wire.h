@@ -1,0 +1,115 @@
+// Control-channel frames. Every frame is a fixed 20-byte header
+//   u32 magic | u16 wire version | u8 type | u8 flags | u32 length | u64 request id
+// (big-endian) followed by exactly `length` payload bytes. Payloads are
+// encoded field by field (byte_io.h), never as raw structs.
+//
+// Request ids: a frame that starts a request (SEND_ANNOUNCE, WRITE_REQ,
+// READ_REQ) carries the id its sender allocated; every reply (CTS, DATA,
+// REJECT, WRITE_ACK) carries an id its *recipient* allocated, so a recipient
+// always looks replies up in its own table (and checks the connection).
+#ifndef TCPX_ENGINE_WIRE_H_
+#define TCPX_ENGINE_WIRE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "net/transport.h"
+#include "tcpx/endpoint.h"
+
+namespace tcpx::engine {
+
+inline constexpr uint32_t kFrameMagic = 0x54435046;  // "TCPF"
+inline constexpr uint16_t kWireVersion = 1;
+inline constexpr size_t kFrameHeaderBytes = 20;
+// Largest payload: an application message (1 MiB) plus slack for framing.
+inline constexpr size_t kMaxMessageBytes = 1u << 20;
+inline constexpr size_t kMaxPayloadBytes = kMaxMessageBytes + 4096;
+inline constexpr size_t kMaxReasonBytes = 1024;
+inline constexpr size_t kMaxNotifyField = 4096;
+
+enum class FrameType : uint8_t {
+  kHello = 1,         // handshake: connector -> acceptor
+  kHelloReply = 2,    // handshake: acceptor -> connector
+  kReady = 3,         // handshake: my channels are up
+  kReject = 4,        // request (or handshake) refused, with code + reason
+  kSendAnnounce = 5,  // two-sided: I have `size` bytes for your next recv
+  kCts = 6,           // clear to send; payload: the recipient-side token
+  kData = 7,          // my isends for this transfer follow on the channels
+  kWriteReq = 8,      // one-sided write into an advertised region
+  kWriteAck = 9,      // the written data is in place (or failed)
+  kReadReq = 10,      // one-sided read of an advertised region
+  kNotify = 11,       // notification (name, msg)
+  kMessage = 12,      // opaque application message
+};
+inline constexpr uint8_t kMaxFrameType = 12;
+const char* frame_type_name(FrameType t);
+
+struct Frame {
+  FrameType type = FrameType::kMessage;
+  uint8_t flags = 0;
+  uint64_t id = 0;
+  std::vector<uint8_t> payload;
+};
+
+// Appends one encoded frame to *out (a write buffer). INVALID_ARGUMENT if the
+// payload exceeds kMaxPayloadBytes.
+Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
+                    std::vector<uint8_t>* out);
+inline Status append_frame(FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+                           std::vector<uint8_t>* out) {
+  return append_frame(type, id, payload.data(), payload.size(), out);
+}
+
+// Decodes one frame from the start of [p, p+n). *consumed = 0 and OK when the
+// bytes are a valid but incomplete prefix; PROTOCOL_ERROR on a bad magic,
+// version, unknown type or oversized length (the stream cannot be trusted).
+Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed);
+
+// ---- Payloads ----------------------------------------------------------------
+struct HelloPayload {
+  uint32_t protocol_version = 0;
+  PeerInfo self;
+  int32_t expected_peer_gpu = -1;  // the GPU index the sender expects of the recipient
+  uint32_t channels = 0;
+  std::vector<net::NetHandle> handles;  // one listen handle per channel
+};
+std::vector<uint8_t> encode_hello(const HelloPayload& h);
+Status decode_hello(const std::vector<uint8_t>& b, HelloPayload* out);
+
+struct RejectPayload {
+  StatusCode code = StatusCode::kInvalidArgument;
+  std::string reason;
+};
+std::vector<uint8_t> encode_reject(const RejectPayload& r);
+Status decode_reject(const std::vector<uint8_t>& b, RejectPayload* out);
+
+std::vector<uint8_t> encode_u64(uint64_t v);
+Status decode_u64(const std::vector<uint8_t>& b, uint64_t* v);
+
+struct DataPayload {
+  uint64_t size = 0;
+  uint64_t chunk_bytes = 0;
+  uint32_t channels = 0;
+  uint32_t first_channel = 0;
+};
+std::vector<uint8_t> encode_data(const DataPayload& d);
+Status decode_data(const std::vector<uint8_t>& b, DataPayload* out);
+
+struct OneSidedPayload {
+  FifoItem item{};
+  uint64_t size = 0;
+};
+std::vector<uint8_t> encode_one_sided(const OneSidedPayload& p);
+Status decode_one_sided(const std::vector<uint8_t>& b, OneSidedPayload* out);
+
+struct NotifyPayload {
+  std::string name, msg;
+};
+std::vector<uint8_t> encode_notify(const NotifyPayload& n);
+Status decode_notify(const std::vector<uint8_t>& b, NotifyPayload* out);
+
+}  // namespace tcpx::engine
+
+#endif  // TCPX_ENGINE_WIRE_H_
