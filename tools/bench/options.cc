@@ -1,0 +1,104 @@
+#include "options.h"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace tcpx::bench {
+
+const char* kUsage =
+    "usage: tcpx-bench --server [--port P] [--channels C]\n"
+    "       tcpx-bench --client HOST:PORT [--mode send|read|write | --latency]\n"
+    "                  [--sizes 4K,64K,1M,16M,64M] [--window N] [--channels C]\n"
+    "                  [--iters N | --seconds S] [--gpu G] [--remote-gpu G]\n";
+
+const char* mode_name(Mode m) {
+  switch (m) {
+    case Mode::kSend: return "send";
+    case Mode::kRead: return "read";
+    case Mode::kWrite: return "write";
+  }
+  return "?";
+}
+
+size_t parse_size(const std::string& s) {
+  if (s.empty()) return 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  std::string unit(end);
+  size_t mult = 1;
+  if (unit == "K" || unit == "k" || unit == "KiB") mult = size_t{1} << 10;
+  else if (unit == "M" || unit == "m" || unit == "MiB") mult = size_t{1} << 20;
+  else if (unit == "G" || unit == "g" || unit == "GiB") mult = size_t{1} << 30;
+  else if (!unit.empty()) return 0;
+  return static_cast<size_t>(v) * mult;
+}
+
+std::string format_size(size_t b) {
+  if (b >= (size_t{1} << 30) && b % (size_t{1} << 30) == 0) return std::to_string(b >> 30) + "G";
+  if (b >= (size_t{1} << 20) && b % (size_t{1} << 20) == 0) return std::to_string(b >> 20) + "M";
+  if (b >= 1024 && b % 1024 == 0) return std::to_string(b >> 10) + "K";
+  return std::to_string(b);
+}
+
+bool parse_options(int argc, char** argv, Options* o, std::string* why) {
+  auto need = [&](int& i) -> const char* {
+    if (i + 1 >= argc) return nullptr;
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    const char* v = nullptr;
+    if (a == "--server") {
+      o->server = true;
+    } else if (a == "--latency") {
+      o->latency = true;
+    } else if (a == "--client" && (v = need(i))) {
+      o->connect = v;
+    } else if (a == "--port" && (v = need(i))) {
+      long p = std::atol(v);
+      if (p <= 0 || p > 65535) return *why = std::string("bad --port\n") + kUsage, false;
+      o->port = static_cast<uint16_t>(p);
+    } else if (a == "--mode" && (v = need(i))) {
+      std::string m = v;
+      if (m == "send") o->mode = Mode::kSend;
+      else if (m == "read") o->mode = Mode::kRead;
+      else if (m == "write") o->mode = Mode::kWrite;
+      else return *why = "bad --mode '" + m + "'\n" + kUsage, false;
+    } else if (a == "--sizes" && (v = need(i))) {
+      o->sizes.clear();
+      std::stringstream ss(v);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        size_t s = parse_size(item);
+        if (s == 0) return *why = "bad size '" + item + "'\n" + kUsage, false;
+        o->sizes.push_back(s);
+      }
+    } else if (a == "--window" && (v = need(i))) {
+      o->window = std::atoi(v);
+      if (o->window < 1 || o->window > 1024) return *why = std::string("bad --window\n") + kUsage, false;
+    } else if (a == "--channels" && (v = need(i))) {
+      o->channels = std::atoi(v);
+      if (o->channels < 1) return *why = std::string("bad --channels\n") + kUsage, false;
+    } else if (a == "--iters" && (v = need(i))) {
+      o->iters = std::atol(v);
+      if (o->iters < 1) return *why = std::string("bad --iters\n") + kUsage, false;
+    } else if (a == "--seconds" && (v = need(i))) {
+      o->seconds = std::atof(v);
+      if (!(o->seconds > 0)) return *why = std::string("bad --seconds\n") + kUsage, false;
+    } else if (a == "--gpu" && (v = need(i))) {
+      o->gpu = std::atoi(v);
+    } else if (a == "--remote-gpu" && (v = need(i))) {
+      o->remote_gpu = std::atoi(v);
+    } else {
+      *why = "unknown or incomplete argument '" + a + "'\n" + kUsage;
+      return false;
+    }
+  }
+  if (o->server == !o->connect.empty()) {
+    *why = std::string("give exactly one of --server and --client\n") + kUsage;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tcpx::bench
