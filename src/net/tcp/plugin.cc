@@ -107,7 +107,9 @@ ncclResult_t tcp_connect(int dev, void* handle, void** send_comm, ncclNetDeviceH
 
 ncclResult_t tcp_accept(void* listen_comm, void** recv_comm, ncclNetDeviceHandle_v7_t** recv_dev_comm) {
   ListenComm* lc = ListenComm::from(listen_comm);
-  if (lc == nullptr || recv_comm == nullptr) return ncclInvalidArgument;
+  // TCPX writes the device handle through recv_dev_comm, so it is required;
+  // the storage it points to is filled only when the caller provides it.
+  if (lc == nullptr || recv_comm == nullptr || recv_dev_comm == nullptr) return ncclInvalidArgument;
   *recv_comm = nullptr;
   RecvComm* rc = nullptr;
   ncclResult_t r = lc->accept_step(&rc);
@@ -149,7 +151,8 @@ ncclResult_t tcp_reg_mr_dmabuf(void* comm, void* data, size_t size, int type, ui
 
 ncclResult_t tcp_dereg_mr(void* comm, void* mhandle) {
   MemRegion* mr = as_region(mhandle);
-  if (mr == nullptr) return ncclInvalidArgument;
+  if (mr == nullptr || (SendComm::from(comm) == nullptr && RecvComm::from(comm) == nullptr))
+    return ncclInvalidArgument;
   mr->magic = 0;
   delete mr;
   return ncclSuccess;
