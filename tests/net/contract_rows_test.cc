@@ -1,0 +1,362 @@
+// One test per row of the ncclNet v7 behaviour table (docs/design.md section
+// 2). Each pair test has a driver half (this process) and a peer half (a
+// second process, possibly on another host); `if (is_peer())` splits them.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "harness/conformance_fixture.h"
+#include "harness/message_streams.h"
+#include "harness/patterns.h"
+#include "harness/unpack_check.h"
+
+namespace tcpx::conformance {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+long elapsed_ms(Clock::time_point since) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count());
+}
+
+// A call that the contract says must not block may still take a moment on a
+// loaded host; a second is far from "waits for the peer".
+constexpr long kNonBlockingMs = 1000;
+
+TEST_P(NetModeTest, PropertiesAreSane) {
+  int ndev = -1;
+  ASSERT_EQ(net()->devices(&ndev), ncclSuccess);
+  ASSERT_GE(ndev, 1) << "a usable plugin reports at least one device";
+  for (int d = 0; d < ndev; ++d) {
+    SCOPED_TRACE("device " + std::to_string(d));
+    ncclNetProperties_v7_t p{};
+    ASSERT_EQ(net()->getProperties(d, &p), ncclSuccess);
+    EXPECT_NE(p.name, nullptr);
+    EXPECT_EQ(p.maxRecvs, 1) << "TCPX receives one buffer per irecv";
+    EXPECT_TRUE(p.ptrSupport & mem_type()) << "ptrSupport " << p.ptrSupport << " lacks this mode's memory type";
+    EXPECT_GT(p.speed, 0);
+    EXPECT_GE(p.maxComms, 1);
+    if (builtin()) {
+      EXPECT_EQ(p.netDeviceType, NCCL_NET_DEVICE_UNPACK) << "the built-in plugin emulates TCPX's unpack path";
+    }
+    if (p.netDeviceType == NCCL_NET_DEVICE_UNPACK) {
+      EXPECT_EQ(p.netDeviceVersion, NCCL_NET_DEVICE_UNPACK_VERSION);
+    }
+  }
+}
+
+TEST_P(NetPairTest, ConnectAndAcceptAreNonBlocking) {
+  const std::vector<Message> msgs = make_messages(1, {4096 + 17});
+  if (is_peer()) {
+    std::string bytes;
+    ASSERT_OK(rv().recv(&bytes));
+    net::NetHandle handle{};
+    ASSERT_EQ(bytes.size(), handle.size());
+    std::memcpy(handle.data(), bytes.data(), handle.size());
+    // The driver is not accepting yet: connect must still return at once.
+    SendEnd s;
+    s.net = net();
+    ncclNetDeviceHandle_v7_t* dh = nullptr;
+    auto t0 = Clock::now();
+    ASSERT_EQ(net()->connect(dev(), handle.data(), &s.comm, &dh), ncclSuccess);
+    EXPECT_LT(elapsed_ms(t0), kNonBlockingMs) << "connect blocked";
+    ASSERT_OK(rv().send("connect-called"));
+    ASSERT_OK(connect_end(net(), dev(), &handle, &s));  // same handle bytes
+    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(rv().sync("received"));
+    return;
+  }
+  RecvEnd r;
+  net::NetHandle handle{};
+  ASSERT_OK(listen_end(net(), dev(), &handle, &r));
+  // Nobody is connecting: accept returns 0 with no comm, promptly.
+  for (int i = 0; i < 3; ++i) {
+    auto t0 = Clock::now();
+    ncclResult_t rc = net()->accept(r.listen_comm, &r.comm, &r.dev);
+    EXPECT_EQ(rc, ncclSuccess) << rc_name(rc);
+    EXPECT_EQ(r.comm, nullptr) << "accept returned a comm with no peer connecting";
+    EXPECT_LT(elapsed_ms(t0), kNonBlockingMs) << "accept blocked";
+    r.dev = &r.dev_storage;
+  }
+  ASSERT_OK(rv().send(std::string(reinterpret_cast<const char*>(handle.data()), handle.size())));
+  ASSERT_OK(rv().expect("connect-called"));
+  ASSERT_OK(accept_end(&r));
+  ASSERT_NE(r.dev, nullptr) << "accept cleared the device-handle pointer";
+  if (builtin() || expects_bounce()) {
+    EXPECT_EQ(r.dev->netDeviceType, NCCL_NET_DEVICE_UNPACK);
+    EXPECT_EQ(r.dev->netDeviceVersion, NCCL_NET_DEVICE_UNPACK_VERSION);
+    ASSERT_NE(r.unpack(), nullptr) << "the UNPACK device handle must point at an unpackNetDeviceHandle";
+    EXPECT_NE(r.unpack()->meta, nullptr);
+  }
+  ASSERT_OK(recv_messages(&r, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(rv().sync("received"));
+}
+
+TEST_P(NetPairTest, TagsAreIgnoredAndPostOrderMatches) {
+  // Different sizes and patterns, so a reordered match shows.
+  const std::vector<Message> msgs = make_messages(2, {100, 5000, 70000});
+  const int send_tags[] = {7, 99, -5};
+  const int recv_tags[] = {3000, 2000, 1000};
+  if (is_peer()) {
+    SendEnd s;
+    ASSERT_OK(open_send_end(&s));
+    MessageArena arena(msgs, 3);
+    Registration mr;
+    ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+    void* req[3] = {};
+    for (int i = 0; i < 3; ++i) {
+      fill_pattern(arena.at(i), msgs[i].size, msgs[i].seed);
+      ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, send_tags[i], mr.get(), &req[i]), ncclSuccess);
+    }
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend"));
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  RecvEnd r;
+  ASSERT_OK(open_recv_end(&r));
+  MessageArena arena(msgs, 3);
+  Registration mr;
+  ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+  void* req[3] = {};
+  uint64_t slot[3] = {};
+  for (int i = 0; i < 3; ++i) {
+    fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+    ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, recv_tags[i], mr.get(), &req[i], &slot[i]), ncclSuccess);
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
+    ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
+                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
+  }
+  ASSERT_OK(rv().sync("done"));
+}
+
+TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
+  std::vector<uint32_t> sizes(17, 1000);
+  sizes[16] = 3000;
+  const std::vector<Message> msgs = make_messages(3, sizes);
+  if (is_peer()) {
+    SendEnd s;
+    ASSERT_OK(open_send_end(&s));
+    MessageArena arena(msgs, 17);
+    Registration mr;
+    ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+    void* req[17] = {};
+    for (int i = 0; i < 17; ++i) fill_pattern(arena.at(i), msgs[i].size, msgs[i].seed);
+    for (int i = 0; i < 16; ++i)
+      ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess) << "isend " << i;
+    void* extra = nullptr;
+    EXPECT_EQ(net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &extra), ncclInternalError)
+        << "the 17th outstanding isend must fail with 3, not succeed or return a NULL request";
+    for (int i = 0; i < 16; ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend"));
+    // A slot is free again: the refused message goes now.
+    ASSERT_EQ(net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &req[16]), ncclSuccess);
+    ASSERT_TRUE(completed(wait_request(net(), req[16]), "isend after the window drained"));
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  RecvEnd r;
+  ASSERT_OK(open_recv_end(&r));
+  MessageArena arena(msgs, 17);
+  Registration mr;
+  ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+  void* req[17] = {};
+  uint64_t slot[17] = {};
+  for (int i = 0; i < 17; ++i) fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+  for (int i = 0; i < 16; ++i)
+    ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess) << i;
+  void* extra = nullptr;
+  EXPECT_EQ(post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &extra), ncclInternalError)
+      << "the 17th outstanding irecv must fail with 3";
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
+    ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
+                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
+  }
+  ASSERT_EQ(post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &req[16], &slot[16]), ncclSuccess);
+  ASSERT_TRUE(completed(wait_request(net(), req[16]), "irecv after the window drained"));
+  ASSERT_OK(check_received(r, slot[16], arena.at(16), msgs[16], fill_seed(16), expects_bounce(),
+                           mem_type() == NCCL_PTR_HOST, "recv #16"));
+  ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[16]), ncclSuccess);
+  ASSERT_OK(rv().sync("done"));
+}
+
+TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
+  const std::vector<Message> msgs = make_messages(4, {8192, 8192});
+  if (is_peer()) {
+    SendEnd s;
+    ASSERT_OK(open_send_end(&s));
+    MessageArena arena(msgs, 2);
+    Registration mr;
+    ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+    void* req[2] = {};
+    for (int i = 0; i < 2; ++i) {
+      fill_pattern(arena.at(i), msgs[i].size, msgs[i].seed);
+      ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess);
+    }
+    int done = 0;
+    EXPECT_TRUE(refused(net()->test(req[1], &done, nullptr), ncclInvalidUsage)) << "test of the second isend";
+    EXPECT_EQ(done, 0);
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend after a refused test"));
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  RecvEnd r;
+  ASSERT_OK(open_recv_end(&r));
+  MessageArena arena(msgs, 2);
+  Registration mr;
+  ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+  void* req[2] = {};
+  uint64_t slot[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+    ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess);
+  }
+  int done = 0;
+  EXPECT_TRUE(refused(net()->test(req[1], &done, nullptr), ncclInvalidUsage)) << "test of the second irecv";
+  EXPECT_EQ(done, 0);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv after a refused test"));
+    ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
+                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
+  }
+  ASSERT_OK(rv().sync("done"));
+}
+
+TEST_P(NetPairTest, IrecvWithNOtherThanOneIsRefused) {
+  const std::vector<Message> msgs = make_messages(5, {5000});
+  if (is_peer()) {
+    SendEnd s;
+    ASSERT_OK(open_send_end(&s));
+    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  RecvEnd r;
+  ASSERT_OK(open_recv_end(&r));
+  HostBuffer buf(2 * 8192);
+  Registration mr;
+  ASSERT_EQ(mr.reg(net(), r.comm, buf.data(), buf.size(), mem_type()), ncclSuccess);
+  void* data[2] = {buf.data(), buf.data() + 8192};
+  int sizes[2] = {8192, 8192};
+  int tags[2] = {0, 0};
+  void* mhs[2] = {mr.get(), mr.get()};
+  void* req = nullptr;
+  EXPECT_TRUE(refused(net()->irecv(r.comm, 2, data, sizes, tags, mhs, &req), ncclInvalidArgument)) << "n = 2";
+  EXPECT_TRUE(refused(net()->irecv(r.comm, 0, data, sizes, tags, mhs, &req), ncclInvalidArgument)) << "n = 0";
+  EXPECT_TRUE(refused(net()->irecv(r.comm, -1, data, sizes, tags, mhs, &req), ncclInvalidArgument)) << "n = -1";
+  mr.reset();
+  // The refusals consumed nothing: the first real irecv still gets message 0.
+  ASSERT_OK(recv_messages(&r, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(rv().sync("done"));
+}
+
+TEST_P(NetPairTest, SenderSizeWinsOverPostedSize) {
+  const std::vector<Message> msgs = make_messages(6, {10000, 4097});
+  constexpr int kPosted = 65536;
+  if (is_peer()) {
+    SendEnd s;
+    ASSERT_OK(open_send_end(&s));
+    ASSERT_OK(send_messages(&s, msgs, 2, mem_type()));
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  RecvEnd r;
+  ASSERT_OK(open_recv_end(&r));
+  HostBuffer buf(2 * kPosted);
+  Registration mr;
+  ASSERT_EQ(mr.reg(net(), r.comm, buf.data(), buf.size(), mem_type()), ncclSuccess);
+  HostBuffer fill(kPosted);
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE("message " + std::to_string(i) + " of " + std::to_string(msgs[i].size) + " bytes into " +
+                 std::to_string(kPosted));
+    uint8_t* dst = buf.data() + i * kPosted;
+    fill_pattern(dst, kPosted, fill_seed(i));
+    void* req = nullptr;
+    uint64_t slot = 0;
+    ASSERT_EQ(post_irecv(&r, dst, kPosted, 0, mr.get(), &req, &slot), ncclSuccess);
+    WaitResult w = wait_request(net(), req);
+    ASSERT_TRUE(completed(w, "irecv"));
+    if (builtin()) {
+      EXPECT_EQ(w.sizes, -1) << "the built-in plugin never writes *sizes (like TCPX)";
+    }
+    if (expects_bounce()) {
+      EXPECT_EQ(slot_total_bytes(*r.unpack(), static_cast<int>(slot)), msgs[i].size);
+    }
+    ASSERT_OK(check_received(r, slot, dst, msgs[i], fill_seed(i), expects_bounce(), mem_type() == NCCL_PTR_HOST,
+                             "bigger recv"));
+    // Past the sender's size the buffer keeps its fill.
+    fill_pattern(fill.data(), kPosted, fill_seed(i));
+    EXPECT_EQ(std::memcmp(dst + msgs[i].size, fill.data() + msgs[i].size, kPosted - msgs[i].size), 0)
+        << "bytes past the sent size were written";
+    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req), ncclSuccess);
+  }
+  ASSERT_OK(rv().sync("done"));
+}
+
+TEST_P(NetPairTest, IrecvConsumedOnlyInPostOrder) {
+  const std::vector<Message> msgs = make_messages(7, {20000, 30000});
+  if (is_peer()) {
+    SendEnd s;
+    ASSERT_OK(open_send_end(&s));
+    ASSERT_OK(rv().expect("posted"));
+    ASSERT_OK(send_messages(&s, msgs, 2, mem_type()));
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  RecvEnd r;
+  ASSERT_OK(open_recv_end(&r));
+  MessageArena arena(msgs, 2);
+  Registration mr;
+  ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+  void* req[2] = {};
+  uint64_t slot[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+    ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess);
+  }
+  // Nothing was sent yet, so nothing can be done: consuming is premature.
+  EXPECT_TRUE(refused(net()->irecvConsumed(r.comm, 1, req[0]), ncclInvalidUsage)) << "consume before test said done";
+  ASSERT_OK(rv().send("posted"));
+  // A done-but-unconsumed receive no longer blocks testing the next one
+  // (TCPX moves on once the oldest finished transmitting).
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
+    ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
+                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+  }
+  EXPECT_TRUE(refused(net()->irecvConsumed(r.comm, 1, req[1]), ncclInvalidUsage)) << "consume of the newer recv first";
+  ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[0]), ncclSuccess);
+  ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[1]), ncclSuccess);
+  ASSERT_OK(rv().sync("done"));
+}
+
+TEST_P(NetPairTest, RegMrCudaNeeds4096ByteAlignment) {
+  if (!builtin())
+    GTEST_SKIP() << "a foreign plugin may need real device memory to register CUDA type";
+  HostBuffer buf(3 * 4096);
+  auto check = [&](void* comm) {
+    void* mh = nullptr;
+    EXPECT_EQ(net()->regMr(comm, buf.data() + 1, 4096, NCCL_PTR_CUDA, &mh), ncclInvalidArgument) << "offset 1";
+    EXPECT_EQ(net()->regMr(comm, buf.data() + 2048, 4096, NCCL_PTR_CUDA, &mh), ncclInvalidArgument) << "offset 2048";
+  };
+  if (is_peer()) {
+    SendEnd s;
+    ASSERT_OK(open_send_end(&s));
+    check(s.comm);
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  RecvEnd r;
+  ASSERT_OK(open_recv_end(&r));
+  check(r.comm);
+  ASSERT_OK(rv().sync("done"));
+}
+
+}  // namespace
+}  // namespace tcpx::conformance

@@ -1,0 +1,48 @@
+// Seeded byte patterns and page-aligned host buffers. Both halves of a test
+// regenerate the same pattern from (seed, length), so contents are checked
+// byte for byte without shipping the data out of band.
+#ifndef TCPX_TESTS_NET_HARNESS_PATTERNS_H_
+#define TCPX_TESTS_NET_HARNESS_PATTERNS_H_
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+namespace tcpx::conformance {
+
+// Writes the pattern of `seed` (splitmix64 stream) into [p, p + n).
+void fill_pattern(void* p, size_t n, uint64_t seed);
+// Passes when [p, p + n) holds the pattern of `seed`; otherwise names the
+// first differing offset and both bytes.
+::testing::AssertionResult has_pattern(const void* p, size_t n, uint64_t seed, const char* what);
+
+// Seed for message `index` of a stream `stream`: distinct per message so a
+// misdelivered message never looks right.
+inline uint64_t message_seed(uint64_t stream, uint64_t index) {
+  return (stream << 32) ^ (index * 0x9E3779B97F4A7C15ull) ^ 0x5EEDull;
+}
+// Seed of the "untouched" fill a receive buffer carries before the data lands.
+inline uint64_t fill_seed(uint64_t index) { return 0xF111ull + index * 7919; }
+
+// Page-aligned host memory (CUDA registrations need 4096-byte alignment, and
+// host ones are kept the same so offsets are comparable).
+class HostBuffer {
+ public:
+  explicit HostBuffer(size_t size);
+  uint8_t* data() const { return p_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> p_;
+  size_t size_;
+};
+
+}  // namespace tcpx::conformance
+
+#endif  // TCPX_TESTS_NET_HARNESS_PATTERNS_H_
