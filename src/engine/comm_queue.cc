@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/log.h"
+
 namespace tcpx::engine {
 
 Status SendQueue::progress(std::vector<void*>* done, bool* progressed) {
@@ -69,6 +71,8 @@ Status RecvQueue::finish_test(ChunkReq& r) {
   job.dst = r.data;
   job.dst_capacity = static_cast<uint64_t>(r.size);
   job.dst_is_device = r.dst_cuda;
+  TCPX_TRACE("unpack recv slot %d: %llu fragments via %s", r.slot,
+             static_cast<unsigned long long>(unpack_meta_->cnt[r.slot]), u->name());
   TCPX_RETURN_IF_ERROR(u->submit(job, &r.ticket));
   r.unpacker = u;
   r.unpacking = true;

@@ -1,0 +1,156 @@
+// Failure paths across two (or three) processes: handshake mismatches seen by
+// both sides, connect to a closed port or a mute listener, and a peer killed
+// mid-transfer while another connection keeps going.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "test_util.h"
+
+using namespace tcpx;
+using namespace tcpx::test;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+long ms_since(Clock::time_point t) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
+}
+
+// A bound socket on 127.0.0.1: listening (never accepting) or closed again.
+int loopback_socket(bool listening, uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t l = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
+  *port = ntohs(a.sin_port);
+  if (listening) listen(fd, 4);
+  return fd;
+}
+
+TEST(Handshake, GpuMismatchRejectedOnBothSides) {
+  set_test_env(false);
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_TRUE(make_endpoint(&ep).ok());
+  PeerProcess peer;
+  ASSERT_TRUE(peer.start("accept_only", {}, {"PEER_GPU=0"}));
+  uint16_t port = static_cast<uint16_t>(std::stoi(peer.expect("READY ")));
+  ConnId c;
+  Status s = ep->connect("127.0.0.1", 3, port, &c);
+  EXPECT_EQ(s.code(), StatusCode::kProtocolError) << s.to_string();
+  EXPECT_NE(s.message().find("GPU id mismatch"), std::string::npos) << s.message();
+  EXPECT_EQ(peer.expect("ACCEPT ").rfind("TIMED_OUT", 0), 0u);
+  std::string hs = peer.expect("HS ");
+  EXPECT_NE(hs.find("GPU id mismatch"), std::string::npos) << hs;
+}
+
+TEST(Handshake, ProtocolVersionMismatchRejectedOnBothSides) {
+  set_test_env(false);
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_TRUE(make_endpoint(&ep).ok());
+  PeerProcess peer;
+  ASSERT_TRUE(peer.start("accept_only", {}, {"TCPX_TEST_PROTOCOL_VERSION=2"}));
+  uint16_t port = static_cast<uint16_t>(std::stoi(peer.expect("READY ")));
+  ConnId c;
+  Status s = ep->connect("127.0.0.1", 0, port, &c);
+  EXPECT_EQ(s.code(), StatusCode::kProtocolError) << s.to_string();
+  EXPECT_NE(s.message().find("protocol version mismatch"), std::string::npos) << s.message();
+  std::string hs = peer.expect("HS ");
+  EXPECT_NE(hs.find("protocol version mismatch"), std::string::npos) << hs;
+}
+
+TEST(Handshake, ClosedPortFailsFast) {
+  set_test_env(false);
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_TRUE(make_endpoint(&ep).ok());
+  uint16_t port;
+  close(loopback_socket(false, &port));
+  auto t0 = Clock::now();
+  ConnId c;
+  Status s = ep->connect("127.0.0.1", 0, port, &c);
+  EXPECT_EQ(s.code(), StatusCode::kTransportError) << s.to_string();
+  EXPECT_LT(ms_since(t0), 1000);
+}
+
+TEST(Handshake, MuteListenerTimesOutAtTheDeadline) {
+  set_test_env(false);
+  Config cfg = loopback_config();
+  cfg.connect_timeout_ms = 800;
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_TRUE(make_endpoint(&ep, 0, cfg).ok());
+  uint16_t port;
+  int fd = loopback_socket(true, &port);
+  auto t0 = Clock::now();
+  ConnId c;
+  Status s = ep->connect("127.0.0.1", 0, port, &c);
+  long took = ms_since(t0);
+  close(fd);
+  EXPECT_EQ(s.code(), StatusCode::kTimedOut) << s.to_string();
+  EXPECT_GE(took, 750);
+  EXPECT_LT(took, 3000);
+}
+
+class PeerDeath : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PeerDeath, KilledPeerFailsItsTransfersOthersComplete) {
+  set_test_env(GetParam());
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_TRUE(make_endpoint(&ep).ok());
+  const size_t big = 32u << 20;
+  PeerProcess victim, other;
+  ASSERT_TRUE(victim.start("sink"));
+  ASSERT_TRUE(other.start("echo", {"1", std::to_string(2 * big)}));
+  ConnId cv, co;
+  ASSERT_TRUE(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(victim.expect("READY "))), &cv).ok());
+  ASSERT_TRUE(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(other.expect("READY "))), &co).ok());
+  std::vector<uint8_t> out(2 * big), in(2 * big);
+  fill_pattern(out.data(), out.size(), 77);
+  MrId out_mr, in_mr;
+  ASSERT_TRUE(ep->reg(out.data(), out.size(), &out_mr).ok());
+  ASSERT_TRUE(ep->reg(in.data(), in.size(), &in_mr).ok());
+  ASSERT_TRUE(ep->send(cv, out_mr, out.data(), big).ok());
+  EXPECT_EQ(victim.expect("GOT1 "), "OK");
+
+  // Outstanding on the victim: sends in every state, and receives.
+  std::vector<XferId> doomed;
+  for (int i = 0; i < 4; ++i) {
+    XferId id;
+    ASSERT_TRUE(ep->send_async(cv, out_mr, out.data(), big, &id).ok());
+    doomed.push_back(id);
+  }
+  XferId rid;
+  ASSERT_TRUE(ep->recv_async(cv, in_mr, in.data(), big, &rid).ok());
+  doomed.push_back(rid);
+  // The other connection moves 64 MiB each way meanwhile.
+  XferId os, orc;
+  ASSERT_TRUE(ep->send_async(co, out_mr, out.data(), 2 * big, &os).ok());
+  ASSERT_TRUE(ep->recv_async(co, in_mr, in.data(), 2 * big, &orc).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  victim.kill_now();
+  auto t0 = Clock::now();
+  for (XferId id : doomed) {
+    Status s = ep->wait(id, 5000);
+    EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.to_string();
+  }
+  EXPECT_LT(ms_since(t0), 5000);
+  // Sticky: new work on the dead connection fails at once.
+  XferId late;
+  EXPECT_EQ(ep->send_async(cv, out_mr, out.data(), 10, &late).code(), StatusCode::kPeerClosed);
+  ASSERT_TRUE(ep->wait(os, 60000).ok());
+  ASSERT_TRUE(ep->wait(orc, 60000).ok());
+  EXPECT_EQ(check_pattern(in.data(), 2 * big, 77), SIZE_MAX);
+  EXPECT_EQ(other.expect("DONE"), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, PeerDeath, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "bounce" : "direct"; });
+
+}  // namespace

@@ -1,0 +1,71 @@
+// Helpers shared by the engine tests and their peer process: deterministic
+// data patterns, a loopback endpoint factory, and PeerProcess (a fork+exec'd
+// engine_peer talking to the test over stdin/stdout lines; always killed and
+// reaped, every read bounded by a deadline).
+#ifndef TCPX_TESTS_ENGINE_TEST_UTIL_H_
+#define TCPX_TESTS_ENGINE_TEST_UTIL_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tcpx/endpoint.h"
+
+namespace tcpx::test {
+
+// Bytes that depend on (seed, absolute index): any slice can be checked alone.
+void fill_pattern(void* p, size_t n, uint64_t seed, size_t start = 0);
+// Index of the first mismatch, or SIZE_MAX.
+size_t check_pattern(const void* p, size_t n, uint64_t seed, size_t start = 0);
+
+// Size of transfer i of the mixed workload: mostly small, some medium, a few
+// multi-chunk ones, zero included.
+size_t mixed_size(uint64_t seed, size_t i);
+
+// Loopback-only settings for both processes (plugin on lo, control on
+// 127.0.0.1) and, when bounce is true, TCPX_P2P_TCP_BOUNCE_HOST=1. Call
+// before the first endpoint of the process: children inherit it.
+void set_test_env(bool bounce);
+Config loopback_config();
+Status make_endpoint(std::unique_ptr<Endpoint>* out, int gpu = 0, Config cfg = loopback_config());
+
+class PeerProcess {
+ public:
+  PeerProcess() = default;
+  ~PeerProcess() { kill_now(); }
+  PeerProcess(const PeerProcess&) = delete;
+  PeerProcess& operator=(const PeerProcess&) = delete;
+
+  // Starts engine_peer with the role and args; extra_env entries "K=V" are
+  // added to the inherited environment.
+  bool start(const std::string& role, const std::vector<std::string>& args = {},
+             const std::vector<std::string>& extra_env = {});
+  // One line from the peer's stdout, without the newline; "" on timeout/EOF.
+  std::string read_line(int timeout_ms = 20000);
+  // Reads lines until one starts with prefix; returns the rest of it.
+  std::string expect(const std::string& prefix, int timeout_ms = 20000);
+  void write_line(const std::string& s);
+  // SIGKILL + reap. Safe to call twice.
+  void kill_now();
+  // Waits for a normal exit (after "quit"); kills at the deadline. Exit code
+  // or -1.
+  int wait_exit(int timeout_ms = 10000);
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+  std::string buf_;
+};
+
+// Hex encoding for FifoItems crossing the stdin/stdout pipe.
+std::string to_hex(const void* p, size_t n);
+bool from_hex(const std::string& s, void* p, size_t n);
+
+}  // namespace tcpx::test
+
+#endif  // TCPX_TESTS_ENGINE_TEST_UTIL_H_

@@ -1,0 +1,255 @@
+// Single-process unit tests of the engine's pure parts: metadata, frames,
+// FifoItems, chunk schedules, config parsing, MR bookkeeping.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/chunk_schedule.h"
+#include "engine/fifo_item.h"
+#include "engine/metadata.h"
+#include "engine/mr_table.h"
+#include "engine/wire.h"
+#include "tcpx/config.h"
+#include "tcpx/endpoint.h"
+
+using namespace tcpx;
+using namespace tcpx::engine;
+
+TEST(Metadata, Ipv4RoundTripKeepsPort28900) {
+  PeerInfo in{"10.1.2.3", 28900, 3}, out;
+  std::vector<uint8_t> blob;
+  ASSERT_TRUE(encode_metadata(in, &blob).ok());
+  // Port in network byte order at its fixed place: magic(4) ver(1) fam(1) addr(4).
+  EXPECT_EQ(blob[10], 28900 >> 8);
+  EXPECT_EQ(blob[11], 28900 & 0xff);
+  ASSERT_TRUE(Endpoint::parse_metadata(blob, &out).ok());
+  EXPECT_EQ(out.ip, "10.1.2.3");
+  EXPECT_EQ(out.port, 28900);  // the reference bug read this back as 58480
+  EXPECT_EQ(out.gpu_idx, 3);
+}
+
+TEST(Metadata, Ipv6RoundTrip) {
+  PeerInfo in{"fe80::1:2", 65535, 7}, out;
+  std::vector<uint8_t> blob;
+  ASSERT_TRUE(encode_metadata(in, &blob).ok());
+  ASSERT_TRUE(Endpoint::parse_metadata(blob, &out).ok());
+  EXPECT_EQ(out.ip, "fe80::1:2");
+  EXPECT_EQ(out.port, 65535);
+  EXPECT_EQ(out.gpu_idx, 7);
+}
+
+TEST(Metadata, GarbageRejected) {
+  PeerInfo in{"127.0.0.1", 1234, 0}, out;
+  std::vector<uint8_t> good;
+  ASSERT_TRUE(encode_metadata(in, &good).ok());
+  auto bad = good;
+  bad[0] ^= 1;  // magic
+  EXPECT_EQ(Endpoint::parse_metadata(bad, &out).code(), StatusCode::kInvalidArgument);
+  bad = good;
+  bad[4] = 9;  // version
+  EXPECT_EQ(Endpoint::parse_metadata(bad, &out).code(), StatusCode::kInvalidArgument);
+  bad = good;
+  bad[5] = 5;  // family
+  EXPECT_EQ(Endpoint::parse_metadata(bad, &out).code(), StatusCode::kInvalidArgument);
+  bad = good;
+  bad.pop_back();  // truncated
+  EXPECT_EQ(Endpoint::parse_metadata(bad, &out).code(), StatusCode::kInvalidArgument);
+  bad = good;
+  bad.push_back(0);  // trailing
+  EXPECT_EQ(Endpoint::parse_metadata(bad, &out).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Endpoint::parse_metadata({}, &out).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Metadata, StringForms) {
+  PeerInfo p;
+  EXPECT_EQ(format_metadata_string({"1.2.3.4", 28900, 1}), "1.2.3.4:28900?1");
+  EXPECT_EQ(format_metadata_string({"::1", 80, 0}), "[::1]:80?0");
+  ASSERT_TRUE(Endpoint::parse_metadata_string("1.2.3.4:28900?1", &p).ok());
+  EXPECT_EQ(p.ip, "1.2.3.4");
+  EXPECT_EQ(p.port, 28900);
+  EXPECT_EQ(p.gpu_idx, 1);
+  ASSERT_TRUE(Endpoint::parse_metadata_string("[fe80::2]:9?4", &p).ok());
+  EXPECT_EQ(p.ip, "fe80::2");
+  EXPECT_EQ(p.port, 9);
+  EXPECT_EQ(p.gpu_idx, 4);
+  for (const char* bad : {"", "1.2.3.4", "1.2.3.4:80", "1.2.3.4:x?0", "1.2.3.4:70000?0", "[::1:80?0",
+                          "host:80?0", "1.2.3.4:80?", "1.2.3.4:80?1x"})
+    EXPECT_EQ(Endpoint::parse_metadata_string(bad, &p).code(), StatusCode::kInvalidArgument) << bad;
+}
+
+TEST(Wire, FrameRoundTripAndPartialInput) {
+  std::vector<uint8_t> buf;
+  ASSERT_TRUE(append_frame(FrameType::kData, 0x0102030405060708ull, encode_data({5, 4096, 2, 1}), &buf).ok());
+  ASSERT_TRUE(append_frame(FrameType::kMessage, 9, std::vector<uint8_t>{}, &buf).ok());
+  // Every strict prefix of the first frame decodes as "incomplete", not error.
+  size_t first_len = kFrameHeaderBytes + 24;
+  for (size_t n = 0; n < first_len; ++n) {
+    Frame f;
+    size_t used = 99;
+    ASSERT_TRUE(decode_frame(buf.data(), n, &f, &used).ok()) << n;
+    EXPECT_EQ(used, 0u);
+  }
+  Frame f;
+  size_t used = 0;
+  ASSERT_TRUE(decode_frame(buf.data(), buf.size(), &f, &used).ok());
+  EXPECT_EQ(used, first_len);
+  EXPECT_EQ(f.type, FrameType::kData);
+  EXPECT_EQ(f.id, 0x0102030405060708ull);
+  DataPayload d;
+  ASSERT_TRUE(decode_data(f.payload, &d).ok());
+  EXPECT_EQ(d.size, 5u);
+  EXPECT_EQ(d.chunk_bytes, 4096u);
+  EXPECT_EQ(d.channels, 2u);
+  EXPECT_EQ(d.first_channel, 1u);
+  ASSERT_TRUE(decode_frame(buf.data() + used, buf.size() - used, &f, &used).ok());
+  EXPECT_EQ(f.type, FrameType::kMessage);
+  EXPECT_EQ(f.id, 9u);
+}
+
+TEST(Wire, GarbageOversizedAndUnknownTypesRejected) {
+  std::vector<uint8_t> buf;
+  ASSERT_TRUE(append_frame(FrameType::kCts, 1, encode_u64(7), &buf).ok());
+  Frame f;
+  size_t used = 0;
+  auto bad = buf;
+  bad[1] ^= 0xff;
+  EXPECT_EQ(decode_frame(bad.data(), bad.size(), &f, &used).code(), StatusCode::kProtocolError);
+  bad = buf;
+  bad[5] = 2;  // wire version
+  EXPECT_EQ(decode_frame(bad.data(), bad.size(), &f, &used).code(), StatusCode::kProtocolError);
+  bad = buf;
+  bad[6] = 200;  // type
+  EXPECT_EQ(decode_frame(bad.data(), bad.size(), &f, &used).code(), StatusCode::kProtocolError);
+  bad = buf;
+  bad[8] = 0x7f;  // length ~2 GiB
+  EXPECT_EQ(decode_frame(bad.data(), bad.size(), &f, &used).code(), StatusCode::kProtocolError);
+  std::vector<uint8_t> huge(kMaxPayloadBytes + 1);
+  std::vector<uint8_t> out;
+  EXPECT_EQ(append_frame(FrameType::kMessage, 0, huge, &out).code(), StatusCode::kInvalidArgument);
+  // Payload decoders: truncated and trailing bytes are errors.
+  uint64_t v;
+  EXPECT_FALSE(decode_u64({1, 2, 3}, &v).ok());
+  EXPECT_FALSE(decode_u64(std::vector<uint8_t>(9), &v).ok());
+  DataPayload d;
+  EXPECT_FALSE(decode_data(std::vector<uint8_t>(23), &d).ok());
+  NotifyPayload n;
+  EXPECT_FALSE(decode_notify({0, 0, 0, 5, 'a'}, &n).ok());
+  EXPECT_FALSE(decode_notify({0xff, 0xff, 0xff, 0xff}, &n).ok());
+  RejectPayload rj;
+  // A REJECT can never carry OK.
+  ASSERT_TRUE(decode_reject(encode_reject({StatusCode::kOk, "x"}), &rj).ok());
+  EXPECT_EQ(rj.code, StatusCode::kProtocolError);
+  HelloPayload h;
+  EXPECT_FALSE(decode_hello(std::vector<uint8_t>(8), &h).ok());
+}
+
+TEST(Wire, HelloRoundTrip) {
+  HelloPayload h;
+  h.protocol_version = 1;
+  h.self = {"127.0.0.1", 4000, 2};
+  h.expected_peer_gpu = 5;
+  h.channels = 2;
+  h.handles.resize(2);
+  h.handles[1][127] = 0x42;
+  HelloPayload o;
+  ASSERT_TRUE(decode_hello(encode_hello(h), &o).ok());
+  EXPECT_EQ(o.self.ip, "127.0.0.1");
+  EXPECT_EQ(o.self.port, 4000);
+  EXPECT_EQ(o.self.gpu_idx, 2);
+  EXPECT_EQ(o.expected_peer_gpu, 5);
+  ASSERT_EQ(o.handles.size(), 2u);
+  EXPECT_EQ(o.handles[1][127], 0x42);
+}
+
+TEST(FifoItemCodec, RoundTripAndRejects) {
+  FifoFields f{11, 0xdeadbeefcafef00dull, 4096, 1 << 20, 77}, o;
+  FifoItem item = encode_fifo_item(f);
+  ASSERT_TRUE(decode_fifo_item(item, &o).ok());
+  EXPECT_EQ(o.mr_id, 11u);
+  EXPECT_EQ(o.mr_token, f.mr_token);
+  EXPECT_EQ(o.offset, 4096u);
+  EXPECT_EQ(o.size, 1u << 20);
+  EXPECT_EQ(o.tag, 77u);
+  EXPECT_EQ(item.bytes[8 + 7], 11);  // big-endian mr id
+  FifoItem zero{};
+  EXPECT_EQ(decode_fifo_item(zero, &o).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ChunkScheduleTest, CoversEveryByteRoundRobin) {
+  ChunkSchedule s;
+  ASSERT_TRUE(ChunkSchedule::make(10 * 4096 + 5, 4096, 3, 2, &s).ok());
+  ASSERT_EQ(s.count(), 11u);
+  uint64_t next = 0;
+  for (uint64_t i = 0; i < s.count(); ++i) {
+    Chunk c = s.at(i);
+    EXPECT_EQ(c.offset, next);
+    EXPECT_EQ(c.channel, (2 + i) % 3);
+    next += c.size;
+  }
+  EXPECT_EQ(next, 10u * 4096 + 5);
+  EXPECT_EQ(s.at(10).size, 5u);
+  ASSERT_TRUE(ChunkSchedule::make(0, 4096, 1, 0, &s).ok());
+  EXPECT_EQ(s.count(), 0u);
+  EXPECT_FALSE(ChunkSchedule::make(1, 5u << 20, 1, 0, &s).ok());
+  EXPECT_FALSE(ChunkSchedule::make(1, 4096, 0, 0, &s).ok());
+  EXPECT_FALSE(ChunkSchedule::make(1, 4096, 2, 2, &s).ok());
+}
+
+TEST(ConfigTest, EnvOverridesAndMalformedValues) {
+  setenv("TCPX_CHANNELS", "4", 1);
+  setenv("TCPX_CHUNK_BYTES", "524288", 1);
+  Config c;
+  ASSERT_TRUE(Config::from_env(&c).ok());
+  EXPECT_EQ(c.channels_per_peer, 4);
+  EXPECT_EQ(c.chunk_bytes, 524288u);
+  setenv("TCPX_CHANNELS", "4x", 1);
+  Status s = Config::from_env(&c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("TCPX_CHANNELS"), std::string::npos);
+  unsetenv("TCPX_CHANNELS");
+  setenv("TCPX_CHUNK_BYTES", "8388608", 1);
+  s = Config::from_env(&c);
+  EXPECT_NE(s.message().find("TCPX_CHUNK_BYTES"), std::string::npos);
+  unsetenv("TCPX_CHUNK_BYTES");
+  setenv("TCPX_LISTEN_PORT", "-1", 1);
+  EXPECT_NE(Config::from_env(&c).message().find("TCPX_LISTEN_PORT"), std::string::npos);
+  unsetenv("TCPX_LISTEN_PORT");
+  EXPECT_TRUE(Config::from_env(&c).ok());
+  EXPECT_NE(c.describe().find("chunk_bytes="), std::string::npos);
+}
+
+TEST(MrTableTest, ContainmentBoundsAndBusy) {
+  MrTable t;
+  std::vector<uint8_t> a(8192), b(100);
+  MrId ma, mb;
+  ASSERT_TRUE(t.reg(a.data(), a.size(), &ma).ok());
+  ASSERT_TRUE(t.reg(b.data(), b.size(), &mb).ok());
+  MrId found;
+  ASSERT_TRUE(t.find(a.data() + 100, 8000, &found).ok());
+  EXPECT_EQ(found, ma);
+  EXPECT_EQ(t.find(a.data() + 100, 8100, &found).code(), StatusCode::kNotFound);
+  MrInfo info;
+  ASSERT_TRUE(t.acquire_local(ma, a.data() + 8192, 0, &info).ok());
+  EXPECT_EQ(t.dereg(ma).code(), StatusCode::kBusy);
+  t.release(ma);
+  EXPECT_FALSE(t.acquire_local(ma, a.data() + 1, 8192, &info).ok());
+  ASSERT_TRUE(t.lookup(mb, &info).ok());
+  FifoFields f{mb, info.token, 50, 50, 0};
+  ASSERT_TRUE(t.acquire_remote(f, 50, &info).ok());
+  t.release(mb);
+  FifoFields wrong_token = f;
+  wrong_token.mr_token ^= 1;
+  EXPECT_EQ(t.acquire_remote(wrong_token, 50, &info).code(), StatusCode::kInvalidArgument);
+  FifoFields oob = f;
+  oob.offset = 60;
+  EXPECT_EQ(t.acquire_remote(oob, 50, &info).code(), StatusCode::kInvalidArgument);
+  FifoFields wrap = f;
+  wrap.offset = 10;
+  wrap.size = UINT64_MAX - 5;  // offset + size overflows
+  EXPECT_EQ(t.acquire_remote(wrap, 1, &info).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(t.acquire_remote(f, 51, &info).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(t.dereg(mb).ok());
+  EXPECT_EQ(t.acquire_remote(f, 50, &info).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(t.dereg(mb).code(), StatusCode::kNotFound);
+}
