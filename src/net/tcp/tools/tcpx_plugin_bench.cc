@@ -4,11 +4,15 @@
 // streams with a window of outstanding requests and prints the throughput.
 //
 //   tcpx_plugin_bench [--plugin PATH] [--sizes 4k,64k,1m,16m] [--window 8]
-//                     [--mib-per-size N] [--dev D]
+//                     [--mib-per-size N] [--dev D] [--yield]
+// --yield gives the CPU away after each test() that found nothing done: on a
+// host shared with other work, two busy-polling processes otherwise wait for
+// each other's time slices.
 // Environment as the plugin reads it (TCPX_P2P_TCP_NSOCKS,
 // TCPX_P2P_TCP_BOUNCE_HOST, TCPX_P2P_TCP_IFNAME). Exit status 0 when every
 // check passed.
 #include <dlfcn.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -34,6 +38,7 @@ struct Args {
   int window = 8;
   long mib_per_size = 1024;
   int dev = 0;
+  bool yield = false;  // sched_yield() after a test that found nothing done
 };
 
 const ncclNet_v7_t* g_net = nullptr;
@@ -80,6 +85,7 @@ Args parse_args(int argc, char** argv) {
     else if (k == "--window") a.window = atoi(next().c_str());
     else if (k == "--mib-per-size") a.mib_per_size = atol(next().c_str());
     else if (k == "--dev") a.dev = atoi(next().c_str());
+    else if (k == "--yield") a.yield = true;
     else if (k == "--sizes") {
       a.sizes.clear();
       std::string v = next();
@@ -166,6 +172,7 @@ int run_sender(const Args& a, int handle_fd) {
       int done = 0;
       CHECK_NCCL(g_net->test(reqs[static_cast<size_t>(done_count)], &done, nullptr));
       if (done) ++done_count;
+      else if (a.yield) sched_yield();
     }
   }
   CHECK_NCCL(g_net->deregMr(sc, mh));
@@ -252,7 +259,10 @@ int run_receiver(const Args& a, int handle_fd) {
       }
       int done = 0;
       CHECK_NCCL(g_net->test(reqs[static_cast<size_t>(done_count)], &done, nullptr));
-      if (!done) continue;
+      if (!done) {
+        if (a.yield) sched_yield();
+        continue;
+      }
       uint8_t* d = buf.data() + (done_count % 16) * size;
       if (done_count < kChecked) {
         if (bounce_host && !unpack(uh, k, d, size)) ok = false;
