@@ -69,14 +69,14 @@ ncclResult_t SendComm::test(SendRequest* r, int* done) {
   if (r->state == RequestState::kFree) return ncclInvalidUsage;
   if (r->seq != head_) return ncclInvalidUsage;  // only the oldest may be tested
   if (r->state == RequestState::kActive && broken_ == ncclSuccess) progress();
-  if (r->state == RequestState::kFailed) return r->error;
-  if (broken_ != ncclSuccess) return broken_;
-  if (r->state == RequestState::kDone) {
+  if (r->state == RequestState::kDone) {  // written before any later failure
     r->state = RequestState::kFree;
     ++head_;
     *done = 1;
+    return ncclSuccess;
   }
-  return ncclSuccess;
+  if (r->state == RequestState::kFailed) return r->error;
+  return broken_;
 }
 
 void SendComm::progress() {
