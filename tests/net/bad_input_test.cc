@@ -32,7 +32,7 @@ class NetBadInputTest : public NetPairTest {
 
 TEST_P(NetBadInputTest, NullArgumentsAreRefusedWith4) {
   const std::vector<Message> msgs = make_messages(30, {3000});
-  HostBuffer buf(8192);
+  Buffer buf(space(), 8192);
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
@@ -51,7 +51,7 @@ TEST_P(NetBadInputTest, NullArgumentsAreRefusedWith4) {
     if (rc == ncclSuccess) mr.release();  // it did deregister: do not free twice
     EXPECT_TRUE(null_close_ok(net()->closeSend(nullptr)));
     mr.reset();
-    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 1, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -123,13 +123,13 @@ TEST_P(NetBadInputTest, NullArgumentsAreRefusedWith4) {
 
   // A live request: test() with no `done` to write is refused, and the
   // request still completes afterwards.
-  fill_pattern(buf.data(), msgs[0].size, fill_seed(0));
+  ASSERT_OK(space().fill(buf.data(), msgs[0].size, fill_seed(0)));
   uint64_t slot = 0;
   ASSERT_EQ(post_irecv(&r, buf.data(), msgs[0].size, 0, mr.get(), &req, &slot), ncclSuccess);
   EXPECT_EQ(net()->test(req, nullptr, &sizes), ncclInvalidArgument) << "test done";
   EXPECT_EQ(net()->irecvConsumed(nullptr, 1, req), ncclInvalidArgument) << "irecvConsumed comm";
   ASSERT_TRUE(completed(wait_request(net(), req), "irecv after refused calls"));
-  ASSERT_OK(check_received(r, slot, buf.data(), msgs[0], fill_seed(0), expects_bounce(), mem_type() == NCCL_PTR_HOST,
+  ASSERT_OK(check_received(r, slot, buf.data(), msgs[0], fill_seed(0), expects_bounce(), space(),
                            "recv after refused calls"));
   ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req), ncclSuccess);
   ASSERT_OK(rv().sync("done"));
@@ -137,7 +137,7 @@ TEST_P(NetBadInputTest, NullArgumentsAreRefusedWith4) {
 
 TEST_P(NetBadInputTest, NegativeSizesAreRefusedWith4) {
   const std::vector<Message> msgs = make_messages(31, {2000});
-  HostBuffer buf(8192);
+  Buffer buf(space(), 8192);
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
@@ -149,7 +149,7 @@ TEST_P(NetBadInputTest, NegativeSizesAreRefusedWith4) {
     EXPECT_EQ(net()->isend(s.comm, buf.data(), -1, 0, mr.get(), &req), ncclInvalidArgument) << "isend size -1";
     EXPECT_EQ(net()->isend(s.comm, buf.data(), -4096, 0, mr.get(), &req), ncclInvalidArgument) << "isend size -4096";
     mr.reset();
-    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 1, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -162,13 +162,13 @@ TEST_P(NetBadInputTest, NegativeSizesAreRefusedWith4) {
   void* req = nullptr;
   EXPECT_EQ(post_irecv(&r, buf.data(), -1, 0, mr.get(), &req), ncclInvalidArgument) << "irecv size -1";
   mr.reset();
-  ASSERT_OK(recv_messages(&r, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(recv_messages(&r, msgs, 1, space(), expects_bounce()));
   ASSERT_OK(rv().sync("done"));
 }
 
 TEST_P(NetBadInputTest, MissingOrMismatchedMemoryHandlesAreRefusedWith4) {
   const std::vector<Message> msgs = make_messages(32, {6000});
-  HostBuffer buf(4 * 4096);
+  Buffer buf(space(), 4 * 4096);
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
@@ -182,7 +182,7 @@ TEST_P(NetBadInputTest, MissingOrMismatchedMemoryHandlesAreRefusedWith4) {
     EXPECT_EQ(net()->isend(s.comm, buf.data() + 4096, 2 * 4096, 0, mr.get(), &req), ncclInvalidArgument)
         << "data running past the registration";
     mr.reset();
-    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 1, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -197,7 +197,7 @@ TEST_P(NetBadInputTest, MissingOrMismatchedMemoryHandlesAreRefusedWith4) {
   EXPECT_EQ(post_irecv(&r, buf.data() + 4096, 2 * 4096, 0, mr.get(), &req), ncclInvalidArgument)
       << "data running past the registration";
   mr.reset();
-  ASSERT_OK(recv_messages(&r, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(recv_messages(&r, msgs, 1, space(), expects_bounce()));
   ASSERT_OK(rv().sync("done"));
 }
 
@@ -209,10 +209,10 @@ TEST_P(NetBadInputTest, OversizedMessageToDirectReceiveFailsWithoutOverflow) {
     ASSERT_OK(open_send_end(&s));
     // The send may complete (the bytes left) or fail when the receiver drops
     // the comm; either is fine. What matters is the receiver.
-    MessageArena arena(msgs, 1);
+    MessageArena arena(space(), msgs, 1);
     Registration mr;
     ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
-    fill_pattern(arena.at(0), 8192, msgs[0].seed);
+    ASSERT_OK(space().fill(arena.at(0), 8192, msgs[0].seed));
     void* req = nullptr;
     ASSERT_EQ(net()->isend(s.comm, arena.at(0), 8192, 0, mr.get(), &req), ncclSuccess);
     (void)wait_request(net(), req, 5000);
@@ -221,18 +221,20 @@ TEST_P(NetBadInputTest, OversizedMessageToDirectReceiveFailsWithoutOverflow) {
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
-  HostBuffer buf(3 * 4096);
+  Buffer buf(space(), 3 * 4096);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), r.comm, buf.data(), buf.size(), mem_type()), ncclSuccess);
-  fill_pattern(buf.data(), buf.size(), fill_seed(0));
+  ASSERT_OK(space().fill(buf.data(), buf.size(), fill_seed(0)));
   void* req = nullptr;
   ASSERT_EQ(post_irecv(&r, buf.data(), 4096, 0, mr.get(), &req), ncclSuccess);
   WaitResult w = wait_request(net(), req, 10000);
   EXPECT_FALSE(w.done) << "an 8192-byte message completed a 4096-byte direct receive";
   EXPECT_NE(w.rc, ncclSuccess) << "the receive must fail, not hang";
-  HostBuffer fill(buf.size());
+  std::vector<uint8_t> got(buf.size());
+  std::vector<uint8_t> fill(buf.size());
+  ASSERT_OK(space().copy(got.data(), buf.data(), buf.size()));
   fill_pattern(fill.data(), fill.size(), fill_seed(0));
-  EXPECT_EQ(std::memcmp(buf.data() + 4096, fill.data() + 4096, 2 * 4096), 0) << "bytes past the posted size written";
+  EXPECT_EQ(std::memcmp(got.data() + 4096, fill.data() + 4096, 2 * 4096), 0) << "bytes past the posted size written";
   ASSERT_OK(rv().sync("done"));
 }
 

@@ -64,7 +64,7 @@ TEST_P(NetPairTest, ConnectAndAcceptAreNonBlocking) {
     EXPECT_LT(elapsed_ms(t0), kNonBlockingMs) << "connect blocked";
     ASSERT_OK(rv().send("connect-called"));
     ASSERT_OK(connect_end(net(), dev(), &handle, &s));  // same handle bytes
-    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 1, space()));
     ASSERT_OK(rv().sync("received"));
     return;
   }
@@ -90,7 +90,7 @@ TEST_P(NetPairTest, ConnectAndAcceptAreNonBlocking) {
     ASSERT_NE(r.unpack(), nullptr) << "the UNPACK device handle must point at an unpackNetDeviceHandle";
     EXPECT_NE(r.unpack()->meta, nullptr);
   }
-  ASSERT_OK(recv_messages(&r, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(recv_messages(&r, msgs, 1, space(), expects_bounce()));
   ASSERT_OK(rv().sync("received"));
 }
 
@@ -102,12 +102,12 @@ TEST_P(NetPairTest, TagsAreIgnoredAndPostOrderMatches) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    MessageArena arena(msgs, 3);
+    MessageArena arena(space(), msgs, 3);
     Registration mr;
     ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
     void* req[3] = {};
     for (int i = 0; i < 3; ++i) {
-      fill_pattern(arena.at(i), msgs[i].size, msgs[i].seed);
+      ASSERT_OK(space().fill(arena.at(i), msgs[i].size, msgs[i].seed));
       ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, send_tags[i], mr.get(), &req[i]), ncclSuccess);
     }
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend"));
@@ -116,19 +116,19 @@ TEST_P(NetPairTest, TagsAreIgnoredAndPostOrderMatches) {
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
-  MessageArena arena(msgs, 3);
+  MessageArena arena(space(), msgs, 3);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
   void* req[3] = {};
   uint64_t slot[3] = {};
   for (int i = 0; i < 3; ++i) {
-    fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+    ASSERT_OK(space().fill(arena.at(i), msgs[i].size, fill_seed(i)));
     ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, recv_tags[i], mr.get(), &req[i], &slot[i]), ncclSuccess);
   }
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
     ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
-                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+                             space(), "recv #" + std::to_string(i)));
     ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
   }
   ASSERT_OK(rv().sync("done"));
@@ -141,11 +141,11 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    MessageArena arena(msgs, 17);
+    MessageArena arena(space(), msgs, 17);
     Registration mr;
     ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
     void* req[17] = {};
-    for (int i = 0; i < 17; ++i) fill_pattern(arena.at(i), msgs[i].size, msgs[i].seed);
+    for (int i = 0; i < 17; ++i) ASSERT_OK(space().fill(arena.at(i), msgs[i].size, msgs[i].seed));
     for (int i = 0; i < 16; ++i)
       ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess) << "isend " << i;
     void* extra = nullptr;
@@ -160,12 +160,12 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
-  MessageArena arena(msgs, 17);
+  MessageArena arena(space(), msgs, 17);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
   void* req[17] = {};
   uint64_t slot[17] = {};
-  for (int i = 0; i < 17; ++i) fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+  for (int i = 0; i < 17; ++i) ASSERT_OK(space().fill(arena.at(i), msgs[i].size, fill_seed(i)));
   for (int i = 0; i < 16; ++i)
     ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess) << i;
   void* extra = nullptr;
@@ -174,13 +174,13 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
   for (int i = 0; i < 16; ++i) {
     ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
     ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
-                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+                             space(), "recv #" + std::to_string(i)));
     ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
   }
   ASSERT_EQ(post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &req[16], &slot[16]), ncclSuccess);
   ASSERT_TRUE(completed(wait_request(net(), req[16]), "irecv after the window drained"));
   ASSERT_OK(check_received(r, slot[16], arena.at(16), msgs[16], fill_seed(16), expects_bounce(),
-                           mem_type() == NCCL_PTR_HOST, "recv #16"));
+                           space(), "recv #16"));
   ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[16]), ncclSuccess);
   ASSERT_OK(rv().sync("done"));
 }
@@ -190,12 +190,12 @@ TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    MessageArena arena(msgs, 2);
+    MessageArena arena(space(), msgs, 2);
     Registration mr;
     ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
     void* req[2] = {};
     for (int i = 0; i < 2; ++i) {
-      fill_pattern(arena.at(i), msgs[i].size, msgs[i].seed);
+      ASSERT_OK(space().fill(arena.at(i), msgs[i].size, msgs[i].seed));
       ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess);
     }
     int done = 0;
@@ -207,13 +207,13 @@ TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
-  MessageArena arena(msgs, 2);
+  MessageArena arena(space(), msgs, 2);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
   void* req[2] = {};
   uint64_t slot[2] = {};
   for (int i = 0; i < 2; ++i) {
-    fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+    ASSERT_OK(space().fill(arena.at(i), msgs[i].size, fill_seed(i)));
     ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess);
   }
   int done = 0;
@@ -222,7 +222,7 @@ TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv after a refused test"));
     ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
-                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+                             space(), "recv #" + std::to_string(i)));
     ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
   }
   ASSERT_OK(rv().sync("done"));
@@ -233,13 +233,13 @@ TEST_P(NetPairTest, IrecvWithNOtherThanOneIsRefused) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 1, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
-  HostBuffer buf(2 * 8192);
+  Buffer buf(space(), 2 * 8192);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), r.comm, buf.data(), buf.size(), mem_type()), ncclSuccess);
   void* data[2] = {buf.data(), buf.data() + 8192};
@@ -252,7 +252,7 @@ TEST_P(NetPairTest, IrecvWithNOtherThanOneIsRefused) {
   EXPECT_TRUE(refused(net()->irecv(r.comm, -1, data, sizes, tags, mhs, &req), ncclInvalidArgument)) << "n = -1";
   mr.reset();
   // The refusals consumed nothing: the first real irecv still gets message 0.
-  ASSERT_OK(recv_messages(&r, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(recv_messages(&r, msgs, 1, space(), expects_bounce()));
   ASSERT_OK(rv().sync("done"));
 }
 
@@ -262,21 +262,20 @@ TEST_P(NetPairTest, SenderSizeWinsOverPostedSize) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    ASSERT_OK(send_messages(&s, msgs, 2, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 2, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
-  HostBuffer buf(2 * kPosted);
+  Buffer buf(space(), 2 * kPosted);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), r.comm, buf.data(), buf.size(), mem_type()), ncclSuccess);
-  HostBuffer fill(kPosted);
   for (int i = 0; i < 2; ++i) {
     SCOPED_TRACE("message " + std::to_string(i) + " of " + std::to_string(msgs[i].size) + " bytes into " +
                  std::to_string(kPosted));
     uint8_t* dst = buf.data() + i * kPosted;
-    fill_pattern(dst, kPosted, fill_seed(i));
+    ASSERT_OK(space().fill(dst, kPosted, fill_seed(i)));
     void* req = nullptr;
     uint64_t slot = 0;
     ASSERT_EQ(post_irecv(&r, dst, kPosted, 0, mr.get(), &req, &slot), ncclSuccess);
@@ -288,11 +287,14 @@ TEST_P(NetPairTest, SenderSizeWinsOverPostedSize) {
     if (expects_bounce()) {
       EXPECT_EQ(slot_total_bytes(*r.unpack(), static_cast<int>(slot)), msgs[i].size);
     }
-    ASSERT_OK(check_received(r, slot, dst, msgs[i], fill_seed(i), expects_bounce(), mem_type() == NCCL_PTR_HOST,
+    ASSERT_OK(check_received(r, slot, dst, msgs[i], fill_seed(i), expects_bounce(), space(),
                              "bigger recv"));
     // Past the sender's size the buffer keeps its fill.
+    std::vector<uint8_t> got(kPosted);
+    std::vector<uint8_t> fill(kPosted);
+    ASSERT_OK(space().copy(got.data(), dst, kPosted));
     fill_pattern(fill.data(), kPosted, fill_seed(i));
-    EXPECT_EQ(std::memcmp(dst + msgs[i].size, fill.data() + msgs[i].size, kPosted - msgs[i].size), 0)
+    EXPECT_EQ(std::memcmp(got.data() + msgs[i].size, fill.data() + msgs[i].size, kPosted - msgs[i].size), 0)
         << "bytes past the sent size were written";
     ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req), ncclSuccess);
   }
@@ -305,19 +307,19 @@ TEST_P(NetPairTest, IrecvConsumedOnlyInPostOrder) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
     ASSERT_OK(rv().expect("posted"));
-    ASSERT_OK(send_messages(&s, msgs, 2, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 2, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
-  MessageArena arena(msgs, 2);
+  MessageArena arena(space(), msgs, 2);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
   void* req[2] = {};
   uint64_t slot[2] = {};
   for (int i = 0; i < 2; ++i) {
-    fill_pattern(arena.at(i), msgs[i].size, fill_seed(i));
+    ASSERT_OK(space().fill(arena.at(i), msgs[i].size, fill_seed(i)));
     ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess);
   }
   // Nothing was sent yet, so nothing can be done: consuming is premature.
@@ -328,7 +330,7 @@ TEST_P(NetPairTest, IrecvConsumedOnlyInPostOrder) {
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
     ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
-                             mem_type() == NCCL_PTR_HOST, "recv #" + std::to_string(i)));
+                             space(), "recv #" + std::to_string(i)));
   }
   EXPECT_TRUE(refused(net()->irecvConsumed(r.comm, 1, req[1]), ncclInvalidUsage)) << "consume of the newer recv first";
   ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[0]), ncclSuccess);
@@ -339,7 +341,7 @@ TEST_P(NetPairTest, IrecvConsumedOnlyInPostOrder) {
 TEST_P(NetPairTest, RegMrCudaNeeds4096ByteAlignment) {
   if (!builtin())
     GTEST_SKIP() << "a foreign plugin may need real device memory to register CUDA type";
-  HostBuffer buf(3 * 4096);
+  Buffer buf(space(), 3 * 4096);
   auto check = [&](void* comm) {
     void* mh = nullptr;
     EXPECT_EQ(net()->regMr(comm, buf.data() + 1, 4096, NCCL_PTR_CUDA, &mh), ncclInvalidArgument) << "offset 1";

@@ -70,8 +70,8 @@ TEST_P(NetPairTest, EdgeAndRandomSizesBothDirections) {
     ASSERT_OK(open_recv_end(&r));
     ASSERT_OK(open_send_end(&s));
   }
-  SendStream out(&s, is_peer() ? to_driver : to_peer, 8, mem_type());
-  RecvStream in(&r, is_peer() ? to_peer : to_driver, 8, mem_type(), expects_bounce());
+  SendStream out(&s, is_peer() ? to_driver : to_peer, 8, space());
+  RecvStream in(&r, is_peer() ? to_peer : to_driver, 8, space(), expects_bounce());
   ASSERT_OK(out.init());
   ASSERT_OK(in.init());
   ASSERT_OK(drive_streams({&out}, {&in}, kTransferTimeoutMs));
@@ -104,8 +104,8 @@ TEST_P(NetPairTest, FourCommsEachWayWithWindowsOfEight) {
   for (int i = 0; i < kComms; ++i) {
     int out_id = (is_peer() ? 100 : 200) + i;
     int in_id = (is_peer() ? 200 : 100) + i;
-    outs.push_back(std::make_unique<SendStream>(&s[i], stream_msgs(out_id), 8, mem_type()));
-    ins.push_back(std::make_unique<RecvStream>(&r[i], stream_msgs(in_id), 8, mem_type(), expects_bounce()));
+    outs.push_back(std::make_unique<SendStream>(&s[i], stream_msgs(out_id), 8, space()));
+    ins.push_back(std::make_unique<RecvStream>(&r[i], stream_msgs(in_id), 8, space(), expects_bounce()));
     ASSERT_OK(outs.back()->init());
     ASSERT_OK(ins.back()->init());
     out_ptrs.push_back(outs.back().get());

@@ -36,12 +36,12 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
   if (is_victim()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    MessageArena arena(victim_msgs, kVictimMessages);
+    MessageArena arena(space(), victim_msgs, kVictimMessages);
     Registration mr;
     ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
     void* req[kVictimMessages] = {};
     for (int i = 0; i < kVictimMessages; ++i) {
-      fill_pattern(arena.at(i), kVictimBytes, victim_msgs[i].seed);
+      ASSERT_OK(space().fill(arena.at(i), kVictimBytes, victim_msgs[i].seed));
       ASSERT_EQ(net()->isend(s.comm, arena.at(i), kVictimBytes, 0, mr.get(), &req[i]), ncclSuccess);
     }
     // Push bytes (progress happens inside test) until the kernel stops taking
@@ -60,7 +60,7 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
     ASSERT_OK(victim.wait(60000, &code));
     EXPECT_EQ(code, 128 + SIGKILL) << "the victim was meant to die by SIGKILL";
     ASSERT_OK(rv().expect("victim-failed"));
-    ASSERT_OK(send_messages(&healthy, healthy_msgs, 2, mem_type()));
+    ASSERT_OK(send_messages(&healthy, healthy_msgs, 2, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -70,13 +70,13 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
   ASSERT_OK(accept_victim(&victim_rv));
   RecvEnd doomed;
   ASSERT_OK(open_recv_end(&doomed, &victim_rv));
-  MessageArena arena(victim_msgs, kVictimMessages);
+  MessageArena arena(space(), victim_msgs, kVictimMessages);
   Registration mr;
   ASSERT_EQ(mr.reg(net(), doomed.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
   void* req[kVictimMessages] = {};
   uint64_t slot[kVictimMessages] = {};
   for (int i = 0; i < kVictimMessages; ++i) {
-    fill_pattern(arena.at(i), kVictimBytes, fill_seed(i));
+    ASSERT_OK(space().fill(arena.at(i), kVictimBytes, fill_seed(i)));
     ASSERT_EQ(post_irecv(&doomed, arena.at(i), kVictimBytes, 0, mr.get(), &req[i], &slot[i]), ncclSuccess);
   }
   ASSERT_OK(victim_rv.expect("dying"));
@@ -94,7 +94,7 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
     ASSERT_TRUE(w.done) << "receive #" << i << " from a dead peer neither completed nor failed within "
                         << kDeadPeerBoundMs << " ms";
     ASSERT_OK(check_received(doomed, slot[i], arena.at(i), victim_msgs[i], fill_seed(i), expects_bounce(),
-                             mem_type() == NCCL_PTR_HOST, "message completed before the kill"));
+                             space(), "message completed before the kill"));
     ASSERT_EQ(net()->irecvConsumed(doomed.comm, 1, req[i]), ncclSuccess);
     ++completed_before_cut;
   }
@@ -109,7 +109,7 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
   EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - c0).count(), 5000);
   // The other comm of this process is unaffected.
   ASSERT_OK(rv().send("victim-failed"));
-  ASSERT_OK(recv_messages(&healthy, healthy_msgs, 2, mem_type(), expects_bounce()));
+  ASSERT_OK(recv_messages(&healthy, healthy_msgs, 2, space(), expects_bounce()));
   ASSERT_OK(rv().sync("done"));
 }
 
@@ -121,7 +121,7 @@ TEST_P(NetPairTest, GarbageAtTheListenerIsIgnored) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 1, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -165,7 +165,7 @@ TEST_P(NetPairTest, GarbageAtTheListenerIsIgnored) {
   // With the stalled clients still connected, the real peer gets through.
   ASSERT_OK(rv().send(std::string(reinterpret_cast<const char*>(handle.data()), handle.size())));
   ASSERT_OK(accept_end(&r));
-  ASSERT_OK(recv_messages(&r, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(recv_messages(&r, msgs, 1, space(), expects_bounce()));
   ASSERT_OK(rv().sync("done"));
 }
 
@@ -180,7 +180,7 @@ TEST_P(NetPairTest, GarbageOnAnEstablishedCommFailsThatCommOnly) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
     ASSERT_OK(rv().expect("garbage-done"));
-    ASSERT_OK(send_messages(&s, msgs, 1, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 1, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -213,7 +213,7 @@ TEST_P(NetPairTest, GarbageOnAnEstablishedCommFailsThatCommOnly) {
     tcp::encode_hello({1, 0, 0x1234567890abcdefull}, hello);
     ASSERT_OK(raw.write(hello, sizeof(hello)));
     ASSERT_OK(accept_end(&r));
-    HostBuffer buf(8192);
+    Buffer buf(space(), 8192);
     Registration mr;
     ASSERT_EQ(mr.reg(net(), r.comm, buf.data(), buf.size(), mem_type()), ncclSuccess);
     void* req = nullptr;
@@ -226,7 +226,7 @@ TEST_P(NetPairTest, GarbageOnAnEstablishedCommFailsThatCommOnly) {
     r.close();
   }
   ASSERT_OK(rv().send("garbage-done"));
-  ASSERT_OK(recv_messages(&healthy, msgs, 1, mem_type(), expects_bounce()));
+  ASSERT_OK(recv_messages(&healthy, msgs, 1, space(), expects_bounce()));
   ASSERT_OK(rv().sync("done"));
 }
 

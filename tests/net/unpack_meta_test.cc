@@ -29,14 +29,14 @@ TEST_P(NetPairTest, BounceMetadataDescribesEveryReceive) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    ASSERT_OK(send_messages(&s, msgs, 4, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 4, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
   RecvEnd r;
   ASSERT_OK(open_recv_end(&r));
   ASSERT_NE(r.unpack(), nullptr);
-  ASSERT_OK(recv_messages(&r, msgs, 4, mem_type(), /*expect_bounce=*/true));
+  ASSERT_OK(recv_messages(&r, msgs, 4, space(), /*expect_bounce=*/true));
   EXPECT_GE(r.posted, 40u);
   ASSERT_OK(rv().sync("done"));
 }
@@ -47,7 +47,7 @@ TEST_P(NetPairTest, DirectHostReceivesHaveCountZero) {
   if (is_peer()) {
     SendEnd s;
     ASSERT_OK(open_send_end(&s));
-    ASSERT_OK(send_messages(&s, msgs, 4, mem_type()));
+    ASSERT_OK(send_messages(&s, msgs, 4, space()));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -55,7 +55,7 @@ TEST_P(NetPairTest, DirectHostReceivesHaveCountZero) {
   ASSERT_OK(open_recv_end(&r));
   // recv_messages checks cnt[slot] == 0 for every receive when a slot table
   // is published, and that the data landed in place.
-  ASSERT_OK(recv_messages(&r, msgs, 4, mem_type(), /*expect_bounce=*/false));
+  ASSERT_OK(recv_messages(&r, msgs, 4, space(), /*expect_bounce=*/false));
   ASSERT_OK(rv().sync("done"));
 }
 

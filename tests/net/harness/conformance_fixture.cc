@@ -89,9 +89,14 @@ void NetModeTest::prepare_mode() {
   const ModeParam& m = GetParam();
   std::string path = plugin_under_test();
   builtin_ = plugin_is_builtin(path);
-  if (m.mem == MemKind::kCuda)
-    GTEST_SKIP() << "needs a GPU: CUDA-memory cases run once this suite has a device-memory helper "
-                    "(libtcpx_cuda.so) and a GPU";
+  if (m.mem == MemKind::kCuda) {
+    std::string why;
+    space_ = cuda_space(&why);
+    if (space_ == nullptr) {
+      space_ = &host_space();
+      GTEST_SKIP() << "CUDA memory: " << why;
+    }
+  }
   if (m.bounce_host && !builtin_)
     GTEST_SKIP() << "bounce-host mode is a built-in plugin feature; " << path << " bounces CUDA memory only";
   // Set for this process before the plugin reads it, and inherited by every

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "harness/child_process.h"
+#include "harness/memory_space.h"
 #include "harness/plugin_ends.h"
 #include "harness/rendezvous.h"
 #include "net/nccl_net_v7.h"
@@ -74,6 +75,8 @@ class NetModeTest : public ::testing::TestWithParam<ModeParam> {
   // by loadMeta (CUDA memory, or host memory in the built-in's bounce mode).
   bool expects_bounce() const { return GetParam().mem == MemKind::kCuda || (GetParam().bounce_host && builtin_); }
   int mem_type() const { return GetParam().mem == MemKind::kCuda ? NCCL_PTR_CUDA : NCCL_PTR_HOST; }
+  // Where this mode's buffers live.
+  MemorySpace& space() const { return *space_; }
   ::testing::AssertionResult refused(int rc, int code) const {
     return conformance::refused(rc, code, builtin_);
   }
@@ -81,6 +84,7 @@ class NetModeTest : public ::testing::TestWithParam<ModeParam> {
 
   std::shared_ptr<net::Transport> transport_;
   bool builtin_ = false;
+  MemorySpace* space_ = &host_space();
 };
 
 class NetPairTest : public NetModeTest {

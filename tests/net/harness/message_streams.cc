@@ -23,22 +23,23 @@ std::vector<Message> make_messages(uint64_t stream, const std::vector<uint32_t>&
   return out;
 }
 
-MessageArena::MessageArena(const std::vector<Message>& msgs, int window) : window_(window) {
+MessageArena::MessageArena(MemorySpace& space, const std::vector<Message>& msgs, int window) : window_(window) {
   size_t largest = 0;
   for (const auto& m : msgs) largest = std::max<size_t>(largest, m.size);
   stride_ = (largest + kMaxOffset + 4095) / 4096 * 4096;
-  buf_ = std::make_unique<HostBuffer>(stride_ * window);
+  buf_ = std::make_unique<Buffer>(space, stride_ * window);
 }
 
 uint8_t* MessageArena::at(size_t index) const {
   return buf_->data() + (index % window_) * stride_ + (index * 13) % kMaxOffset;
 }
 
-SendStream::SendStream(SendEnd* end, std::vector<Message> msgs, int window, int mem_type)
-    : end_(end), msgs_(std::move(msgs)), window_(window), mem_type_(mem_type), arena_(msgs_, window) {}
+SendStream::SendStream(SendEnd* end, std::vector<Message> msgs, int window, MemorySpace& space)
+    : end_(end), msgs_(std::move(msgs)), window_(window), space_(space), arena_(space, msgs_, window) {}
 
 Status SendStream::init() {
-  ncclResult_t r = mr_.reg(end_->net, end_->comm, arena_.base(), arena_.size(), mem_type_);
+  if (arena_.base() == nullptr) return TransportError("cannot allocate the send arena");
+  ncclResult_t r = mr_.reg(end_->net, end_->comm, arena_.base(), arena_.size(), mem_type_of(space_));
   if (r != ncclSuccess) return TransportError("regMr (send arena) returned " + rc_name(r));
   return Status::Ok();
 }
@@ -47,7 +48,7 @@ Status SendStream::step() {
   while (next_ < msgs_.size() && inflight_.size() < static_cast<size_t>(window_)) {
     const Message& m = msgs_[next_];
     uint8_t* p = arena_.at(next_);
-    fill_pattern(p, m.size, m.seed);
+    TCPX_RETURN_IF_ERROR(space_.fill(p, m.size, m.seed));
     void* req = nullptr;
     ncclResult_t r = end_->net->isend(end_->comm, p, static_cast<int>(m.size), static_cast<int>(next_),
                                       mr_.get(), &req);
@@ -67,16 +68,17 @@ Status SendStream::step() {
   return Status::Ok();
 }
 
-RecvStream::RecvStream(RecvEnd* end, std::vector<Message> msgs, int window, int mem_type, bool expect_bounce)
+RecvStream::RecvStream(RecvEnd* end, std::vector<Message> msgs, int window, MemorySpace& space, bool expect_bounce)
     : end_(end),
       msgs_(std::move(msgs)),
       window_(window),
-      mem_type_(mem_type),
+      space_(space),
       expect_bounce_(expect_bounce),
-      arena_(msgs_, window) {}
+      arena_(space, msgs_, window) {}
 
 Status RecvStream::init() {
-  ncclResult_t r = mr_.reg(end_->net, end_->comm, arena_.base(), arena_.size(), mem_type_);
+  if (arena_.base() == nullptr) return TransportError("cannot allocate the receive arena");
+  ncclResult_t r = mr_.reg(end_->net, end_->comm, arena_.base(), arena_.size(), mem_type_of(space_));
   if (r != ncclSuccess) return TransportError("regMr (recv arena) returned " + rc_name(r));
   if (expect_bounce_ && end_->unpack() == nullptr)
     return ProtocolError("bounce mode, but accept's device handle is not an UNPACK handle with a pointer");
@@ -87,7 +89,7 @@ Status RecvStream::step() {
   while (next_ < msgs_.size() && inflight_.size() < static_cast<size_t>(window_)) {
     const Message& m = msgs_[next_];
     uint8_t* p = arena_.at(next_);
-    fill_pattern(p, m.size, fill_seed(next_));
+    TCPX_RETURN_IF_ERROR(space_.fill(p, m.size, fill_seed(next_)));
     void* data = p;
     int size = static_cast<int>(m.size);
     int tag = static_cast<int>(next_);
@@ -112,26 +114,27 @@ Status RecvStream::step() {
 }
 
 Status check_received(const RecvEnd& end, uint64_t slot, uint8_t* dst, const Message& m, uint64_t fill,
-                      bool expect_bounce, bool host_memory, const std::string& what) {
+                      bool expect_bounce, MemorySpace& space, const std::string& what) {
   const unpackNetDeviceHandle* h = end.unpack();
   if (expect_bounce) {
     if (h == nullptr) return ProtocolError(what + ": bounce mode but no UNPACK device handle");
-    TCPX_RETURN_IF_ERROR(from_assertion(
-        has_pattern(dst, m.size, fill, (what + ": destination must be untouched before unpack").c_str())));
-    TCPX_RETURN_IF_ERROR(from_assertion(slot_metadata_valid(*h, static_cast<int>(slot), m.size, host_memory)));
-    apply_slot(*h, static_cast<int>(slot), dst);
+    TCPX_RETURN_IF_ERROR(
+        from_assertion(space.has_pattern(dst, m.size, fill, what + ": destination must be untouched before unpack")));
+    TCPX_RETURN_IF_ERROR(
+        from_assertion(slot_metadata_valid(*h, static_cast<int>(slot), m.size, space.is_host())));
+    TCPX_RETURN_IF_ERROR(apply_slot(*h, static_cast<int>(slot), dst, space));
   } else if (h != nullptr && h->meta != nullptr && h->meta->cnt[slot] != 0) {
     return ProtocolError(what + ": a direct host receive must have cnt 0, slot " + std::to_string(slot) + " has " +
                          std::to_string(h->meta->cnt[slot]));
   }
-  return from_assertion(has_pattern(dst, m.size, m.seed, what.c_str()));
+  return from_assertion(space.has_pattern(dst, m.size, m.seed, what));
 }
 
 Status RecvStream::finish(void* request, size_t index, uint64_t slot) {
   const Message& m = msgs_[index];
   std::string what = "recv #" + std::to_string(index) + " (" + std::to_string(m.size) + " bytes)";
-  TCPX_RETURN_IF_ERROR(check_received(*end_, slot, arena_.at(index), m, fill_seed(index), expect_bounce_,
-                                      mem_type_ == NCCL_PTR_HOST, what));
+  TCPX_RETURN_IF_ERROR(check_received(*end_, slot, arena_.at(index), m, fill_seed(index), expect_bounce_, space_,
+                                      what));
   ncclResult_t r = end_->net->irecvConsumed(end_->comm, 1, request);
   if (r != ncclSuccess) return TransportError("irecvConsumed(" + what + ") returned " + rc_name(r));
   return Status::Ok();
@@ -163,15 +166,16 @@ Status drive_streams(const std::vector<SendStream*>& sends, const std::vector<Re
   }
 }
 
-Status send_messages(SendEnd* end, const std::vector<Message>& msgs, int window, int mem_type, int timeout_ms) {
-  SendStream s(end, msgs, window, mem_type);
+Status send_messages(SendEnd* end, const std::vector<Message>& msgs, int window, MemorySpace& space,
+                     int timeout_ms) {
+  SendStream s(end, msgs, window, space);
   TCPX_RETURN_IF_ERROR(s.init());
   return drive_streams({&s}, {}, timeout_ms);
 }
 
-Status recv_messages(RecvEnd* end, const std::vector<Message>& msgs, int window, int mem_type, bool expect_bounce,
-                     int timeout_ms) {
-  RecvStream r(end, msgs, window, mem_type, expect_bounce);
+Status recv_messages(RecvEnd* end, const std::vector<Message>& msgs, int window, MemorySpace& space,
+                     bool expect_bounce, int timeout_ms) {
+  RecvStream r(end, msgs, window, space, expect_bounce);
   TCPX_RETURN_IF_ERROR(r.init());
   return drive_streams({}, {&r}, timeout_ms);
 }

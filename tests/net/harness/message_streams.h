@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/memory_space.h"
 #include "harness/patterns.h"
 #include "harness/plugin_ends.h"
 #include "tcpx/status.h"
@@ -29,7 +30,7 @@ std::vector<Message> make_messages(uint64_t stream, const std::vector<uint32_t>&
 // the contract says "register whole allocations and send/recv at any offset".
 class MessageArena {
  public:
-  MessageArena(const std::vector<Message>& msgs, int window);
+  MessageArena(MemorySpace& space, const std::vector<Message>& msgs, int window);
   uint8_t* at(size_t index) const;
   uint8_t* base() const { return buf_->data(); }
   size_t size() const { return buf_->size(); }
@@ -37,12 +38,12 @@ class MessageArena {
  private:
   size_t stride_;
   int window_;
-  std::unique_ptr<HostBuffer> buf_;
+  std::unique_ptr<Buffer> buf_;
 };
 
 class SendStream {
  public:
-  SendStream(SendEnd* end, std::vector<Message> msgs, int window, int mem_type);
+  SendStream(SendEnd* end, std::vector<Message> msgs, int window, MemorySpace& space);
   ~SendStream() { mr_.reset(); }  // before the end closes
   Status init();
   // Posts while the window has room, then tests the oldest request once.
@@ -54,7 +55,7 @@ class SendStream {
   SendEnd* end_;
   std::vector<Message> msgs_;
   int window_;
-  int mem_type_;
+  MemorySpace& space_;
   MessageArena arena_;
   Registration mr_;
   std::deque<std::pair<void*, size_t>> inflight_;  // (request, message index)
@@ -66,7 +67,7 @@ class RecvStream {
  public:
   // expect_bounce: every non-empty receive must arrive through loadMeta (the
   // destination stays untouched until the test's own scatter).
-  RecvStream(RecvEnd* end, std::vector<Message> msgs, int window, int mem_type, bool expect_bounce);
+  RecvStream(RecvEnd* end, std::vector<Message> msgs, int window, MemorySpace& space, bool expect_bounce);
   ~RecvStream() { mr_.reset(); }
   Status init();
   // Posts while the window has room, then tests the oldest once; a finished
@@ -80,7 +81,7 @@ class RecvStream {
   RecvEnd* end_;
   std::vector<Message> msgs_;
   int window_;
-  int mem_type_;
+  MemorySpace& space_;
   bool expect_bounce_;
   MessageArena arena_;
   Registration mr_;
@@ -99,17 +100,20 @@ class RecvStream {
 // loadMeta must be valid, and the test's own scatter is applied; without it a
 // published slot must say cnt 0. Then the data must be the sent pattern.
 Status check_received(const RecvEnd& end, uint64_t slot, uint8_t* dst, const Message& m, uint64_t fill,
-                      bool expect_bounce, bool host_memory, const std::string& what);
+                      bool expect_bounce, MemorySpace& space, const std::string& what);
+
+// NCCL_PTR_HOST or NCCL_PTR_CUDA.
+inline int mem_type_of(const MemorySpace& space) { return space.is_host() ? 0x1 : 0x2; }
 
 // Steps every stream round-robin until all finish, one fails, or timeout_ms.
 Status drive_streams(const std::vector<SendStream*>& sends, const std::vector<RecvStream*>& recvs,
                      int timeout_ms);
 
 // One stream in one direction, driven to the end.
-Status send_messages(SendEnd* end, const std::vector<Message>& msgs, int window, int mem_type,
+Status send_messages(SendEnd* end, const std::vector<Message>& msgs, int window, MemorySpace& space,
                      int timeout_ms = kPluginTimeoutMs);
-Status recv_messages(RecvEnd* end, const std::vector<Message>& msgs, int window, int mem_type, bool expect_bounce,
-                     int timeout_ms = kPluginTimeoutMs);
+Status recv_messages(RecvEnd* end, const std::vector<Message>& msgs, int window, MemorySpace& space,
+                     bool expect_bounce, int timeout_ms = kPluginTimeoutMs);
 
 }  // namespace tcpx::conformance
 

@@ -47,10 +47,4 @@ void fill_pattern(void* p, size_t n, uint64_t seed) {
   return ::testing::AssertionSuccess();
 }
 
-HostBuffer::HostBuffer(size_t size) : size_(size) {
-  size_t rounded = (size + 4095) / 4096 * 4096;
-  if (rounded == 0) rounded = 4096;
-  p_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, rounded)));
-}
-
 }  // namespace tcpx::conformance

@@ -27,22 +27,6 @@ inline uint64_t message_seed(uint64_t stream, uint64_t index) {
 // Seed of the "untouched" fill a receive buffer carries before the data lands.
 inline uint64_t fill_seed(uint64_t index) { return 0xF111ull + index * 7919; }
 
-// Page-aligned host memory (CUDA registrations need 4096-byte alignment, and
-// host ones are kept the same so offsets are comparable).
-class HostBuffer {
- public:
-  explicit HostBuffer(size_t size);
-  uint8_t* data() const { return p_.get(); }
-  size_t size() const { return size_; }
-
- private:
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, Free> p_;
-  size_t size_;
-};
-
 }  // namespace tcpx::conformance
 
 #endif  // TCPX_TESTS_NET_HARNESS_PATTERNS_H_

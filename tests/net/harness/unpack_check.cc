@@ -91,13 +91,14 @@ uint64_t slot_total_bytes(const unpackNetDeviceHandle& h, int slot) {
   return total;
 }
 
-void apply_slot(const unpackNetDeviceHandle& h, int slot, void* dst) {
+Status apply_slot(const unpackNetDeviceHandle& h, int slot, void* dst, MemorySpace& space) {
   uint64_t cnt = std::min<uint64_t>(h.meta->cnt[slot], NET_UNPACK_MAX_SLICE_PAGES);
   for (uint64_t i = 0; i < cnt; ++i) {
     const loadMeta& m = h.meta->mem[slot][i];
-    std::memcpy(static_cast<uint8_t*>(dst) + m.dst_off, static_cast<const uint8_t*>(h.bounce_buf) + m.src_off,
-                m.len);
+    TCPX_RETURN_IF_ERROR(space.copy(static_cast<uint8_t*>(dst) + m.dst_off,
+                                    static_cast<const uint8_t*>(h.bounce_buf) + m.src_off, m.len));
   }
+  return Status::Ok();
 }
 
 }  // namespace tcpx::conformance

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "harness/memory_space.h"
 #include "net/nccl_net_v7.h"
 
 namespace tcpx::conformance {
@@ -21,8 +22,9 @@ namespace tcpx::conformance {
                                                bool bounce_is_host);
 // Total bytes the slot's entries describe.
 uint64_t slot_total_bytes(const unpackNetDeviceHandle& h, int slot);
-// Copies every entry from bounce_buf + src_off to dst + dst_off.
-void apply_slot(const unpackNetDeviceHandle& h, int slot, void* dst);
+// Copies every entry from bounce_buf + src_off to dst + dst_off (dst in
+// `space`; the bounce buffer is host memory or, for CUDA, device memory).
+Status apply_slot(const unpackNetDeviceHandle& h, int slot, void* dst, MemorySpace& space);
 
 }  // namespace tcpx::conformance
 
