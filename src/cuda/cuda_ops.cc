@@ -104,16 +104,23 @@ std::vector<std::string> candidate_paths() {
 LoadResult load_cuda_ops(const std::vector<std::string>& paths) {
   LoadResult r;
   std::string reasons;
+  std::string missing;  // candidates that do not exist, for the message
   for (const auto& p : paths) {
     // A path with a slash that is not there is not worth a dlopen message.
     if (p.find('/') != std::string::npos && access(p.c_str(), R_OK) != 0) {
-      if (paths.size() == 1) reasons = p + ": no such file";
+      missing += (missing.empty() ? "" : ", ") + p;
       continue;
     }
     r.path = p;
     std::string why;
     r.ops = try_load(p, &r.device_count, &why);
     if (r.ops != nullptr) return r;
+    // The bare name absent from the loader's path is the common "built
+    // without CUDA" case, said plainly below.
+    if (p.find('/') == std::string::npos && why.find("cannot open shared object file") != std::string::npos) {
+      missing += (missing.empty() ? "" : ", ") + p + " (loader path)";
+      continue;
+    }
     // A library that loaded but found no device is the real answer; stop.
     if (why.rfind("no CUDA device", 0) == 0) {
       r.reason = why + " (" + p + ")";
@@ -121,8 +128,11 @@ LoadResult load_cuda_ops(const std::vector<std::string>& paths) {
     }
     reasons += (reasons.empty() ? "" : "; ") + why;
   }
-  r.reason = reasons.empty() ? std::string(kCudaLibFile) + " not found (this build has no CUDA support)"
-                             : reasons;
+  if (reasons.empty())
+    r.reason = "no CUDA support: libtcpx_cuda.so not found (tried " + missing +
+               "); it is built only when CMake finds nvcc";
+  else
+    r.reason = reasons;
   return r;
 }
 

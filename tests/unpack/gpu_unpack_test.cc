@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "asan_cuda_options.h"
 #include "cuda/cuda_ops.h"
 #include "fragment_layout.h"
 #include "unpack/unpacker.h"
