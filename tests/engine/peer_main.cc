@@ -170,6 +170,27 @@ int role_notify_recv(Endpoint& ep, ConnId c, size_t k, size_t size, uint64_t see
   return 0;
 }
 
+// Receives `iters` transfers of `size` bytes, keeping `depth` posted.
+int role_recvloop(Endpoint& ep, ConnId c, size_t size, size_t iters, size_t depth) {
+  std::vector<uint8_t> buf(std::max<size_t>(size * depth, 1));
+  MrId mr;
+  if (!ep.reg(buf.data(), buf.size(), &mr).ok()) return 2;
+  std::vector<XferId> ids(depth);
+  size_t posted = 0, done = 0;
+  while (done < iters) {
+    while (posted < iters && posted - done < depth) {
+      if (!ep.recv_async(c, mr, &buf[(posted % depth) * size], size, &ids[posted % depth]).ok()) return 1;
+      ++posted;
+    }
+    Status s = ep.wait(ids[done % depth], 60000);
+    if (!s.ok()) { say("ERROR " + s.to_string()); return 1; }
+    ++done;
+  }
+  say("DONE");
+  line_in();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,6 +216,7 @@ int main(int argc, char** argv) {
   if (role == "mixed") return role_mixed(*ep, c, arg(2), arg(3));
   if (role == "small_recv") return role_small_recv(*ep, c, arg(2));
   if (role == "target") return role_target(*ep, c, arg(2), arg(3));
+  if (role == "recvloop") return role_recvloop(*ep, c, arg(2), arg(3), arg(4));
   if (role == "sink") return role_sink(*ep, c);
   if (role == "notify_recv") return role_notify_recv(*ep, c, arg(2), arg(3), arg(4));
   say("ERROR unknown role " + role);

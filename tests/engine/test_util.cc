@@ -75,7 +75,10 @@ void set_test_env(bool bounce) {
 }
 
 Config loopback_config() {
+  // TCPX_* variables still apply (benchmarks sweep chunk size and channels
+  // through them); only the addresses are pinned to loopback.
   Config c;
+  if (!Config::from_env(&c).ok()) c = Config();
   c.listen_addr = "127.0.0.1";
   c.connect_timeout_ms = 5000;
   c.peer_timeout_ms = 3000;
