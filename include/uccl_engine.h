@@ -119,7 +119,10 @@ typedef struct md {
 /* ---- Engine ------------------------------------------------------------ */
 
 /* Creates an engine: one tcpx::Endpoint configured from TCPX_* environment
- * variables, listening on its own port. local_gpu_idx may name no GPU on a
+ * variables, listening on its own port (ephemeral unless TCPX_LISTEN_PORT is
+ * set, which then only one engine per process can use). The address
+ * advertised is TCPX_LISTEN_ADDR, else the first non-loopback IPv4 address,
+ * else 127.0.0.1. local_gpu_idx may name no GPU on a
  * host-only machine (host memory only). num_cpus and in_python are accepted
  * for compatibility and ignored (the endpoint sizes its own threads).
  * Returns NULL on failure (the reason is logged). */

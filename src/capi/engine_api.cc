@@ -244,6 +244,9 @@ uccl_conn_t* uccl_engine_accept(uccl_engine_t* e, char* ip_addr_buf, size_t ip_a
     }
     if (!s.ok()) {
       TCPX_WARN("uccl_engine_accept: %s", s.to_string().c_str());
+      // NIXL calls accept again at once after a NULL: pause so a persistent
+      // failure cannot turn its loop into a hot spin.
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
       return nullptr;
     }
     if (ip_addr_buf != nullptr && ip_addr_buf_len > 0) {
