@@ -21,6 +21,10 @@ struct Config {
   // Largest piece of a transfer handed to one isend/irecv (<= 4 MiB, the
   // TCPX bounce-buffer limit).                         TCPX_CHUNK_BYTES
   size_t chunk_bytes = 1u << 20;
+  // Transfers of at most this many bytes between host buffers travel inline
+  // on the control connection (one frame, no plugin requests); 0 disables.
+  //                                                    TCPX_EAGER_BYTES
+  size_t eager_bytes = 64u << 10;
   // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS
   int connect_timeout_ms = 10000;
   // A peer silent this long on a busy connection is declared dead.

@@ -40,6 +40,7 @@ void env_string(const char* var, std::string* field) {
 }
 
 constexpr size_t kMaxChunk = 4u << 20;  // TCPX bounce buffer: 2048 x 4 KiB
+constexpr size_t kMaxEager = 512u << 10;  // stays well inside one control frame
 
 }  // namespace
 
@@ -49,6 +50,7 @@ Status Config::from_env(Config* out) {
   TCPX_RETURN_IF_ERROR(env_int("TCPX_CHANNELS", 1, 16, &c.channels_per_peer));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_SOCKETS_PER_CHANNEL", 1, 8, &c.sockets_per_channel));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_CHUNK_BYTES", 4096, kMaxChunk, &c.chunk_bytes));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_EAGER_BYTES", 0, kMaxEager, &c.eager_bytes));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_CONNECT_TIMEOUT_MS", 1, 3600000, &c.connect_timeout_ms));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_PEER_TIMEOUT_MS", 100, 3600000, &c.peer_timeout_ms));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_NET_DEV", -1, 1023, &c.net_dev));
@@ -70,6 +72,9 @@ Status Config::validate() const {
   if (chunk_bytes < 4096 || chunk_bytes > kMaxChunk)
     return InvalidArgument("chunk_bytes (TCPX_CHUNK_BYTES) must be in [4096, 4194304], got " +
                            std::to_string(chunk_bytes));
+  if (eager_bytes > kMaxEager)
+    return InvalidArgument("eager_bytes (TCPX_EAGER_BYTES) must be at most 524288, got " +
+                           std::to_string(eager_bytes));
   if (connect_timeout_ms < 1)
     return InvalidArgument("connect_timeout_ms (TCPX_CONNECT_TIMEOUT_MS) must be positive");
   if (peer_timeout_ms < 100)
@@ -83,6 +88,7 @@ std::string Config::describe() const {
   o << "channels_per_peer=" << channels_per_peer << "\n"
     << "sockets_per_channel=" << sockets_per_channel << "\n"
     << "chunk_bytes=" << chunk_bytes << "\n"
+    << "eager_bytes=" << eager_bytes << "\n"
     << "connect_timeout_ms=" << connect_timeout_ms << "\n"
     << "peer_timeout_ms=" << peer_timeout_ms << "\n"
     << "plugin_path=" << (plugin_path.empty() ? "(built-in)" : plugin_path) << "\n"

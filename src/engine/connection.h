@@ -88,6 +88,8 @@ struct Connection {
   struct Announce {
     uint64_t peer_id;
     uint64_t size;
+    bool eager;                 // the bytes came inline (SEND_EAGER)
+    std::vector<uint8_t> data;  // those bytes
   };
   std::deque<Announce> unmatched_announces;
 
@@ -126,6 +128,7 @@ struct Op {
   uint64_t chunks_left = 0;
   bool incoming = false;  // data flows to us: counts for notification order
   uint64_t incoming_seq = 0;
+  bool eager = false;     // data travelled inline on the control connection
   bool acked = false;     // write: WRITE_ACK arrived before our sends finished
   Status ack_status;
 };

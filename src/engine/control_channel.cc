@@ -120,6 +120,16 @@ Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint
   return append_frame(type, id, payload, &out_);
 }
 
+Status ControlChannel::queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data,
+                              size_t len) {
+  if (!error_.ok()) return error_;
+  if (out_off_ > 0 && out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+  }
+  return append_frame2(type, id, header.data(), header.size(), static_cast<const uint8_t*>(data), len, &out_);
+}
+
 Status ControlChannel::flush() {
   if (!error_.ok()) return error_;
   while (out_off_ < out_.size()) {

@@ -44,6 +44,8 @@ class ControlChannel {
 
   // Queues a frame; the bytes go out on the next flush().
   Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload);
+  // Payload = header bytes + raw data, copied once into the write buffer.
+  Status queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data, size_t len);
   // Writes what the socket takes now. OK with bytes possibly left (see
   // wants_write()), or the sticky error.
   Status flush();

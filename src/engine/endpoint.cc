@@ -84,6 +84,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   deps.cpu_unpacker = cpu_unpacker.get();
   deps.cuda_unpacker = cuda_unpacker.get();
   deps.chunk_bytes = cfg.chunk_bytes;
+  deps.eager_bytes = cfg.eager_bytes;
   deps.deliver_notification = [this](Notification&& n) {
     std::lock_guard<std::mutex> lock(mu);
     notifications.push_back(std::move(n));

@@ -34,6 +34,7 @@ struct ProgressDeps {
   unpack::Unpacker* cpu_unpacker = nullptr;
   unpack::Unpacker* cuda_unpacker = nullptr;
   uint64_t chunk_bytes = 1 << 20;
+  uint64_t eager_bytes = 64 << 10;
   // Notifications released in order land here (the endpoint's queue).
   std::function<void(Notification&&)> deliver_notification;
 };
@@ -86,6 +87,11 @@ class Progress {
   void on_write_ack(Connection* c, const Frame& f);
   void on_read_req(Connection* c, const Frame& f);
   void on_notify(Connection* c, const Frame& f);
+  void on_send_eager(Connection* c, Frame& f);
+  void on_write_inline(Connection* c, const Frame& f);
+  void on_read_inline(Connection* c, const Frame& f);
+  // Copies inline bytes into a local buffer (host memcpy or CUDA upload).
+  Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
   void try_match(Connection* c);
   void start_sending(Op* op, uint64_t token);
   void start_receiving(Op* op, const DataPayload& d);

@@ -5,9 +5,16 @@
 // The sender of the data emits DATA and pushes its chunks onto the channel
 // queues in one step; the receiver pushes its chunks in DATA order. Both
 // sides therefore post the same sequence on every comm.
+//
+// Small transfers between host buffers skip the plugin: SEND_EAGER and
+// WRITE_INLINE carry the bytes in one frame (answered by WRITE_ACK or REJECT),
+// READ_REQ may be answered by READ_INLINE. One round trip, no comm posts, and
+// the control connection's write buffer coalesces many of them per syscall.
+#include <cstring>
 #include <string>
 
 #include "common/log.h"
+#include "cuda/cuda_ops.h"
 #include "engine/chunk_schedule.h"
 #include "engine/progress.h"
 
@@ -44,14 +51,29 @@ void Progress::start_op(const PostedOp& p) {
   op->remote = p.remote;
   switch (p.kind) {
     case OpKind::kSend:
-      queue_frame(c, FrameType::kSendAnnounce, op->id, encode_u64(op->size));
+      if (op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost) {
+        op->eager = true;
+        Status s = c->control->queue2(FrameType::kSendEager, op->id, {}, op->data, op->size);
+        if (s.ok()) s = c->control->flush();
+        if (!s.ok()) fail_connection(c, s);
+      } else {
+        queue_frame(c, FrameType::kSendAnnounce, op->id, encode_u64(op->size));
+      }
       break;
     case OpKind::kRecv:
       c->unmatched_recvs.push_back(op);
       try_match(c);
       break;
     case OpKind::kWrite:
-      queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
+      if (op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost) {
+        op->eager = true;
+        Status s = c->control->queue2(FrameType::kWriteInline, op->id, encode_one_sided({op->remote, op->size}),
+                                      op->data, op->size);
+        if (s.ok()) s = c->control->flush();
+        if (!s.ok()) fail_connection(c, s);
+      } else {
+        queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
+      }
       break;
     case OpKind::kRead:
       op->incoming = true;
@@ -77,6 +99,9 @@ void Progress::handle_frame(Connection* c, Frame& f) {
     case FrameType::kReadReq: on_read_req(c, f); return;
     case FrameType::kNotify: on_notify(c, f); return;
     case FrameType::kMessage: c->shared->push_message(std::move(f.payload)); return;
+    case FrameType::kSendEager: on_send_eager(c, f); return;
+    case FrameType::kWriteInline: on_write_inline(c, f); return;
+    case FrameType::kReadInline: on_read_inline(c, f); return;
     default:
       fail_connection(c, ProtocolError(std::string("unexpected ") + frame_type_name(f.type) +
                                        " frame after the handshake"));
@@ -103,14 +128,33 @@ void Progress::on_announce(Connection* c, const Frame& f) {
   uint64_t size = 0;
   Status s = decode_u64(f.payload, &size);
   if (!s.ok()) return fail_connection(c, s);
-  c->unmatched_announces.push_back({f.id, size});
+  c->unmatched_announces.push_back({f.id, size, false, {}});
   try_match(c);
+}
+
+void Progress::on_send_eager(Connection* c, Frame& f) {
+  uint64_t size = f.payload.size();
+  c->unmatched_announces.push_back({f.id, size, true, std::move(f.payload)});
+  try_match(c);
+}
+
+Status Progress::copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n) {
+  if (n == 0) return Status::Ok();
+  if (mr.kind == MemoryKind::kHost) {
+    std::memcpy(dst, src, n);
+    return Status::Ok();
+  }
+  const tcpxCudaOps_v1* ops = cuda::ops();
+  if (ops == nullptr) return Unsupported("CUDA destination but no CUDA runtime");
+  int e = ops->memcpy_h2d(dst, src, n);
+  if (e != 0) return Status(StatusCode::kCudaError, std::string("memcpy_h2d: ") + ops->error_string(e));
+  return Status::Ok();
 }
 
 void Progress::try_match(Connection* c) {
   while (!c->unmatched_recvs.empty() && !c->unmatched_announces.empty() && c->error.ok()) {
     Op* op = c->unmatched_recvs.front();
-    Connection::Announce a = c->unmatched_announces.front();
+    Connection::Announce a = std::move(c->unmatched_announces.front());
     c->unmatched_recvs.pop_front();
     c->unmatched_announces.pop_front();
     op->peer_id = a.peer_id;
@@ -122,6 +166,12 @@ void Progress::try_match(Connection* c) {
       continue;
     }
     op->size = a.size;
+    if (a.eager) {
+      Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
+      queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_reject({s.code(), s.ok() ? "" : s.message()}));
+      finish(op, s);
+      continue;
+    }
     op->incoming = true;
     queue_frame(c, FrameType::kCts, a.peer_id, encode_u64(op->id));
   }
@@ -286,9 +336,10 @@ void Progress::on_write_ack(Connection* c, const Frame& f) {
   if (!s.ok()) return fail_connection(c, s);
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
+  Status result = verdict.reason.empty() ? Status::Ok() : Status(verdict.code, "target: " + verdict.reason);
+  if (op->eager && op->state == OpState::kAwaitReply) return finish(op, result);
   if (op->kind != OpKind::kWrite || op->state == OpState::kAwaitReply)
     return fail_connection(c, ProtocolError("WRITE_ACK for a request that is not a started write"));
-  Status result = verdict.reason.empty() ? Status::Ok() : Status(verdict.code, "target: " + verdict.reason);
   if (op->state == OpState::kAwaitAck) return finish(op, result);
   op->acked = true;
   op->ack_status = result;
@@ -303,6 +354,14 @@ void Progress::on_read_req(Connection* c, const Frame& f) {
   s = decode_fifo_item(p.item, &fields);
   if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
   if (!s.ok()) return reject(c, f.id, s);
+  const uint8_t* src = reinterpret_cast<const uint8_t*>(mr.base + fields.offset);
+  if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost) {
+    Status q = c->control->queue2(FrameType::kReadInline, f.id, {}, src, p.size);
+    d_.mrs->release(mr.id);
+    if (q.ok()) q = c->control->flush();
+    if (!q.ok()) fail_connection(c, q);
+    return;
+  }
   Op* op = new_op(c, OpKind::kServeRead);
   op->mr = mr;
   op->mr_held = true;
@@ -310,6 +369,35 @@ void Progress::on_read_req(Connection* c, const Frame& f) {
   op->size = p.size;
   op->peer_id = f.id;
   start_sending(op, f.id);
+}
+
+void Progress::on_write_inline(Connection* c, const Frame& f) {
+  constexpr size_t kHead = sizeof(FifoItem) + 8;
+  if (f.payload.size() < kHead) return fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
+  OneSidedPayload p;
+  Status s = decode_one_sided(std::vector<uint8_t>(f.payload.begin(), f.payload.begin() + kHead), &p);
+  if (!s.ok() || p.size != f.payload.size() - kHead)
+    return fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
+  FifoFields fields;
+  MrInfo mr;
+  s = decode_fifo_item(p.item, &fields);
+  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  if (!s.ok()) return reject(c, f.id, s);
+  s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
+  d_.mrs->release(mr.id);
+  if (!s.ok()) return reject(c, f.id, s);
+  queue_frame(c, FrameType::kWriteAck, f.id, encode_reject({StatusCode::kOk, ""}));
+}
+
+void Progress::on_read_inline(Connection* c, const Frame& f) {
+  Op* op = find_op(c, f.id, f);
+  if (op == nullptr) return;
+  if (op->kind != OpKind::kRead || op->state != OpState::kAwaitReply)
+    return fail_connection(c, ProtocolError("READ_INLINE for a request that is not a pending read"));
+  if (f.payload.size() != op->size)
+    return fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(f.payload.size()) +
+                                            " bytes, expected " + std::to_string(op->size)));
+  finish(op, copy_in(op->mr, op->data, f.payload.data(), f.payload.size()));
 }
 
 void Progress::on_notify(Connection* c, const Frame& f) {

@@ -23,12 +23,21 @@ const char* frame_type_name(FrameType t) {
     case FrameType::kReadReq: return "READ_REQ";
     case FrameType::kNotify: return "NOTIFY";
     case FrameType::kMessage: return "MESSAGE";
+    case FrameType::kSendEager: return "SEND_EAGER";
+    case FrameType::kWriteInline: return "WRITE_INLINE";
+    case FrameType::kReadInline: return "READ_INLINE";
   }
   return "UNKNOWN";
 }
 
 Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
                     std::vector<uint8_t>* out) {
+  return append_frame2(type, id, payload, len, nullptr, 0, out);
+}
+
+Status append_frame2(FrameType type, uint64_t id, const uint8_t* payload, size_t alen, const uint8_t* b,
+                     size_t blen, std::vector<uint8_t>* out) {
+  size_t len = alen + blen;
   if (len > kMaxPayloadBytes)
     return InvalidArgument("frame payload of " + std::to_string(len) + " bytes exceeds " +
                            std::to_string(kMaxPayloadBytes));
@@ -40,7 +49,8 @@ Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t 
   w.u8(0);
   w.u32(static_cast<uint32_t>(len));
   w.u64(id);
-  if (len > 0) w.bytes(payload, len);
+  if (alen > 0) w.bytes(payload, alen);
+  if (blen > 0) w.bytes(b, blen);
   return Status::Ok();
 }
 

@@ -42,8 +42,15 @@ enum class FrameType : uint8_t {
   kReadReq = 10,      // one-sided read of an advertised region
   kNotify = 11,       // notification (name, msg)
   kMessage = 12,      // opaque application message
+  // Small transfers between host buffers, data inline (no plugin requests):
+  kSendEager = 13,    // two-sided: the bytes themselves; answered by ACK or REJECT
+  kWriteInline = 14,  // one-sided write: FifoItem + size + bytes; answered by ACK or REJECT
+  kReadInline = 15,   // reply to READ_REQ: the bytes themselves
+  // Completes an initiator's eager send, inline write or write: (code, reason)
+  // like REJECT, an empty reason meaning success. (Named WRITE_ACK in
+  // docs/design.md section 9.)
 };
-inline constexpr uint8_t kMaxFrameType = 12;
+inline constexpr uint8_t kMaxFrameType = 15;
 const char* frame_type_name(FrameType t);
 
 struct Frame {
@@ -61,6 +68,11 @@ inline Status append_frame(FrameType type, uint64_t id, const std::vector<uint8_
                            std::vector<uint8_t>* out) {
   return append_frame(type, id, payload.data(), payload.size(), out);
 }
+
+// Same with the payload in two parts (a header and raw data), so inline
+// transfer data is copied once, straight into the write buffer.
+Status append_frame2(FrameType type, uint64_t id, const uint8_t* a, size_t alen, const uint8_t* b, size_t blen,
+                     std::vector<uint8_t>* out);
 
 // Decodes one frame from the start of [p, p+n). *consumed = 0 and OK when the
 // bytes are a valid but incomplete prefix; PROTOCOL_ERROR on a bad magic,

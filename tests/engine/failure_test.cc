@@ -136,9 +136,12 @@ TEST_P(PeerDeath, KilledPeerFailsItsTransfersOthersComplete) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   victim.kill_now();
   auto t0 = Clock::now();
-  for (XferId id : doomed) {
-    Status s = ep->wait(id, 5000);
-    EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.to_string();
+  for (size_t i = 0; i < doomed.size(); ++i) {
+    Status s = ep->wait(doomed[i], 5000);
+    // The sink had one more receive posted: the first send may have finished
+    // before the kill. Every other one had nowhere to go.
+    if (i == 0 && s.ok()) continue;
+    EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << i << ": " << s.to_string();
   }
   EXPECT_LT(ms_since(t0), 5000);
   // Sticky: new work on the dead connection fails at once.

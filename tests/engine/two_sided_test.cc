@@ -66,6 +66,12 @@ TEST_P(TwoSided, SizesZeroTo256MiBByteExact) {
 TEST_P(TwoSided, ThousandConcurrentMixedBothDirections) {
   const uint64_t seed = 1234;
   const size_t n = 500;  // per direction
+  // Everything through the plugin comms (no inline small transfers), so the
+  // per-comm windows and queues carry all 1,000 requests. Both processes.
+  setenv("TCPX_EAGER_BYTES", "0", 1);
+  ep_.reset();
+  Status st = make_endpoint(&ep_);
+  ASSERT_TRUE(st.ok()) << st.to_string();
   PeerProcess peer;
   ASSERT_TRUE(peer.start("mixed", {std::to_string(seed), std::to_string(n)}));
   ConnId c = connect_to(peer);
