@@ -78,12 +78,7 @@ bool plugin_is_builtin(const std::string& path) {
                                        << rc_name(rc);
 }
 
-void NetModeTest::SetUp() {
-  prepare_mode();
-  if (IsSkipped()) return;
-  Status s = net::Transport::load(plugin_under_test(), &transport_);
-  ASSERT_TRUE(s.ok()) << s.to_string();
-}
+void NetModeTest::SetUp() { prepare_mode(); }
 
 void NetModeTest::prepare_mode() {
   const ModeParam& m = GetParam();
@@ -105,6 +100,13 @@ void NetModeTest::prepare_mode() {
     setenv(kBounceEnv, "1", 1);
   else
     unsetenv(kBounceEnv);
+  Status s = net::Transport::load(path, &transport_);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  // A foreign plugin may not take this memory at all (TCPX is built for CUDA
+  // memory): that is a skip, not a failure. The built-in must take both.
+  ncclNetProperties_v7_t props{};
+  if (!builtin_ && net()->getProperties(dev(), &props) == ncclSuccess && (props.ptrSupport & mem_type()) == 0)
+    GTEST_SKIP() << path << " does not support this memory type (ptrSupport " << props.ptrSupport << ")";
 }
 
 std::string NetPairTest::full_test_name() const {
@@ -113,15 +115,14 @@ std::string NetPairTest::full_test_name() const {
 }
 
 void NetPairTest::SetUp() {
-  prepare_mode();  // the plugin is loaded after meeting the other half
-  if (IsSkipped()) return;
+  prepare_mode();
+  if (IsSkipped() || HasFatalFailure()) return;
   role_ = role_from_env();
   const std::string name = full_test_name();
   if (role_ == Role::kDriver) {
     RendezvousListener* listener = nullptr;
     ASSERT_OK(driver_listener(&listener));
-    // Fork before the plugin is loaded, so the child starts from a process
-    // with no plugin threads.
+    // The child only execs after fork, so plugin threads here do not matter.
     if (local_mode()) {
       ASSERT_OK(ChildProcess::spawn_self(
           {"--gtest_filter=" + name},
@@ -137,8 +138,6 @@ void NetPairTest::SetUp() {
     ASSERT_OK(rv_.send(std::string(role_word(role_)) + " " + name));
   }
   connected_ = true;
-  Status s = net::Transport::load(plugin_under_test(), &transport_);
-  ASSERT_TRUE(s.ok()) << s.to_string();
 }
 
 void NetPairTest::TearDown() {

@@ -66,7 +66,8 @@ bool plugin_is_builtin(const std::string& path);
 class NetModeTest : public ::testing::TestWithParam<ModeParam> {
  protected:
   void SetUp() override;
-  // Skips modes this host or plugin cannot run; sets the mode's environment.
+  // Sets the mode's environment, loads the plugin, and skips modes this host
+  // or plugin cannot run.
   void prepare_mode();
 
   const ncclNet_v7_t* net() const { return &transport_->v(); }
