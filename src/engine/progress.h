@@ -75,6 +75,8 @@ class Progress {
   void run_commands();
   bool drive_channels();
   void poll_sockets(int timeout_ms);
+  void flush_all();
+  bool has_commands();
   void on_readable(Connection* c);
 
   // protocol.cc: frames and transfer steps.
@@ -110,6 +112,7 @@ class Progress {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
+  std::atomic<bool> asleep_{false};
 
   std::mutex cmd_mu_;
   std::vector<std::function<void()>> cmds_;

@@ -54,7 +54,6 @@ void Progress::start_op(const PostedOp& p) {
       if (op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost) {
         op->eager = true;
         Status s = c->control->queue2(FrameType::kSendEager, op->id, {}, op->data, op->size);
-        if (s.ok()) s = c->control->flush();
         if (!s.ok()) fail_connection(c, s);
       } else {
         queue_frame(c, FrameType::kSendAnnounce, op->id, encode_u64(op->size));
@@ -69,7 +68,6 @@ void Progress::start_op(const PostedOp& p) {
         op->eager = true;
         Status s = c->control->queue2(FrameType::kWriteInline, op->id, encode_one_sided({op->remote, op->size}),
                                       op->data, op->size);
-        if (s.ok()) s = c->control->flush();
         if (!s.ok()) fail_connection(c, s);
       } else {
         queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
@@ -358,7 +356,6 @@ void Progress::on_read_req(Connection* c, const Frame& f) {
   if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost) {
     Status q = c->control->queue2(FrameType::kReadInline, f.id, {}, src, p.size);
     d_.mrs->release(mr.id);
-    if (q.ok()) q = c->control->flush();
     if (!q.ok()) fail_connection(c, q);
     return;
   }
