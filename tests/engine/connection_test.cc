@@ -1,0 +1,113 @@
+// Connection-level behaviour with two endpoints in one process (no data
+// path): hostile or silent clients cannot block the listener, application
+// messages arrive once and in order, and a closed connection is sticky.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "test_util.h"
+
+using namespace tcpx;
+using namespace tcpx::test;
+
+namespace {
+
+int raw_connect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(Connection, GarbageAndSilentClientsDoNotBlockOthers) {
+  set_test_env(false);
+  std::unique_ptr<Endpoint> a, b;
+  ASSERT_TRUE(make_endpoint(&a).ok());
+  ASSERT_TRUE(make_endpoint(&b).ok());
+  uint16_t port = a->local_info().port;
+  int silent = raw_connect(port);  // connects, never says anything
+  int garbage = raw_connect(port);
+  ASSERT_GE(silent, 0);
+  ASSERT_GE(garbage, 0);
+  const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(write(garbage, junk, sizeof junk), static_cast<ssize_t>(sizeof junk));
+  ConnId cb, ca;
+  Status s = b->connect("127.0.0.1", 0, port, &cb);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  PeerInfo peer;
+  ASSERT_TRUE(a->accept(&ca, &peer, 5000).ok());
+  EXPECT_EQ(peer.port, b->local_info().port);
+  EXPECT_EQ(a->last_handshake_error().code(), StatusCode::kProtocolError);
+  EXPECT_NE(a->last_handshake_error().message().find("magic"), std::string::npos)
+      << a->last_handshake_error().to_string();
+  // The garbage sender got its connection closed.
+  char buf[256];
+  ssize_t n;
+  while ((n = read(garbage, buf, sizeof buf)) > 0) {
+  }
+  EXPECT_EQ(n, 0);
+  close(garbage);
+  close(silent);
+}
+
+TEST(Connection, MessagesOnceInOrderThenPeerClosed) {
+  set_test_env(false);
+  std::unique_ptr<Endpoint> a, b;
+  ASSERT_TRUE(make_endpoint(&a).ok());
+  ASSERT_TRUE(make_endpoint(&b).ok());
+  ConnId cb, ca;
+  ASSERT_TRUE(b->connect(a->local_info(), &cb).ok());
+  ASSERT_TRUE(a->accept(&ca, nullptr, 5000).ok());
+  std::vector<uint8_t> big(1 << 20);
+  fill_pattern(big.data(), big.size(), 4);
+  ASSERT_TRUE(b->send_message(cb, "one", 3).ok());
+  ASSERT_TRUE(b->send_message(cb, big.data(), big.size()).ok());
+  ASSERT_TRUE(b->send_message(cb, "", 0).ok());
+  EXPECT_EQ(b->send_message(cb, big.data(), big.size() + 1).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(b->send_notification(cb, "n", "m").ok());
+  std::vector<uint8_t> m;
+  ASSERT_TRUE(a->recv_message(ca, &m, 5000).ok());
+  EXPECT_EQ(std::string(m.begin(), m.end()), "one");
+  ASSERT_TRUE(a->recv_message(ca, &m, 5000).ok());
+  EXPECT_EQ(m.size(), big.size());
+  EXPECT_EQ(check_pattern(m.data(), m.size(), 4), SIZE_MAX);
+  ASSERT_TRUE(a->recv_message(ca, &m, 5000).ok());
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(a->recv_message(ca, &m, 0).code(), StatusCode::kTimedOut);
+  std::vector<Notification> notes;
+  for (int i = 0; i < 500 && notes.empty(); ++i) {
+    notes = a->get_notifications();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].conn, ca);
+  EXPECT_EQ(notes[0].name, "n");
+  EXPECT_EQ(notes[0].msg, "m");
+  EXPECT_TRUE(a->get_notifications().empty());
+
+  ASSERT_TRUE(b->send_message(cb, "last", 4).ok());
+  ASSERT_TRUE(b->close_connection(cb).ok());
+  // Queued messages are still delivered, then the close shows.
+  ASSERT_TRUE(a->recv_message(ca, &m, 5000).ok());
+  EXPECT_EQ(std::string(m.begin(), m.end()), "last");
+  EXPECT_EQ(a->recv_message(ca, &m, 5000).code(), StatusCode::kPeerClosed);
+  XferId x;
+  std::vector<uint8_t> buf(16);
+  MrId mr;
+  ASSERT_TRUE(b->reg(buf.data(), buf.size(), &mr).ok());
+  EXPECT_EQ(b->send_async(cb, mr, buf.data(), 16, &x).code(), StatusCode::kPeerClosed);
+  EXPECT_EQ(b->send_message(cb, "x", 1).code(), StatusCode::kPeerClosed);
+  EXPECT_EQ(b->send_async(999, mr, buf.data(), 16, &x).code(), StatusCode::kNotFound);
+  EXPECT_EQ(b->poll_async(12345).code(), StatusCode::kNotFound);
+}
+
+}  // namespace
