@@ -97,6 +97,8 @@ void RecvComm::progress() {
 
 void RecvComm::progress_socket(int s) {
   Staging& st = staging_[s];
+  // After a short read the socket is empty: another recv would only say so.
+  bool drained = false;
   for (int iter = 0; iter < 64 && broken_ == ncclSuccess; ++iter) {
     // Sockets other than 0 carry nothing for small messages: skip those.
     while (cursor_[s] < tail_ && s != 0 && at(cursor_[s]).have_size && at(cursor_[s]).piece[s].size() == 0)
@@ -105,7 +107,7 @@ void RecvComm::progress_socket(int s) {
     RecvRequest& r = at(cursor_[s]);
     if (!r.have_size) {
       if (s != 0) return;  // the size comes on socket 0
-      if (st.avail() == 0 && !fill_staging(s)) return;
+      if (st.avail() == 0 && (drained || !fill_staging(s, &drained))) return;
       uint32_t n = std::min<uint32_t>(st.avail(), kMsgHeaderBytes - r.header_got);
       memcpy(r.header + r.header_got, st.buf.get() + st.rd, n);
       st.rd += n;
@@ -120,21 +122,23 @@ void RecvComm::progress_socket(int s) {
       st.rd += static_cast<uint32_t>(n);
       continue;
     }
+    if (drained) return;
     if (remaining >= kDirectReadMin) {
-      if (!read_direct(s, r, remaining)) return;
-    } else if (!fill_staging(s)) {
+      if (!read_direct(s, r, remaining, &drained)) return;
+    } else if (!fill_staging(s, &drained)) {
       return;
     }
   }
 }
 
-bool RecvComm::fill_staging(int s) {
+bool RecvComm::fill_staging(int s, bool* drained) {
   Staging& st = staging_[s];
   st.rd = st.wr = 0;
   for (;;) {
     ssize_t rc = recv(fds_[s], st.buf.get(), kStagingBytes, MSG_DONTWAIT);
     if (rc > 0) {
       st.wr = static_cast<uint32_t>(rc);
+      *drained = st.wr < kStagingBytes;
       return true;
     }
     if (rc == 0) {
@@ -147,7 +151,7 @@ bool RecvComm::fill_staging(int s) {
   }
 }
 
-bool RecvComm::read_direct(int s, RecvRequest& r, uint64_t n) {
+bool RecvComm::read_direct(int s, RecvRequest& r, uint64_t n, bool* drained) {
   uint64_t off = r.piece[s].begin + r.got[s];
   ssize_t rc;
   do {
@@ -170,6 +174,7 @@ bool RecvComm::read_direct(int s, RecvRequest& r, uint64_t n) {
     if (!would_block(errno)) fail(errno_to_result(errno), "recv", errno);
     return false;
   }
+  *drained = static_cast<uint64_t>(rc) < n;
   r.got[s] += static_cast<uint64_t>(rc);
   if (r.got[s] == r.piece[s].size()) socket_finished(r, s);
   return true;

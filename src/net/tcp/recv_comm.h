@@ -78,8 +78,9 @@ class RecvComm {
   void progress();
   void progress_socket(int s);
   // One recv into staging; false when the socket has nothing (or failed).
-  bool fill_staging(int s);
-  bool read_direct(int s, RecvRequest& r, uint64_t n);
+  // *drained: the read was short, so the socket is empty for now.
+  bool fill_staging(int s, bool* drained);
+  bool read_direct(int s, RecvRequest& r, uint64_t n, bool* drained);
   void on_header(RecvRequest& r);
   void deliver(RecvRequest& r, int s, const uint8_t* src, uint64_t n);
   void socket_finished(RecvRequest& r, int s);
