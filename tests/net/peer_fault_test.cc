@@ -113,6 +113,76 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
   ASSERT_OK(rv().sync("done"));
 }
 
+// The mirror image: the receiving peer dies while this process sends. The
+// sends that cannot have left must fail (not hang, and no SIGPIPE), and
+// another comm keeps working.
+TEST_P(NetPairTest, PeerKilledWhileReceivingFailsTheSends) {
+  const std::vector<Message> doomed_msgs = make_messages(44, std::vector<uint32_t>(kVictimMessages, kVictimBytes));
+  const std::vector<Message> healthy_msgs = make_messages(45, {65536, 4097});
+  if (is_victim()) {
+    RecvEnd r;
+    ASSERT_OK(open_recv_end(&r));
+    MessageArena arena(space(), doomed_msgs, 2);
+    Registration mr;
+    ASSERT_EQ(mr.reg(net(), r.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+    void* req[2] = {};
+    for (int i = 0; i < 2; ++i)
+      ASSERT_EQ(post_irecv(&r, arena.at(i), kVictimBytes, 0, mr.get(), &req[i]), ncclSuccess);
+    (void)wait_request(net(), req[0], 300);  // take some bytes, then vanish
+    ASSERT_OK(rv().send("dying"));
+    ::kill(::getpid(), SIGKILL);
+    return;
+  }
+  if (is_peer()) {
+    RecvEnd healthy;
+    ASSERT_OK(open_recv_end(&healthy));
+    ChildProcess victim;
+    ASSERT_OK(spawn_victim(&victim));
+    int code = -1;
+    ASSERT_OK(victim.wait(60000, &code));
+    EXPECT_EQ(code, 128 + SIGKILL) << "the victim was meant to die by SIGKILL";
+    ASSERT_OK(recv_messages(&healthy, healthy_msgs, 2, space(), expects_bounce()));
+    ASSERT_OK(rv().sync("done"));
+    return;
+  }
+  SendEnd healthy;
+  ASSERT_OK(open_send_end(&healthy));
+  RendezvousConnection victim_rv;
+  ASSERT_OK(accept_victim(&victim_rv));
+  SendEnd doomed;
+  ASSERT_OK(open_send_end(&doomed, &victim_rv));
+  MessageArena arena(space(), doomed_msgs, kVictimMessages);
+  Registration mr;
+  ASSERT_EQ(mr.reg(net(), doomed.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
+  void* req[kVictimMessages] = {};
+  for (int i = 0; i < kVictimMessages; ++i) {
+    ASSERT_OK(space().fill(arena.at(i), kVictimBytes, doomed_msgs[i].seed));
+    ASSERT_EQ(net()->isend(doomed.comm, arena.at(i), kVictimBytes, 0, mr.get(), &req[i]), ncclSuccess);
+  }
+  ASSERT_OK(victim_rv.expect("dying"));
+  auto t0 = Clock::now();
+  ncclResult_t failure = ncclSuccess;
+  for (int i = 0; i < kVictimMessages; ++i) {
+    WaitResult w = wait_request(net(), req[i], kDeadPeerBoundMs);
+    if (w.rc != ncclSuccess) {
+      failure = w.rc;
+      break;
+    }
+    ASSERT_TRUE(w.done) << "send #" << i << " to a dead peer neither completed nor failed within " << kDeadPeerBoundMs
+                        << " ms";
+  }
+  long ms = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  EXPECT_NE(failure, ncclSuccess) << "all " << kVictimMessages << " x 4 MiB sends completed to a dead receiver";
+  EXPECT_LT(ms, kDeadPeerBoundMs);
+  std::printf("[ dead peer] sends failed with %s after %ld ms\n", rc_name(failure).c_str(), ms);
+  mr.reset();
+  auto c0 = Clock::now();
+  doomed.close();
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - c0).count(), 5000);
+  ASSERT_OK(send_messages(&healthy, healthy_msgs, 2, space()));
+  ASSERT_OK(rv().sync("done"));
+}
+
 // Junk at the listener: clients that write random bytes, hang up at once, or
 // stall mid-hello must not crash accept, produce a comm, or block the real
 // connection that follows.
