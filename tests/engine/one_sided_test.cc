@@ -36,7 +36,11 @@ class OneSided : public ::testing::TestWithParam<bool> {
     EXPECT_TRUE(from_hex(hex, item.bytes, 64)) << hex;
     return item;
   }
+  // Asks the target to verify its region; the notification sent first tells
+  // it that our earlier writes completed (the target application learns it
+  // no other way).
   std::string check(size_t off, size_t len, uint64_t seed, size_t start) {
+    EXPECT_TRUE(ep_->send_notification(c_, "sync", "").ok());
     peer_.write_line("check " + std::to_string(off) + " " + std::to_string(len) + " " + std::to_string(seed) + " " +
                      std::to_string(start));
     return peer_.expect("CHECK ");

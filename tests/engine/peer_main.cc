@@ -113,6 +113,15 @@ int role_target(Endpoint& ep, ConnId c, size_t size, uint64_t seed) {
       size_t off = 0, len = 0, start = 0;
       uint64_t sd = 0;
       cmd >> off >> len >> sd >> start;
+      // The application learns that a peer's writes landed from a
+      // notification (sent after they completed): that is also the
+      // happens-before edge with the progress thread that wrote the bytes.
+      bool synced = false;
+      for (int i = 0; i < 2000 && !synced; ++i) {
+        synced = !ep.get_notifications().empty();
+        if (!synced) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (!synced) { say("CHECK no sync notification"); continue; }
       size_t bad = check_pattern(region.data() + off, len, sd, start);
       say(bad == SIZE_MAX ? "CHECK ok" : "CHECK bad " + std::to_string(bad));
     } else if (op == "dereg") {
