@@ -6,16 +6,23 @@
 namespace tcpx::capi {
 namespace {
 
-void put_u8(std::vector<uint8_t>& b, uint8_t v) { b.push_back(v); }
-void put_u16(std::vector<uint8_t>& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
+// Appends big-endian integers at `at`, which the caller sized beforehand.
+uint8_t* put_u8(uint8_t* at, uint8_t v) {
+  *at = v;
+  return at + 1;
 }
-void put_u32(std::vector<uint8_t>& b, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
+uint8_t* put_u16(uint8_t* at, uint16_t v) {
+  at[0] = static_cast<uint8_t>(v >> 8);
+  at[1] = static_cast<uint8_t>(v);
+  return at + 2;
 }
-void put_u64(std::vector<uint8_t>& b, uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
+uint8_t* put_u32(uint8_t* at, uint32_t v) {
+  for (int k = 0; k < 4; ++k) at[k] = static_cast<uint8_t>(v >> (24 - 8 * k));
+  return at + 4;
+}
+uint8_t* put_u64(uint8_t* at, uint64_t v) {
+  for (int k = 0; k < 8; ++k) at[k] = static_cast<uint8_t>(v >> (56 - 8 * k));
+  return at + 8;
 }
 
 uint32_t get_u32(const uint8_t* p) {
@@ -25,15 +32,15 @@ uint64_t get_u64(const uint8_t* p) {
   return (uint64_t{get_u32(p)} << 32) | get_u32(p + 4);
 }
 
-void put_header(std::vector<uint8_t>& b, MsgType type, uint32_t seq,
-                uint32_t base, uint32_t count) {
-  put_u32(b, kWireMagic);
-  put_u8(b, kWireVersion);
-  put_u8(b, static_cast<uint8_t>(type));
-  put_u16(b, 0);
-  put_u32(b, seq);
-  put_u32(b, base);
-  put_u32(b, count);
+uint8_t* put_header(uint8_t* at, MsgType type, uint32_t seq, uint32_t base,
+                    uint32_t count) {
+  at = put_u32(at, kWireMagic);
+  at = put_u8(at, kWireVersion);
+  at = put_u8(at, static_cast<uint8_t>(type));
+  at = put_u16(at, 0);
+  at = put_u32(at, seq);
+  at = put_u32(at, base);
+  return put_u32(at, count);
 }
 
 Status bad(const std::string& why) {
@@ -44,29 +51,27 @@ Status bad(const std::string& why) {
 
 std::vector<uint8_t> encode_requests(uint32_t seq, uint32_t base,
                                      const RequestItem* items, size_t count) {
-  std::vector<uint8_t> b;
-  b.reserve(kHeaderBytes + count * kRequestItemBytes);
-  put_header(b, MsgType::kRequests, seq, base, static_cast<uint32_t>(count));
+  std::vector<uint8_t> b(kHeaderBytes + count * kRequestItemBytes, 0);
+  uint8_t* at = put_header(b.data(), MsgType::kRequests, seq, base, static_cast<uint32_t>(count));
   for (size_t i = 0; i < count; ++i) {
-    put_u8(b, static_cast<uint8_t>(items[i].op));
-    for (int k = 0; k < 7; ++k) put_u8(b, 0);
-    put_u64(b, items[i].data_ptr);
-    put_u64(b, items[i].size);
+    put_u8(at, static_cast<uint8_t>(items[i].op));  // then 7 zero bytes
+    put_u64(at + 8, items[i].data_ptr);
+    at = put_u64(at + 16, items[i].size);
   }
   return b;
 }
 
 std::vector<uint8_t> encode_replies(uint32_t seq, uint32_t base,
                                     const std::vector<ReplyItem>& items) {
-  std::vector<uint8_t> b;
-  b.reserve(kHeaderBytes + items.size() * kReplyItemBytes);
-  put_header(b, MsgType::kReplies, seq, base, static_cast<uint32_t>(items.size()));
+  std::vector<uint8_t> b(kHeaderBytes + items.size() * kReplyItemBytes, 0);
+  uint8_t* at = put_header(b.data(), MsgType::kReplies, seq, base, static_cast<uint32_t>(items.size()));
   for (const auto& r : items) {
-    put_u32(b, r.index);
-    put_u8(b, static_cast<uint8_t>(r.op));
-    put_u8(b, r.status);
-    put_u16(b, 0);
-    b.insert(b.end(), r.item.bytes, r.item.bytes + sizeof(r.item.bytes));
+    at = put_u32(at, r.index);
+    at = put_u8(at, static_cast<uint8_t>(r.op));
+    at = put_u8(at, r.status);
+    at = put_u16(at, 0);
+    std::memcpy(at, r.item.bytes, sizeof(r.item.bytes));
+    at += sizeof(r.item.bytes);
   }
   return b;
 }
@@ -98,6 +103,8 @@ Status decode(const std::vector<uint8_t>& bytes, Batch* out) {
   out->type = static_cast<MsgType>(type);
   out->requests.clear();
   out->replies.clear();
+  if (out->type == MsgType::kRequests) out->requests.reserve(count);
+  else out->replies.reserve(count);
   p += kHeaderBytes;
   for (uint32_t i = 0; i < count; ++i, p += item_bytes) {
     if (out->type == MsgType::kRequests) {
