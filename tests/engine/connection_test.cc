@@ -110,4 +110,33 @@ TEST(Connection, MessagesOnceInOrderThenPeerClosed) {
   EXPECT_EQ(b->poll_async(12345).code(), StatusCode::kNotFound);
 }
 
+TEST(Connection, Ipv6ControlConnectionAndMetadata) {
+  set_test_env(false);
+  Config cfg = loopback_config();
+  cfg.listen_addr = "::1";
+  std::unique_ptr<Endpoint> a, b;
+  Status s = make_endpoint(&a, 0, cfg);
+  if (!s.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << s.to_string();
+  ASSERT_TRUE(make_endpoint(&b, 0, cfg).ok());
+  EXPECT_EQ(a->metadata_string(), "[::1]:" + std::to_string(a->local_info().port) + "?0");
+  PeerInfo via_blob;
+  ASSERT_TRUE(Endpoint::parse_metadata(a->get_metadata(), &via_blob).ok());
+  EXPECT_EQ(via_blob.ip, "::1");
+  EXPECT_EQ(via_blob.port, a->local_info().port);
+  ConnId cb, ca;
+  s = b->connect(via_blob, &cb);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_TRUE(a->accept(&ca, nullptr, 5000).ok());
+  std::vector<uint8_t> out(300000), in(300000);
+  fill_pattern(out.data(), out.size(), 6);
+  MrId mo, mi;
+  ASSERT_TRUE(b->reg(out.data(), out.size(), &mo).ok());
+  ASSERT_TRUE(a->reg(in.data(), in.size(), &mi).ok());
+  XferId x;
+  ASSERT_TRUE(a->recv_async(ca, mi, in.data(), in.size(), &x).ok());
+  ASSERT_TRUE(b->send(cb, mo, out.data(), out.size()).ok());
+  ASSERT_TRUE(a->wait(x, 10000).ok());
+  EXPECT_EQ(check_pattern(in.data(), in.size(), 6), SIZE_MAX);
+}
+
 }  // namespace
