@@ -98,6 +98,31 @@ TEST(Handshake, MuteListenerTimesOutAtTheDeadline) {
   EXPECT_LT(took, 3000);
 }
 
+TEST(Lifecycle, DestroyWithOutstandingTransfersReturnsPromptly) {
+  set_test_env(false);
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_TRUE(make_endpoint(&ep).ok());
+  PeerProcess peer;
+  ASSERT_TRUE(peer.start("echo", {"0", "1"}));  // accepts, then never posts anything
+  ConnId c;
+  ASSERT_TRUE(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(peer.expect("READY "))), &c).ok());
+  std::vector<uint8_t> buf(4u << 20);
+  MrId mr;
+  ASSERT_TRUE(ep->reg(buf.data(), buf.size(), &mr).ok());
+  XferId s1, s2, r1;
+  ASSERT_TRUE(ep->send_async(c, mr, buf.data(), 1u << 20, &s1).ok());
+  ASSERT_TRUE(ep->send_async(c, mr, buf.data(), 100, &s2).ok());  // eager
+  ASSERT_TRUE(ep->recv_async(c, mr, buf.data() + (2u << 20), 1u << 20, &r1).ok());
+  // A wait that times out leaves the transfer live.
+  EXPECT_EQ(ep->wait(s1, 50).code(), StatusCode::kTimedOut);
+  EXPECT_EQ(ep->poll_async(s1).code(), StatusCode::kInProgress);
+  EXPECT_EQ(ep->dereg(mr).code(), StatusCode::kBusy);
+  auto t0 = Clock::now();
+  ep.reset();
+  EXPECT_LT(ms_since(t0), 1000);
+  EXPECT_EQ(peer.expect("DONE"), "");
+}
+
 class PeerDeath : public ::testing::TestWithParam<bool> {};
 
 TEST_P(PeerDeath, KilledPeerFailsItsTransfersOthersComplete) {
