@@ -33,6 +33,26 @@ std::string default_listen_addr() {
   return found;
 }
 
+bool is_loopback_address(const std::string& a) {
+  return a.rfind("127.", 0) == 0 || a == "::1" || a == "localhost";
+}
+
+// The plugin device (NIC) for this endpoint: TCPX_NET_DEV when set; the
+// loopback device when the control listener is on loopback, so a single-host
+// run never sends data to a routable address; otherwise the GPU's NIC by
+// index (GPU i -> device i % ndev, the A3 layout when the plugin lists NICs in
+// PCI order).
+int choose_net_dev(const net::Transport& t, int ndev, const Config& cfg, int gpu) {
+  if (cfg.net_dev >= 0) return cfg.net_dev;
+  if (is_loopback_address(cfg.listen_addr)) {
+    for (int d = 0; d < ndev; ++d) {
+      ncclNetProperties_v7_t p{};
+      if (t.properties(d, &p).ok() && p.name != nullptr && std::string(p.name) == "lo") return d;
+    }
+  }
+  return gpu >= 0 ? gpu % ndev : 0;
+}
+
 }  // namespace
 
 Endpoint::Impl::~Impl() {
@@ -64,7 +84,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   int ndev = 0;
   TCPX_RETURN_IF_ERROR(transport->devices(&ndev));
   if (ndev <= 0) return Unsupported("network plugin " + transport->name() + " reports no devices");
-  net_dev = cfg.net_dev >= 0 ? cfg.net_dev : (gpu >= 0 ? gpu % ndev : 0);
+  net_dev = choose_net_dev(*transport, ndev, cfg, gpu);
   if (net_dev >= ndev)
     return InvalidArgument("TCPX_NET_DEV=" + std::to_string(net_dev) + " but the plugin has " + std::to_string(ndev) +
                            " device(s)");
