@@ -43,3 +43,15 @@ ucx_gbps() {
   if [[ -z "$mibps" ]]; then echo "n/a"; return; fi
   awk -v m="$mibps" 'BEGIN {printf "%.3f\n", m * 1048576 / 1e9}'
 }
+
+# ucx_perftest tag_lat with 8-byte messages: average one-way latency in us.
+ucx_lat_us() {
+  local port=$((BASE_PORT + 3))
+  export UCX_TLS=tcp UCX_NET_DEVICES=lo
+  timeout 60 ucx_perftest -p "$port" >/dev/null 2>&1 &
+  local srv=$!
+  sleep 0.7
+  timeout 60 ucx_perftest 127.0.0.1 -p "$port" -t tag_lat -s 8 -n 20000 2>/dev/null |
+    awk '/^Final:/ {print $4}'
+  wait "$srv" 2>/dev/null || true
+}
