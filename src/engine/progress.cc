@@ -238,7 +238,14 @@ void Progress::adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeRes
                                          d_.cpu_unpacker, d_.cuda_unpacker);
     c->channels.push_back(std::move(ch));
   }
+  Connection* raw = c.get();
   conns_[id] = std::move(c);
+  // The peer may send as soon as it has our READY, so the handshake's last
+  // read can return frames that follow the peer's READY (a first message, a
+  // notification, a request). They wait in the control channel's buffer, and
+  // poll() never reports the socket readable for bytes already read: handle
+  // them now, or they sit there until the peer happens to send again.
+  on_readable(raw);
 }
 
 void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payload) {
