@@ -1,0 +1,151 @@
+// A stand-in for libtcpx_cuda.so that lets the GPU engine tests run their own
+// logic on a host without a GPU (the "emulated" ctest entries). "Device"
+// memory is host memory handed out by tcpx_gputest_emu_malloc and recognised
+// by pointer_kind, copies are memcpy, and the unpacker scatters on the CPU
+// with the kernel's entry checks. It proves the tests and the engine's CUDA
+// path choices (kind detection, NCCL_PTR_CUDA registration, the CUDA
+// unpacker for CUDA destinations, uploads of inline data); it proves nothing
+// about the real kernel or CUDA copies, which only a GPU run does.
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "cuda/cuda_ops.h"
+
+namespace {
+
+std::mutex g_mu;
+std::atomic<uint64_t> g_unpack_jobs{0};  // jobs scattered, for the tests' path check
+std::map<uintptr_t, size_t>& allocations() {
+  static auto* m = new std::map<uintptr_t, size_t>();  // leaked: used until exit
+  return *m;
+}
+
+bool is_emulated_device(const void* p) {
+  auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto it = allocations().upper_bound(a);
+  if (it == allocations().begin()) return false;
+  --it;
+  return a < it->first + it->second;
+}
+
+int device_count(int* count) {
+  *count = 1;
+  return 0;
+}
+
+int pointer_kind(const void* p, int* is_device, int* device) {
+  *is_device = is_emulated_device(p) ? 1 : 0;
+  if (device != nullptr) *device = *is_device ? 0 : -1;
+  return 0;
+}
+
+int host_alloc_mapped(size_t size, void** host_ptr, void** device_ptr) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, size) != 0) return 2;  // cudaErrorMemoryAllocation
+  std::memset(p, 0, size);
+  *host_ptr = p;
+  if (device_ptr != nullptr) *device_ptr = p;
+  return 0;
+}
+
+int host_free(void* p) {
+  std::free(p);
+  return 0;
+}
+
+int copy(void* dst, const void* src, size_t n) {
+  std::memcpy(dst, src, n);
+  return 0;
+}
+
+const char* error_string(int err) { return err == TCPX_CUDA_ERR_BAD_JOB ? "bad unpack job" : "emulated CUDA error"; }
+
+// Runs each job at submit; remembers every result (tests are short).
+struct Unpacker {
+  std::mutex mu;
+  uint64_t next = 1;
+  std::map<uint64_t, uint32_t> bad_flags;
+};
+
+int unpacker_create(int device, void** out) {
+  if (device != 0) return TCPX_CUDA_ERR_INVALID;
+  *out = new Unpacker();
+  return 0;
+}
+
+int unpacker_submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
+  auto* up = static_cast<Unpacker*>(u);
+  if (job->slot < 0 || job->slot >= NET_UNPACK_MAX_SLICES) return TCPX_CUDA_ERR_BAD_JOB;
+  uint64_t cnt = job->meta->cnt[job->slot];
+  if (cnt > NET_UNPACK_MAX_SLICE_PAGES) return TCPX_CUDA_ERR_BAD_JOB;
+  if (!is_emulated_device(job->dst)) return TCPX_CUDA_ERR_BAD_JOB;  // the real kernel needs device memory
+  uint32_t bad = 0;
+  for (uint64_t i = 0; i < cnt; ++i) {
+    const loadMeta& m = job->meta->mem[job->slot][i];
+    if (m.len > NET_UNPACK_PAGE_SIZE) bad |= TCPX_CUDA_BAD_LEN;
+    if (m.dst_off + m.len > job->dst_capacity) bad |= TCPX_CUDA_BAD_DST;
+    if (job->bounce_capacity != 0 && m.src_off + uint64_t{m.len} > job->bounce_capacity) bad |= TCPX_CUDA_BAD_SRC;
+  }
+  if (bad == 0)
+    for (uint64_t i = 0; i < cnt; ++i) {
+      const loadMeta& m = job->meta->mem[job->slot][i];
+      std::memcpy(static_cast<uint8_t*>(job->dst) + m.dst_off, static_cast<const uint8_t*>(job->bounce_buf) + m.src_off,
+                  m.len);
+    }
+  g_unpack_jobs.fetch_add(1);
+  std::lock_guard<std::mutex> lock(up->mu);
+  *ticket = up->next++;
+  up->bad_flags[*ticket] = bad;
+  return 0;
+}
+
+int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_flags) {
+  auto* up = static_cast<Unpacker*>(u);
+  std::lock_guard<std::mutex> lock(up->mu);
+  auto it = up->bad_flags.find(ticket);
+  if (it == up->bad_flags.end()) return TCPX_CUDA_ERR_UNKNOWN_TICKET;
+  *state = it->second == 0 ? TCPX_CUDA_JOB_DONE : TCPX_CUDA_JOB_FAILED;
+  if (bad_entry_flags != nullptr) *bad_entry_flags = it->second;
+  return 0;
+}
+
+int unpacker_destroy(void* u) {
+  delete static_cast<Unpacker*>(u);
+  return 0;
+}
+
+const tcpxCudaOps_v1 kOps = {
+    TCPX_CUDA_OPS_VERSION, device_count,    pointer_kind,    host_alloc_mapped, host_free,      copy,
+    copy,                  error_string,    unpacker_create, unpacker_submit,   unpacker_query, unpacker_destroy,
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const tcpxCudaOps_v1* tcpx_cuda_ops_v1(void) { return &kOps; }
+
+extern "C" __attribute__((visibility("default"))) void* tcpx_gputest_emu_malloc(size_t size) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, size) != 0) return nullptr;
+  std::lock_guard<std::mutex> lock(g_mu);
+  allocations()[reinterpret_cast<uintptr_t>(p)] = size;
+  return p;
+}
+
+extern "C" __attribute__((visibility("default"))) void tcpx_gputest_emu_free(void* p) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    allocations().erase(reinterpret_cast<uintptr_t>(p));
+  }
+  std::free(p);
+}
+
+// How many unpack jobs this process submitted: the tests check that CUDA
+// destinations really went through the CUDA unpacker.
+extern "C" __attribute__((visibility("default"))) uint64_t tcpx_gputest_emu_unpack_jobs(void) {
+  return g_unpack_jobs.load();
+}
