@@ -125,9 +125,6 @@ class Progress {
   std::vector<pollfd> pfds_;
   std::vector<Connection*> pconns_;
   int idle_passes_ = 0;
-  int linger_passes_ = 0;
-  bool activity_ = false;  // commands ran or frames arrived this pass
-  static constexpr int kLingerPasses = 64;
 };
 
 }  // namespace tcpx::engine

@@ -7,7 +7,7 @@
 // Prints median / p99 / max in microseconds, and how many round trips missed
 // NIXL's budget (5 polls 1 ms apart: about 4 ms).
 //
-//   capi_fifo_latency [iterations=2000] [gap_ms=20]
+//   capi_fifo_latency [warm_iterations=2000] [gap_ms=20] [cold_iterations=warm/10]
 // Not a test (its figures depend on the machine); run it on an idle host.
 #include <algorithm>
 #include <chrono>
@@ -64,6 +64,7 @@ double round_trip_us(uccl_conn_t* conn, uint64_t remote) {
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 2000;
   int gap_ms = argc > 2 ? std::atoi(argv[2]) : 20;
+  int cold_iterations = argc > 3 ? std::atoi(argv[3]) : iterations / 10 + 1;
   setenv("TCPX_LISTEN_ADDR", "127.0.0.1", 0);
   capi_test::PeerProcess peer;
   std::string why, line;
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
     double us = round_trip_us(conn, remote);
     if (us < 0) ++lost; else warm.push_back(us);
   }
-  for (int i = 0; i < iterations / 10 + 1; ++i) {
+  for (int i = 0; i < cold_iterations; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
     double us = round_trip_us(conn, remote);
     if (us < 0) ++lost; else cold.push_back(us);
