@@ -110,8 +110,10 @@ class EngineGpu : public ::testing::TestWithParam<Param> {
   }
 
   Pair pair_{};
-  std::unique_ptr<Endpoint> ep_;
+  // Declared before the endpoint, so the endpoint (and its registrations) is
+  // gone before the memory is freed.
   Region src_, dst_;
+  std::unique_ptr<Endpoint> ep_;
   MrId src_mr_ = 0, dst_mr_ = 0;
   PeerLauncher peer_;
   ConnId c_ = 0;
