@@ -39,10 +39,11 @@ bool is_loopback_address(const std::string& a) {
 
 // The plugin device (NIC) for this endpoint: TCPX_NET_DEV when set; the
 // loopback device when the control listener is on loopback, so a single-host
-// run never sends data to a routable address; otherwise the GPU's NIC by
-// index (GPU i -> device i % ndev, the A3 layout when the plugin lists NICs in
-// PCI order).
-int choose_net_dev(const net::Transport& t, int ndev, const Config& cfg, int gpu) {
+// run never sends data to a routable address; otherwise GPUs are spread over
+// NICs in blocks (GPU g -> device g * ndev / gpu_count: on A3, 8 GPUs and 4
+// NICs listed in PCI order, GPUs 0-1 share NIC 0, as they share a PCIe
+// switch), or g % ndev when the GPU count is unknown.
+int choose_net_dev(const net::Transport& t, int ndev, const Config& cfg, int gpu, int gpu_count) {
   if (cfg.net_dev >= 0) return cfg.net_dev;
   if (is_loopback_address(cfg.listen_addr)) {
     for (int d = 0; d < ndev; ++d) {
@@ -50,7 +51,9 @@ int choose_net_dev(const net::Transport& t, int ndev, const Config& cfg, int gpu
       if (t.properties(d, &p).ok() && p.name != nullptr && std::string(p.name) == "lo") return d;
     }
   }
-  return gpu >= 0 ? gpu % ndev : 0;
+  if (gpu < 0) return 0;
+  if (gpu_count > ndev && gpu < gpu_count) return static_cast<int>(static_cast<long>(gpu) * ndev / gpu_count);
+  return gpu % ndev;
 }
 
 }  // namespace
@@ -69,9 +72,11 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   TCPX_RETURN_IF_ERROR(config.validate());
   cfg = config;
   gpu = gpu_idx;
+  int gpu_count = 0;
   if (const tcpxCudaOps_v1* ops = cuda::ops(); ops != nullptr && gpu >= 0) {
     int count = 0;
-    if (ops->device_count(&count) == 0 && count > 0 && gpu >= count)
+    if (ops->device_count(&count) == 0) gpu_count = count;
+    if (count > 0 && gpu >= count)
       return InvalidArgument("GPU index " + std::to_string(gpu) + " but this host has " + std::to_string(count) +
                              " GPU(s)");
   }
@@ -84,7 +89,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   int ndev = 0;
   TCPX_RETURN_IF_ERROR(transport->devices(&ndev));
   if (ndev <= 0) return Unsupported("network plugin " + transport->name() + " reports no devices");
-  net_dev = choose_net_dev(*transport, ndev, cfg, gpu);
+  net_dev = choose_net_dev(*transport, ndev, cfg, gpu, gpu_count);
   if (net_dev >= ndev)
     return InvalidArgument("TCPX_NET_DEV=" + std::to_string(net_dev) + " but the plugin has " + std::to_string(ndev) +
                            " device(s)");
