@@ -89,7 +89,10 @@ void Progress::run_commands() {
 }
 
 void Progress::loop() {
+  // Longest time control frames wait while data moves.
+  constexpr auto kControlPollGap = std::chrono::microseconds(200);
   int passes_since_poll = 0;
+  Clock::time_point last_control_poll = Clock::now();
   while (!stop_.load(std::memory_order_relaxed)) {
     run_commands();
     bool moved = drive_channels();
@@ -113,16 +116,22 @@ void Progress::loop() {
     }
     // Requests in flight: the plugin moves bytes only inside test(), so keep
     // testing. While data moves, look at the control sockets only every few
-    // passes (one poll syscall per pass would cost as much as the I/O).
+    // passes (one poll syscall per pass would cost as much as the I/O), but
+    // at least every kControlPollGap: a pass moving large chunks can take
+    // long, and a peer's request (a C API md vector whose FIFO answer NIXL
+    // expects within ~4 ms) must not wait behind a bulk transfer.
     // When nothing moves (peer slow, or sharing our cores) give the CPU away,
     // and after a long stall sleep in poll for a millisecond at a time.
     idle_passes_ = moved ? 0 : idle_passes_ + 1;
+    auto now = Clock::now();
     if (idle_passes_ > 2000) {
       poll_sockets(1);
       passes_since_poll = 0;
-    } else if (!moved || ++passes_since_poll >= 8) {
+      last_control_poll = now;
+    } else if (!moved || ++passes_since_poll >= 8 || now - last_control_poll >= kControlPollGap) {
       poll_sockets(0);
       passes_since_poll = 0;
+      last_control_poll = now;
       if (idle_passes_ > 4) sched_yield();
     }
   }
