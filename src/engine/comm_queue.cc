@@ -6,6 +6,12 @@
 
 namespace tcpx::engine {
 
+// Completions one progress() call may harvest before returning. Without a
+// bound a fast peer keeps a queue busy for a whole large transfer and the
+// progress thread never gets back to the control sockets (NIXL expects a FIFO
+// answer within ~4 ms even while bulk data moves).
+constexpr int kMaxCompletionsPerCall = 16;
+
 Status SendQueue::progress(std::vector<void*>* done, bool* progressed) {
   const ncclNet_v7_t& v = t_->v();
   while (posted_ < q_.size() && posted_ < kWindow) {
@@ -18,7 +24,7 @@ Status SendQueue::progress(std::vector<void*>* done, bool* progressed) {
     ++posted_;
     *progressed = true;
   }
-  while (posted_ > 0) {
+  for (int completions = 0; posted_ > 0 && completions < kMaxCompletionsPerCall; ++completions) {
     int finished = 0;
     ncclResult_t rc = v.test(q_.front().request, &finished, nullptr);
     if (rc != ncclSuccess) return net::from_nccl(rc, "test(isend)");
@@ -81,6 +87,7 @@ Status RecvQueue::finish_test(ChunkReq& r) {
 
 Status RecvQueue::progress(std::vector<void*>* done, bool* progressed) {
   const ncclNet_v7_t& v = t_->v();
+  int completions = 0;
   for (;;) {
     bool moved = false;
     // Post while the window (posted + awaiting consume) has room.
@@ -123,9 +130,11 @@ Status RecvQueue::progress(std::vector<void*>* done, bool* progressed) {
       --tested_;
       --posted_;
       moved = true;
+      ++completions;
     }
     if (!moved) return Status::Ok();
     *progressed = true;
+    if (completions >= kMaxCompletionsPerCall) return Status::Ok();
   }
 }
 
