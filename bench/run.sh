@@ -12,7 +12,7 @@ build=${1:-$here/../build}
 bench=$build/bin/tcpx-bench
 SIZES=${SIZES:-4K,64K,1M,16M,64M}
 MODES=${MODES:-send write read}
-WINDOW=${WINDOW:-8}
+WINDOW=${WINDOW:-32}
 source "$here/baselines.sh"
 [[ -x $bench ]] || { echo "no $bench: build first" >&2; exit 2; }
 command -v iperf3 >/dev/null && command -v ucx_perftest >/dev/null ||
