@@ -10,24 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "common/library_dir.h"
 #include "common/log.h"
 #include "cuda/cuda_loader.h"
 #include "cuda/cuda_ops.h"
 
 namespace tcpx::cuda {
 namespace {
-
-// Directory of the shared object or executable that holds this code: the
-// core is a static library, so that is the tool, test or libuccl_engine.so.
-std::string own_dir() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&own_dir), &info) == 0 || info.dli_fname == nullptr) return "";
-  char resolved[PATH_MAX];
-  if (realpath(info.dli_fname, resolved) == nullptr) return "";
-  std::string p(resolved);
-  auto slash = p.rfind('/');
-  return slash == std::string::npos ? "" : p.substr(0, slash);
-}
 
 // Loads one candidate; on failure says why in *reason and returns null.
 const tcpxCudaOps_v1* try_load(const std::string& path, int* count, std::string* reason) {
@@ -89,7 +78,7 @@ std::vector<std::string> candidate_paths() {
   const char* env = getenv("TCPX_CUDA_LIB");
   if (env != nullptr && env[0] != '\0') return {env};
   std::vector<std::string> paths;
-  std::string dir = own_dir();
+  std::string dir = library_dir();
   if (!dir.empty()) {
     paths.push_back(dir + "/" + kCudaLibFile);
     paths.push_back(dir + "/../lib/" + kCudaLibFile);

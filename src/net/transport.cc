@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/library_dir.h"
 #include "common/log.h"
 
 namespace tcpx::net {
@@ -64,23 +65,12 @@ void MemHandle::reset() {
 
 namespace {
 
-// Directory of the shared object (or executable) that holds this code.
-std::string own_dir() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&own_dir), &info) == 0 || info.dli_fname == nullptr) return "";
-  char resolved[PATH_MAX];
-  if (realpath(info.dli_fname, resolved) == nullptr) return "";
-  std::string p(resolved);
-  auto slash = p.rfind('/');
-  return slash == std::string::npos ? "" : p.substr(0, slash);
-}
-
 bool readable(const std::string& p) { return access(p.c_str(), R_OK) == 0; }
 
 }  // namespace
 
 std::string Transport::builtin_plugin_path() {
-  std::string dir = own_dir();
+  std::string dir = library_dir();
   std::vector<std::string> candidates;
   if (!dir.empty()) {
     candidates.push_back(dir + "/" + kBuiltinPluginFile);
