@@ -294,6 +294,12 @@ int run_client(const Options& o) {
 int main(int argc, char** argv) {
   tcpx::bench::Options o;
   std::string why;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::printf("%s", tcpx::bench::kUsage);
+      return 0;
+    }
+  }
   if (!tcpx::bench::parse_options(argc, argv, &o, &why)) {
     std::fprintf(stderr, "%s", why.c_str());
     return 2;

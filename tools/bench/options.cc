@@ -5,7 +5,7 @@
 
 namespace tcpx::bench {
 
-const char* kUsage =
+const char* const kUsage =
     "usage: tcpx-bench --server [--port P] [--channels C]\n"
     "       tcpx-bench --client HOST:PORT [--mode send|read|write | --latency]\n"
     "                  [--sizes 4K,64K,1M,16M,64M] [--window N] [--channels C]\n"

@@ -28,6 +28,8 @@ struct Options {
 
 const char* mode_name(Mode m);
 // Parses argv; on error returns false and fills *why (usage included).
+// The usage text, printed by --help and after every complaint.
+extern const char* const kUsage;
 bool parse_options(int argc, char** argv, Options* out, std::string* why);
 // "4K" -> 4096, "16M" -> 16 MiB, "1G", or plain bytes. 0 on error.
 size_t parse_size(const std::string& s);

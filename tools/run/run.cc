@@ -206,8 +206,9 @@ int main(int argc, char** argv) {
     } else if (a == "--channels" && i + 1 < argc) {
       channels = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: tcpx-run [--quick] [--channels C]\n");
-      return 2;
+      bool help = a == "--help" || a == "-h";
+      std::fprintf(help ? stdout : stderr, "usage: tcpx-run [--quick] [--channels C]\n");
+      return help ? 0 : 2;
     }
   }
   int fds[2];
