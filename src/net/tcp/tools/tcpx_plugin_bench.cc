@@ -101,6 +101,15 @@ Args parse_args(int argc, char** argv) {
     }
   }
   if (a.window < 1 || a.window > 16) die("--window must be 1..16");
+  // A bounced receive is at most one slot of loadMeta entries (2048 fragments
+  // of 4 KiB: TCPX's limit too); larger messages would break the comm midway.
+  const char* bounce = getenv("TCPX_P2P_TCP_BOUNCE_HOST");
+  constexpr long kMaxBounced = static_cast<long>(NET_UNPACK_MAX_SLICE_PAGES) * NET_UNPACK_PAGE_SIZE;
+  if (bounce != nullptr && strcmp(bounce, "1") == 0)
+    for (long s : a.sizes)
+      if (s > kMaxBounced)
+        die("size %ld exceeds the %ld bytes one bounce-mode receive can hold (2048 fragments of 4 KiB, as on "
+            "TCPX): pass --sizes of at most 8m with TCPX_P2P_TCP_BOUNCE_HOST=1", s, kMaxBounced);
   if (a.plugin.empty()) {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
