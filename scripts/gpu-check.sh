@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The GPU checks in one go, for a host with an NVIDIA GPU (or a borrowed one):
+# the unpack kernel against the CPU reference, the two-process GPU transfer
+# tests through the bounce-buffer path (not the emulated ones), the unpack
+# throughput next to cudaMemcpyAsync, and tcpx-doctor. Any skipped GPU test
+# counts as a failure here: on a GPU host a skip means something is wrong.
+#
+#   scripts/gpu-check.sh [build|run|all] [BUILD_DIR]     (default: all build-gpu)
+#
+# "build" needs the CUDA toolkit and the packages of install-deps.sh, but no
+# GPU: build here, then copy BUILD_DIR to the GPU host (its lib/ also gets the
+# CUDA runtime, so the GPU host needs only a driver) and "run" there. Output
+# goes to stdout and, when $OUT is set, to $OUT/gpu-check.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stage=${1:-all}
+build=${2:-build-gpu}
+targets=(unpack_gpu_test engine_gpu_test engine_gpu_peer tcpx_unpack_bench tcpx-doctor tcpx_net_tcp tcpx_cuda)
+
+do_build() {
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTCPX_CUDA=ON
+  cmake --build "$build" --target "${targets[@]}"
+  # The CUDA runtime next to the binaries, for a GPU host without the toolkit.
+  local rt
+  rt=$(find /usr/local/cuda/lib64/ -maxdepth 1 -name 'libcudart.so.*' 2>/dev/null | sort | tail -1)
+  [[ -n $rt ]] && cp -L "$rt" "$build/lib/"
+  echo "built $build"
+}
+
+do_run() {
+  export LD_LIBRARY_PATH="$PWD/$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local rc=0 log
+  nvidia-smi -L || { echo "gpu-check: nvidia-smi found no GPU"; return 1; }
+  for t in unpack_gpu_test engine_gpu_test; do
+    echo "== $t"
+    log=$(mktemp)
+    timeout 300 "$build/bin/$t" 2>&1 | tee "$log" || rc=1
+    if grep -q '\[  SKIPPED \]' "$log"; then echo "gpu-check: $t skipped tests on a GPU host"; rc=1; fi
+    grep -q '\[  PASSED  \]' "$log" || rc=1
+    rm -f "$log"
+  done
+  for layout in pages mixed; do
+    echo "== tcpx_unpack_bench --layout $layout"
+    timeout 120 "$build/bin/tcpx_unpack_bench" --layout "$layout" || rc=1
+  done
+  echo "== tcpx-doctor"
+  timeout 60 "$build/bin/tcpx-doctor" || true
+  echo "gpu-check: $([[ $rc == 0 ]] && echo PASS || echo FAIL)"
+  return $rc
+}
+
+main() {
+  case $stage in
+    build) do_build ;;
+    run) do_run ;;
+    all) do_build && do_run ;;
+    *) echo "usage: $0 [build|run|all] [BUILD_DIR]" >&2; return 2 ;;
+  esac
+}
+
+if [[ -n ${OUT:-} ]]; then
+  main 2>&1 | tee "$OUT/gpu-check.log"
+  exit "${PIPESTATUS[0]}"
+fi
+main
