@@ -8,7 +8,7 @@ namespace tcpx::bench {
 const char* const kUsage =
     "usage: tcpx-bench --server [--port P] [--channels C]\n"
     "       tcpx-bench --client HOST:PORT [--mode send|read|write | --latency]\n"
-    "                  [--sizes 4K,64K,1M,16M,64M] [--window N] [--channels C]\n"
+    "                  [--sizes 4K,64K,1M,16M,64M] [--window N (32)] [--channels C]\n"
     "                  [--iters N | --seconds S] [--gpu G] [--remote-gpu G]\n";
 
 const char* mode_name(Mode m) {

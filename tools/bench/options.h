@@ -20,7 +20,7 @@ struct Options {
   Mode mode = Mode::kSend;
   bool latency = false;
   std::vector<size_t> sizes = {4096, 65536, 1 << 20, 16 << 20, 64 << 20};
-  int window = 8;
+  int window = 32;       // transfers in flight (bench/run.sh uses the same)
   int channels = 0;      // 0 = TCPX_CHANNELS / default
   long iters = 0;        // 0 = derived from --seconds
   double seconds = 1.0;  // per size
