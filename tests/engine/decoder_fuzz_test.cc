@@ -1,7 +1,7 @@
 // Mutation fuzzing of every decoder that reads bytes from the network or
 // from a caller: control frames (as a byte stream, the way ControlChannel
-// feeds them), every frame payload, FifoItems and the metadata blob and
-// string. Valid encodings are corrupted (bytes flipped or set, truncated,
+// feeds them), every frame payload, FifoItems, the metadata blob and string,
+// and the C API's md-vector / FIFO messages (src/capi/wire.cc is compiled in). Valid encodings are corrupted (bytes flipped or set, truncated,
 // extended, spliced) with a fixed seed, so a failure reproduces. Each
 // decoder must answer with OK or its documented error code, never read out
 // of bounds (the ASan/UBSan job runs this too), and what it accepts must
@@ -11,6 +11,7 @@
 #include <functional>
 #include <random>
 
+#include "capi/wire.h"
 #include "engine/fifo_item.h"
 #include "engine/metadata.h"
 #include "engine/wire.h"
@@ -206,6 +207,30 @@ TEST(DecoderFuzz, MetadataBlobAndString) {
          return s;
        },
        10);
+}
+
+TEST(DecoderFuzz, CapiMessages) {
+  capi::RequestItem reqs[3] = {{capi::ItemOp::kRead, 0x7f0000001000ull, 4096},
+                               {capi::ItemOp::kWrite, 0x7f0000002000ull, 1},
+                               {capi::ItemOp::kRead, 0x7f0000003000ull, 64ull << 20}};
+  std::vector<capi::ReplyItem> replies(2);
+  replies[0].index = 0;
+  replies[0].item = encode_fifo_item({1, 2, 0, 4096, 0});
+  replies[1].index = 1;
+  replies[1].op = capi::ItemOp::kWrite;
+  replies[1].status = static_cast<uint8_t>(StatusCode::kNotFound);
+  fuzz({capi::encode_requests(7, 0, reqs, 3), capi::encode_replies(7, 16, replies)}, StatusCode::kProtocolError,
+       [](const Bytes& b) {
+         capi::Batch o;
+         Status s = capi::decode(b, &o);
+         if (!s.ok()) return s;
+         size_t n = o.type == capi::MsgType::kRequests ? o.requests.size() : o.replies.size();
+         if (n > capi::kItemsPerBatch) return Internal("oversized batch accepted");
+         if (o.type == capi::MsgType::kRequests ? !o.replies.empty() : !o.requests.empty())
+           return Internal("items of the other message type accepted");
+         return s;
+       },
+       11);
 }
 
 }  // namespace
