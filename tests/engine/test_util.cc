@@ -80,6 +80,8 @@ Config loopback_config() {
   Config c;
   if (!Config::from_env(&c).ok()) c = Config();
   c.listen_addr = "127.0.0.1";
+  // A peer started inside a test's network namespace listens on its veth.
+  if (const char* a = std::getenv("TCPX_TEST_LISTEN_ADDR")) c.listen_addr = a;
   c.connect_timeout_ms = 5000;
   c.peer_timeout_ms = 3000;
   return c;
@@ -93,13 +95,23 @@ bool PeerProcess::start(const std::string& role, const std::vector<std::string>&
                         const std::vector<std::string>& extra_env) {
   int in_pipe[2], out_pipe[2];
   if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0) return false;
-  std::vector<std::string> argv_s = {ENGINE_PEER_PATH, role};
+  std::vector<std::string> argv_s = launcher_;
+  argv_s.push_back(ENGINE_PEER_PATH);
+  argv_s.push_back(role);
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // extra_env replaces inherited variables of the same name (getenv would
+  // find an inherited entry first).
+  auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
   std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    bool overridden = false;
+    for (auto& x : extra_env) overridden = overridden || key(x) == key(kv);
+    if (!overridden) env_s.push_back(std::move(kv));
+  }
   env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;
   for (auto& e : env_s) envp.push_back(e.data());
@@ -109,7 +121,8 @@ bool PeerProcess::start(const std::string& role, const std::vector<std::string>&
   if (pid_ == 0) {
     dup2(in_pipe[0], 0);
     dup2(out_pipe[1], 1);
-    execve(argv[0], argv.data(), envp.data());
+    if (launcher_.empty()) execve(argv[0], argv.data(), envp.data());
+    else execvpe(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   close(in_pipe[0]);

@@ -28,6 +28,8 @@ size_t mixed_size(uint64_t seed, size_t i);
 // Loopback-only settings for both processes (plugin on lo, control on
 // 127.0.0.1) and, when bounce is true, TCPX_P2P_TCP_BOUNCE_HOST=1. Call
 // before the first endpoint of the process: children inherit it.
+// TCPX_TEST_LISTEN_ADDR, when set, replaces 127.0.0.1 in loopback_config()
+// (a peer inside a test's network namespace listens on its veth).
 void set_test_env(bool bounce);
 Config loopback_config();
 Status make_endpoint(std::unique_ptr<Endpoint>* out, int gpu = 0, Config cfg = loopback_config());
@@ -40,9 +42,12 @@ class PeerProcess {
   PeerProcess& operator=(const PeerProcess&) = delete;
 
   // Starts engine_peer with the role and args; extra_env entries "K=V" are
-  // added to the inherited environment.
+  // added to the inherited environment (replacing inherited ones).
   bool start(const std::string& role, const std::vector<std::string>& args = {},
              const std::vector<std::string>& extra_env = {});
+  // A command that execs the peer in its place, e.g. {"ip", "netns", "exec",
+  // NAME}: the peer keeps the pid, so kill_now() still reaches it.
+  void set_launcher(std::vector<std::string> argv) { launcher_ = std::move(argv); }
   // One line from the peer's stdout, without the newline; "" on timeout/EOF.
   std::string read_line(int timeout_ms = 20000);
   // Reads lines until one starts with prefix; returns the rest of it.
@@ -60,6 +65,7 @@ class PeerProcess {
   int to_child_ = -1;
   int from_child_ = -1;
   std::string buf_;
+  std::vector<std::string> launcher_;
 };
 
 // Hex encoding for FifoItems crossing the stdin/stdout pipe.
