@@ -192,7 +192,7 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
     in_.erase(in_.begin(), in_.begin() + static_cast<long>(in_off_));
     in_off_ = 0;
   }
-  if (err != 0) return fail(PeerClosed("control connection reset: " + errno_text(err)));
+  if (err != 0) return fail(PeerClosed("control connection failed: " + errno_text(err)));  // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT
   if (eof) return fail(PeerClosed("control connection closed by peer"));
   return Status::Ok();
 }
