@@ -1,5 +1,6 @@
 #include "netns_link.h"
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@ bool NetnsLink::ip(const std::vector<std::string>& args) {
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", 1 /* O_WRONLY */, 0);
+  // Quiet: a failure shows as the exit status (and in why()).
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid;
   int rc = posix_spawnp(&pid, "ip", &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
