@@ -18,10 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-long ms_since(Clock::time_point t) {
-  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
-}
-
 // A bound socket on 127.0.0.1: listening (never accepting) or closed again.
 int loopback_socket(bool listening, uint16_t* port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

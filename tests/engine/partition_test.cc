@@ -2,8 +2,8 @@
 // network namespace of this test's own, reached over a veth pair, and the
 // link is taken down mid-transfer. No FIN or RST ever arrives; the engine
 // must notice through TCP_USER_TIMEOUT / keepalive (peer_timeout_ms, 3 s in
-// the tests) and fail every outstanding transfer on that connection, while a
-// loopback connection to another peer keeps moving checked data.
+// the tests) and fail every outstanding transfer on that connection; a
+// loopback connection to another peer still moves checked data afterwards.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -22,10 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 // peer_timeout_ms (3 s) plus the slack of TCP's retransmission timer.
 constexpr int kDetectBoundMs = 8000;
-
-long ms_since(Clock::time_point t) {
-  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
-}
 
 TEST(NetworkPartition, SilentLinkFailsOutstandingTransfersOthersComplete) {
   NetnsLink link;

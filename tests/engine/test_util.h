@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,12 @@ namespace tcpx::test {
 void fill_pattern(void* p, size_t n, uint64_t seed, size_t start = 0);
 // Index of the first mismatch, or SIZE_MAX.
 size_t check_pattern(const void* p, size_t n, uint64_t seed, size_t start = 0);
+
+// Milliseconds since t (steady clock): for "fails within N ms" checks.
+inline long ms_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count());
+}
 
 // Size of transfer i of the mixed workload: mostly small, some medium, a few
 // multi-chunk ones, zero included.
