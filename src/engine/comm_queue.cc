@@ -49,8 +49,8 @@ Status SendQueue::progress(std::vector<void*>* done, bool* progressed) {
 }
 
 RecvQueue::RecvQueue(net::Transport* t, void* comm, const ncclNetDeviceHandle_v7_t& dev,
-                     unpack::Unpacker* cpu, unpack::Unpacker* cuda)
-    : t_(t), comm_(comm), cpu_(cpu), cuda_(cuda) {
+                     unpack::Unpacker* cpu, unpack::Unpacker* cuda, RecvPathStats* stats)
+    : t_(t), comm_(comm), cpu_(cpu), cuda_(cuda), stats_(stats) {
   if (dev.netDeviceType == NCCL_NET_DEVICE_UNPACK && dev.handle != nullptr) {
     const auto* h = static_cast<const unpackNetDeviceHandle*>(dev.handle);
     unpack_meta_ = h->meta;
@@ -64,6 +64,7 @@ Status RecvQueue::finish_test(ChunkReq& r) {
   bool bounce = unpack_meta_ != nullptr && (r.dst_cuda || unpack_meta_->cnt[r.slot] > 0);
   if (!bounce) {
     r.in_place = true;
+    if (stats_ != nullptr) stats_->in_place.fetch_add(1, std::memory_order_relaxed);
     return Status::Ok();
   }
   unpack::Unpacker* u = r.dst_cuda ? cuda_ : cpu_;
@@ -82,6 +83,7 @@ Status RecvQueue::finish_test(ChunkReq& r) {
   TCPX_RETURN_IF_ERROR(u->submit(job, &r.ticket));
   r.unpacker = u;
   r.unpacking = true;
+  if (stats_ != nullptr) stats_->unpacked.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -123,8 +125,10 @@ Status RecvQueue::progress(std::vector<void*>* done, bool* progressed) {
         if (s.in_progress()) break;
         TCPX_RETURN_IF_ERROR(s);
       }
-      ncclResult_t rc = v.irecvConsumed(comm_, 1, r.request);
-      if (rc != ncclSuccess) return net::from_nccl(rc, "irecvConsumed");
+      if (v.irecvConsumed != nullptr) {
+        ncclResult_t rc = v.irecvConsumed(comm_, 1, r.request);
+        if (rc != ncclSuccess) return net::from_nccl(rc, "irecvConsumed");
+      }
       done->push_back(r.owner);
       q_.pop_front();
       --tested_;

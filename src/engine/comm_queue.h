@@ -6,10 +6,12 @@
 // the rest wait here, never as an error to the user.
 //
 // Receives in bounce mode go through an Unpacker; irecvConsumed is called in
-// post order, only after that receive's unpack finished.
+// post order, only after that receive's unpack finished (plugins without
+// irecvConsumed, such as aws-ofi-nccl, free the slot when test() says done).
 #ifndef TCPX_ENGINE_COMM_QUEUE_H_
 #define TCPX_ENGINE_COMM_QUEUE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <vector>
@@ -20,6 +22,13 @@
 namespace tcpx::engine {
 
 inline constexpr size_t kWindow = 16;
+
+// How receives really landed, counted per endpoint: what describe_path()
+// reports, rather than what the configuration suggests.
+struct RecvPathStats {
+  std::atomic<uint64_t> in_place{0};  // the plugin put the bytes at the destination
+  std::atomic<uint64_t> unpacked{0};  // bounce buffer, then an unpack job
+};
 
 // One plugin request: a chunk of some transfer. `owner` is told (through the
 // done list) when the chunk's bytes are sent, or are in the destination.
@@ -59,8 +68,9 @@ class SendQueue {
 class RecvQueue {
  public:
   // dev: the accept device handle (UNPACK type when the plugin bounces).
+  // stats may be null.
   RecvQueue(net::Transport* t, void* comm, const ncclNetDeviceHandle_v7_t& dev,
-            unpack::Unpacker* cpu, unpack::Unpacker* cuda);
+            unpack::Unpacker* cpu, unpack::Unpacker* cuda, RecvPathStats* stats);
   void push(const ChunkReq& r) { q_.push_back(r); }
   Status progress(std::vector<void*>* done, bool* progressed);
   bool idle() const { return q_.empty(); }
@@ -74,6 +84,7 @@ class RecvQueue {
   const void* bounce_buf_ = nullptr;
   unpack::Unpacker* cpu_;
   unpack::Unpacker* cuda_;
+  RecvPathStats* stats_;
   std::deque<ChunkReq> q_;  // [0, tested_) done at the plugin, awaiting unpack/consume;
                             // [tested_, posted_) posted; rest waiting
   size_t tested_ = 0;

@@ -5,8 +5,6 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
-#include <cstdlib>
-
 #include "common/log.h"
 #include "cuda/cuda_ops.h"
 #include "engine/endpoint_impl.h"
@@ -80,12 +78,12 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
       return InvalidArgument("GPU index " + std::to_string(gpu) + " but this host has " + std::to_string(count) +
                              " GPU(s)");
   }
-  // The built-in plugin reads its socket count from the environment at each
-  // connect. overwrite=0: an explicit user setting wins, and the first
-  // endpoint of a process decides for all later ones (documented limit).
-  std::string nsocks = std::to_string(cfg.sockets_per_channel);
-  setenv("TCPX_P2P_TCP_NSOCKS", nsocks.c_str(), 0);
+  // Shared with every other endpoint of the process (one init per plugin).
   TCPX_RETURN_IF_ERROR(net::Transport::load(cfg.plugin_path, &transport));
+  if (cfg.sockets_per_channel != 1 && !transport->takes_socket_count())
+    TCPX_WARN("TCPX_SOCKETS_PER_CHANNEL=%d is ignored: plugin %s takes no socket count from the engine "
+              "(it reads its own configuration; for Google's TCPX plugin see docs/a3.md)",
+              cfg.sockets_per_channel, transport->name().c_str());
   int ndev = 0;
   TCPX_RETURN_IF_ERROR(transport->devices(&ndev));
   if (ndev <= 0) return Unsupported("network plugin " + transport->name() + " reports no devices");
@@ -108,6 +106,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   deps.transfers = &xfers;
   deps.cpu_unpacker = cpu_unpacker.get();
   deps.cuda_unpacker = cuda_unpacker.get();
+  deps.recv_stats = &recv_stats;
   deps.chunk_bytes = cfg.chunk_bytes;
   deps.eager_bytes = cfg.eager_bytes;
   deps.deliver_notification = [this](Notification&& n) {
@@ -123,6 +122,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   hs_params.net_dev = net_dev;
   hs_params.protocol_version = engine::announced_protocol_version();
   hs_params.channels = cfg.channels_per_peer;
+  hs_params.sockets_per_channel = cfg.sockets_per_channel;
   hs_params.peer_timeout_ms = cfg.peer_timeout_ms;
   hs_params.cancel = &closing;
   hs_params.self = local;
@@ -296,16 +296,25 @@ Status Endpoint::recv_message(ConnId conn, std::vector<uint8_t>* out, int timeou
 
 std::string Endpoint::describe_path() const {
   const Impl& i = *impl_;
-  const char* bounce = std::getenv("TCPX_P2P_TCP_BOUNCE_HOST");
-  bool host_bounce = bounce != nullptr && *bounce != '\0' && *bounce != '0';
-  std::string recv_path = !i.unpack_device ? "direct (host device)"
-                          : (host_bounce || i.cfg.plugin_path.size() > 0)
-                              ? "bounce buffer + " + std::string(i.cpu_unpacker ? i.cpu_unpacker->name() : "?") +
-                                    (i.cuda_unpacker ? std::string(" / ") + i.cuda_unpacker->name() : "")
-                              : "direct for host memory, bounce + unpack for CUDA memory";
+  // What the plugin declares, then what receives really did: a TCPX-style
+  // (UNPACK) plugin decides per receive, reporting 0 fragments when the bytes
+  // already landed in place (host memory on TCPX and on the built-in plugin
+  // unless TCPX_P2P_TCP_BOUNCE_HOST=1).
+  std::string unpackers = std::string(i.cpu_unpacker ? i.cpu_unpacker->name() : "no CPU unpacker") +
+                          (i.cuda_unpacker ? std::string(" / ") + i.cuda_unpacker->name() : "");
+  std::string declared = i.unpack_device
+                             ? "in place when the plugin reports no fragments, else bounce buffer + " + unpackers
+                             : "direct (the plugin's device type is HOST: receives land in place, no unpack)";
+  uint64_t in_place = i.recv_stats.in_place.load(std::memory_order_relaxed);
+  uint64_t unpacked = i.recv_stats.unpacked.load(std::memory_order_relaxed);
+  std::string seen = "; receives so far: " + std::to_string(in_place) + " in place, " + std::to_string(unpacked) +
+                     " through bounce + unpack";
+  std::string sockets = i.transport->takes_socket_count()
+                            ? std::to_string(i.cfg.sockets_per_channel) + " socket(s)"
+                            : "plugin-chosen sockets";
   return "plugin " + i.transport->name() + " (" + i.transport->path() + "), net dev " + std::to_string(i.net_dev) +
-         ", " + std::to_string(i.cfg.channels_per_peer) + " channel(s) x " + std::to_string(i.cfg.sockets_per_channel) +
-         " socket(s), chunk " + std::to_string(i.cfg.chunk_bytes) + " B, receive path: " + recv_path;
+         ", " + std::to_string(i.cfg.channels_per_peer) + " channel(s) x " + sockets + ", chunk " +
+         std::to_string(i.cfg.chunk_bytes) + " B, receive path: " + declared + seen;
 }
 
 int Endpoint::local_gpu_idx() const { return impl_->gpu; }

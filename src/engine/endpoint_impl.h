@@ -41,6 +41,7 @@ class Endpoint::Impl {
 
   engine::MrTable mrs;
   engine::TransferTable xfers;
+  engine::RecvPathStats recv_stats;
   std::unique_ptr<unpack::Unpacker> cpu_unpacker;
   std::unique_ptr<unpack::Unpacker> cuda_unpacker;
   std::unique_ptr<engine::Progress> progress;

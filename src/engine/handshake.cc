@@ -49,7 +49,7 @@ Status bring_up(const HandshakeParams& p, std::vector<net::ListenComm>& lc,
     for (size_t i = 0; i < n; ++i) {
       ChannelComms& c = (*out)[i];
       if (!c.send) {
-        Status s = p.transport->connect_step(p.net_dev, &peer_handles[i], &c.send);
+        Status s = p.transport->connect_step(p.net_dev, &peer_handles[i], p.sockets_per_channel, &c.send);
         if (!s.ok() && !s.in_progress()) return Status(s.code(), "channel " + std::to_string(i) + ": " + s.message());
         stepped |= s.ok();
       }

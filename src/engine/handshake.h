@@ -35,6 +35,9 @@ struct HandshakeParams {
   PeerInfo self;
   uint32_t protocol_version = kProtocolVersion;
   int channels = 1;  // connector's proposal; the acceptor adopts it
+  // Sockets in each comm this side connects, where the plugin takes a count
+  // (the built-in one); other plugins read their own configuration.
+  int sockets_per_channel = 1;
   int peer_timeout_ms = 5000;
   const std::atomic<bool>* cancel = nullptr;
 };

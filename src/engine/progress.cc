@@ -236,7 +236,7 @@ void Progress::adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeRes
     ch->comms = std::move(comms);
     ch->sq = std::make_unique<SendQueue>(d_.transport.get(), ch->comms.send.get());
     ch->rq = std::make_unique<RecvQueue>(d_.transport.get(), ch->comms.recv.get(), ch->comms.recv_dev,
-                                         d_.cpu_unpacker, d_.cuda_unpacker);
+                                         d_.cpu_unpacker, d_.cuda_unpacker, d_.recv_stats);
     c->channels.push_back(std::move(ch));
   }
   Connection* raw = c.get();

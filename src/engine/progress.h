@@ -33,6 +33,7 @@ struct ProgressDeps {
   TransferTable* transfers = nullptr;
   unpack::Unpacker* cpu_unpacker = nullptr;
   unpack::Unpacker* cuda_unpacker = nullptr;
+  RecvPathStats* recv_stats = nullptr;
   uint64_t chunk_bytes = 1 << 20;
   uint64_t eager_bytes = 64 << 10;
   // Notifications released in order land here (the endpoint's queue).

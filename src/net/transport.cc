@@ -5,6 +5,8 @@
 #include <limits.h>
 
 #include <climits>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -84,16 +86,32 @@ std::string Transport::builtin_plugin_path() {
   return kBuiltinPluginFile;  // left to the dynamic loader's search path
 }
 
-Status Transport::load(const std::string& requested, std::shared_ptr<Transport>* out) {
-  if (out == nullptr) return InvalidArgument("Transport::load: out is null");
-  std::string path = requested.empty() ? builtin_plugin_path() : requested;
-  dlerror();
-  void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (dl == nullptr) {
-    const char* e = dlerror();
-    return NotFound("cannot load network plugin '" + path + "': " + (e ? e : "unknown dlopen error") +
-                    (requested.empty() ? " (the built-in plugin; set TCPX_NET_PLUGIN to choose another)" : ""));
-  }
+namespace {
+
+// Slots NCCL treats as optional: regMrDmaBuf (8), iflush (12), getDeviceMr
+// (17), irecvConsumed (18). Every other one this engine calls.
+bool optional_slot(size_t i) { return i == 8 || i == 12 || i == 17 || i == 18; }
+
+// What happened to each plugin library this process loaded, keyed by its dl
+// handle (dlopen returns the same handle for the same file under any path).
+struct Loaded {
+  std::shared_ptr<Transport> transport;  // set once init() succeeded
+  Status init_error;                     // else why init() failed
+};
+
+// Never destroyed: plugins stay loaded and initialised until the process
+// exits, and endpoints may still be torn down from atexit handlers.
+std::mutex& registry_mu() {
+  static auto* mu = new std::mutex();
+  return *mu;
+}
+std::map<void*, Loaded>& registry() {
+  static auto* m = new std::map<void*, Loaded>();
+  return *m;
+}
+
+// Checks the table of a freshly opened library; dlcloses it on error.
+Status resolve_table(void* dl, const std::string& path, const ncclNet_v7_t** out) {
   dlerror();
   auto* v = static_cast<const ncclNet_v7_t*>(dlsym(dl, NCCL_NET_PLUGIN_SYMBOL_V7));
   if (v == nullptr) {
@@ -108,34 +126,67 @@ Status Transport::load(const std::string& requested, std::shared_ptr<Transport>*
   }
   const void* const* slots = reinterpret_cast<const void* const*>(v);
   for (size_t i = 0; i < sizeof(ncclNet_v7_t) / sizeof(void*); ++i) {
-    // name, and every function this engine calls, must be present. regMrDmaBuf,
-    // iflush and getDeviceMr are optional in practice.
-    bool optional = (i == 8 || i == 12 || i == 17);
-    if (slots[i] == nullptr && !optional) {
+    if (slots[i] == nullptr && !optional_slot(i)) {
       dlclose(dl);
       return InvalidArgument("network plugin '" + path + "': " NCCL_NET_PLUGIN_SYMBOL_V7 " slot " +
-                             std::to_string(i) + " is NULL");
+                             std::to_string(i) + " is NULL (only regMrDmaBuf, iflush, getDeviceMr and "
+                             "irecvConsumed may be)");
     }
   }
+  *out = v;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Transport::load(const std::string& requested, std::shared_ptr<Transport>* out) {
+  if (out == nullptr) return InvalidArgument("Transport::load: out is null");
+  std::string path = requested.empty() ? builtin_plugin_path() : requested;
+  // One lock over open + init: concurrent first endpoints must not both init.
+  std::lock_guard<std::mutex> lock(registry_mu());
+  dlerror();
+  void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (dl == nullptr) {
+    const char* e = dlerror();
+    return NotFound("cannot load network plugin '" + path + "': " + (e ? e : "unknown dlopen error") +
+                    (requested.empty() ? " (the built-in plugin; set TCPX_NET_PLUGIN to choose another)" : ""));
+  }
+  if (auto it = registry().find(dl); it != registry().end()) {
+    dlclose(dl);  // the registry keeps its own reference
+    if (!it->second.transport)
+      return Status(it->second.init_error.code(),
+                    it->second.init_error.message() + " (init failed earlier in this process; a plugin is "
+                                                      "initialised once per process)");
+    *out = it->second.transport;
+    return Status::Ok();
+  }
+  const ncclNet_v7_t* v = nullptr;
+  TCPX_RETURN_IF_ERROR(resolve_table(dl, path, &v));
   ncclResult_t r = v->init(reinterpret_cast<ncclDebugLogger_t>(&log::plugin_logger));
   if (r != ncclSuccess) {
+    // Stays loaded: an init that failed half-way may have left state behind
+    // that a second init trips over (TCPX's does).
     Status s = from_nccl(r, "plugin init");
-    dlclose(dl);
-    return Status(s.code(), "network plugin '" + path + "' (" + (v->name ? v->name : "?") +
-                                "): " + s.message());
+    Status err(s.code(), "network plugin '" + path + "' (" + (v->name ? v->name : "?") + "): " + s.message());
+    registry()[dl] = Loaded{nullptr, err};
+    return err;
   }
   std::shared_ptr<Transport> t(new Transport());
   t->dl_ = dl;
   t->v_ = v;
+  t->ext_ = static_cast<const tcpxNetExt_v1_t*>(dlsym(dl, TCPX_NET_EXT_SYMBOL_V1));
   t->path_ = path;
-  TCPX_INFO("loaded network plugin %s from %s", t->name().c_str(), path.c_str());
+  registry()[dl] = Loaded{t, Status::Ok()};
+  TCPX_INFO("loaded network plugin %s from %s%s", t->name().c_str(), path.c_str(),
+            t->ext_ != nullptr ? " (with the built-in extensions)" : "");
   *out = std::move(t);
   return Status::Ok();
 }
 
 Transport::~Transport() {
-  // Plugins keep threads and static state; unloading one that was initialised
-  // is not safe in general (NCCL never does it either).
+  // Never runs for a loaded plugin (the registry holds it for the process's
+  // life). Plugins keep threads and static state; unloading one that was
+  // initialised is not safe in general (NCCL never does it either).
   (void)dl_;
 }
 
@@ -159,11 +210,14 @@ Status Transport::listen(int dev, NetHandle* handle, ListenComm* out) {
   return Status::Ok();
 }
 
-Status Transport::connect_step(int dev, NetHandle* handle, SendComm* out) {
+Status Transport::connect_step(int dev, NetHandle* handle, int nsocks, SendComm* out) {
   if (handle == nullptr || out == nullptr) return InvalidArgument("connect: null argument");
   void* comm = nullptr;
   ncclNetDeviceHandle_v7_t* dev_handle = nullptr;
-  TCPX_RETURN_IF_ERROR(from_nccl(v_->connect(dev, handle->data(), &comm, &dev_handle), "connect"));
+  ncclResult_t r = (ext_ != nullptr && nsocks > 0)
+                       ? ext_->connectWithSockets(dev, handle->data(), nsocks, &comm, &dev_handle)
+                       : v_->connect(dev, handle->data(), &comm, &dev_handle);
+  TCPX_RETURN_IF_ERROR(from_nccl(r, "connect"));
   if (comm == nullptr) return Status(StatusCode::kInProgress, "connect in progress");
   *out = SendComm(shared_from_this(), comm);
   return Status::Ok();

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "net/nccl_net_v7.h"
+#include "net/tcpx_net_ext.h"
 #include "tcpx/status.h"
 
 namespace tcpx::net {
@@ -81,11 +82,20 @@ class MemHandle {
   void* mh_ = nullptr;
 };
 
+// A loaded and initialised plugin. There is one per plugin library per
+// process, shared by every Endpoint and C API engine: Google's TCPX plugin
+// refuses a second init() in a process (its state even survives dlclose), and
+// NCCL itself loads and inits a plugin once and never unloads it.
 class Transport : public std::enable_shared_from_this<Transport> {
  public:
-  // dlopens `path` ("" = the built-in plugin, found next to this library),
-  // resolves exactly ncclNetPlugin_v7 and calls init(). Errors name the file
-  // and say what is missing (file, symbol, or a table that is not v7).
+  // The process-wide plugin for `path` ("" = the built-in plugin, found next
+  // to this library). The first call for a library dlopens it, resolves
+  // exactly ncclNetPlugin_v7, checks the table and calls init(); later calls
+  // (from any thread, for the same file under any name) return the same
+  // Transport. The library is never unloaded. An init() that failed is not
+  // retried: its error is returned again, since a plugin may refuse a second
+  // init. Errors name the file and say what is missing (file, symbol, a table
+  // that is not v7, a required slot that is NULL).
   static Status load(const std::string& path, std::shared_ptr<Transport>* out);
   // Where the built-in plugin would be loaded from (for tcpx-doctor).
   static std::string builtin_plugin_path();
@@ -98,10 +108,20 @@ class Transport : public std::enable_shared_from_this<Transport> {
   Status devices(int* ndev) const;
   Status properties(int dev, ncclNetProperties_v7_t* props) const;
 
+  // Optional v7 slots (NCCL treats them as optional; aws-ofi-nccl leaves
+  // irecvConsumed and getDeviceMr NULL). A plugin without irecvConsumed
+  // frees a receive's slot when test() reports it done.
+  bool has_irecv_consumed() const { return v_->irecvConsumed != nullptr; }
+  // Whether connect can take a per-comm socket count (the built-in plugin's
+  // extension, tcpx_net_ext.h).
+  bool takes_socket_count() const { return ext_ != nullptr; }
+
   Status listen(int dev, NetHandle* handle, ListenComm* out);
   // One non-blocking step: OK with *out set once connected, IN_PROGRESS while
-  // not yet (call again with the same handle object), or an error.
-  Status connect_step(int dev, NetHandle* handle, SendComm* out);
+  // not yet (call again with the same handle object), or an error. `nsocks`
+  // (> 0) is the socket count of the comm where the plugin takes one
+  // (takes_socket_count()); other plugins configure themselves.
+  Status connect_step(int dev, NetHandle* handle, int nsocks, SendComm* out);
   // Same for accept; *dev_handle is filled (UNPACK type when the plugin
   // delivers into a bounce buffer).
   Status accept_step(ListenComm& listen, RecvComm* out,
@@ -113,6 +133,7 @@ class Transport : public std::enable_shared_from_this<Transport> {
   Transport() = default;
   void* dl_ = nullptr;
   const ncclNet_v7_t* v_ = nullptr;
+  const tcpxNetExt_v1_t* ext_ = nullptr;
   std::string path_;
 };
 

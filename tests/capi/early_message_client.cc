@@ -36,7 +36,7 @@ Status bring_up(tcpx::net::Transport& t, tcpx::net::ListenComm& lc, tcpx::net::N
                 Clock::time_point deadline, ChannelComms* out) {
   while (!out->send || !out->recv) {
     if (!out->send) {
-      Status s = t.connect_step(0, &peer_handle, &out->send);
+      Status s = t.connect_step(0, &peer_handle, 1, &out->send);
       if (!s.ok() && !s.in_progress()) return s;
     }
     if (!out->recv) {

@@ -21,7 +21,10 @@ namespace tcpx::tcp {
 namespace {
 
 constexpr uint64_t kHandleMagic = 0x74637078746370ULL;  // "tcpxtcp"
-constexpr size_t kOffFamily = 8, kOffPort = 10, kOffAddr = 12, kOffScope = 28, kOffConnectId = 32;
+constexpr size_t kOffFamily = 8, kOffPort = 10, kOffAddr = 12, kOffScope = 28, kOffConnectId = 32,
+                 kOffSpent = 40;
+// Written at [40..48) once connect() returned a comm or an error for a handle.
+constexpr uint64_t kSpentMagic = 0x5350454e54484e44ull;  // "SPENTHND"
 // A half-open connection or an incomplete group is dropped after this long.
 constexpr uint64_t kHandshakeTimeoutMs = 30000;
 constexpr size_t kMaxPending = 1024;
@@ -90,7 +93,8 @@ bool parse_handle(const uint8_t* h, sockaddr_storage* addr, socklen_t* len) {
   return false;
 }
 
-// Ends a connect: forget its id, clear it from the handle, free the state.
+// Ends a connect: forget its id, clear it from the handle, mark the handle
+// spent, free the state.
 void finish_connect(uint8_t* h, uint64_t id) {
   ConnectState* st = nullptr;
   {
@@ -103,12 +107,13 @@ void finish_connect(uint8_t* h, uint64_t id) {
   }
   delete st;
   put_be64(h + kOffConnectId, 0);
+  put_be64(h + kOffSpent, kSpentMagic);
 }
 
-ncclResult_t start_connect(uint8_t* h, const sockaddr_storage& addr, socklen_t len) {
-  int nsocks = 1;
+// nsocks 0: from TCPX_P2P_TCP_NSOCKS.
+ncclResult_t start_connect(uint8_t* h, const sockaddr_storage& addr, socklen_t len, int nsocks) {
   std::string why;
-  if (!read_nsocks(&nsocks, &why)) {
+  if (nsocks == 0 && !read_nsocks(&nsocks, &why)) {
     TCP_WARN("%s", why.c_str());
     return ncclInvalidArgument;
   }
@@ -217,7 +222,7 @@ ncclResult_t listen_on(const sockaddr_storage& addr, socklen_t len, bool bounce_
   return ncclSuccess;
 }
 
-ncclResult_t connect_step(void* handle, SendComm** out) {
+ncclResult_t connect_step(void* handle, int nsocks, SendComm** out) {
   auto* h = static_cast<uint8_t*>(handle);
   sockaddr_storage addr;
   socklen_t len = 0;
@@ -225,10 +230,18 @@ ncclResult_t connect_step(void* handle, SendComm** out) {
     TCP_WARN("connect: the handle is not one this plugin's listen() wrote");
     return ncclInvalidArgument;
   }
+  if (strict_emulation() && get_be64(h + kOffSpent) == kSpentMagic) {
+    TCP_WARN("connect: called again with a handle whose connect already returned a comm or an error; "
+             "Google's TCPX plugin frees that state and would use it again (strict TCPX emulation)");
+    return ncclInvalidUsage;
+  }
   uint64_t id = get_be64(h + kOffConnectId);
   if (id == 0) {
-    ncclResult_t r = start_connect(h, addr, len);
-    if (r != ncclSuccess) return r;
+    ncclResult_t r = start_connect(h, addr, len, nsocks);
+    if (r != ncclSuccess) {
+      put_be64(h + kOffSpent, kSpentMagic);
+      return r;
+    }
     id = get_be64(h + kOffConnectId);
   }
   ConnectState* st = nullptr;
@@ -354,6 +367,11 @@ void ListenComm::expire(uint64_t now) {
 }
 
 ncclResult_t ListenComm::accept_step(RecvComm** out) {
+  if (returned_ && strict_emulation()) {
+    TCP_WARN("accept: called again on a listen comm that already returned a comm or an error; Google's TCPX "
+             "plugin frees its accept state then and would free it twice (strict TCPX emulation)");
+    return ncclInvalidUsage;
+  }
   uint64_t now = now_ms();
   accept_new(now);
   read_hellos(now);
@@ -361,6 +379,7 @@ ncclResult_t ListenComm::accept_step(RecvComm** out) {
   if (ready_.empty()) return ncclSuccess;
   Group g = ready_.front();
   ready_.pop_front();
+  returned_ = true;
   auto* comm = new (std::nothrow) RecvComm(g.nsocks, g.fds, bounce_host_);
   if (comm == nullptr || !comm->init()) {
     if (comm != nullptr) delete comm;  // closes the sockets

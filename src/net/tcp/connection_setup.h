@@ -9,6 +9,8 @@
 //   [28..32) IPv6 scope id (big-endian)
 //   [32..40) local only: the id of this process's connect in progress (0 when
 //            none), so a caller can repeat connect() with the same bytes.
+//   [40..48) local only: a marker written once connect() returned a comm or
+//            an error (strict TCPX emulation refuses the handle after that).
 #ifndef TCPX_NET_TCP_CONNECTION_SETUP_H_
 #define TCPX_NET_TCP_CONNECTION_SETUP_H_
 
@@ -43,7 +45,9 @@ class ListenComm {
     return (c != nullptr && c->magic_ == kMagic) ? c : nullptr;
   }
 
-  // One step; *out stays NULL until a comm is complete.
+  // One step; *out stays NULL until a comm is complete. Hands out every comm
+  // that connects to it, except under strict TCPX emulation, where a call
+  // after one returned a comm or an error is refused (5).
   ncclResult_t accept_step(RecvComm** out);
 
  private:
@@ -66,6 +70,7 @@ class ListenComm {
   uint32_t magic_ = kMagic;
   int fd_ = -1;
   bool bounce_host_ = false;
+  bool returned_ = false;  // a comm or an error was handed out
   std::vector<Pending> pending_;
   std::map<uint64_t, Group> groups_;  // by nonce
   std::deque<Group> ready_;  // complete, in the order they completed
@@ -75,8 +80,9 @@ class ListenComm {
 ncclResult_t listen_on(const sockaddr_storage& addr, socklen_t len, bool bounce_host, void* handle,
                        ListenComm** out);
 // One step of connecting to the listener in `handle`; *out stays NULL until
-// every socket is connected and has sent its hello.
-ncclResult_t connect_step(void* handle, SendComm** out);
+// every socket is connected and has sent its hello. nsocks: sockets of the
+// comm (1..8), or 0 for TCPX_P2P_TCP_NSOCKS; only the first step's counts.
+ncclResult_t connect_step(void* handle, int nsocks, SendComm** out);
 
 }  // namespace tcpx::tcp
 

@@ -1,5 +1,6 @@
 #include "net/tcp/options.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -14,15 +15,36 @@ bool parse_int(const char* s, long lo, long hi, long* out) {
   return true;
 }
 
+std::atomic<bool> g_strict{false};
+
+// An optional 0/1 variable: unset or empty leaves *out as it is.
+bool read_switch(const char* name, bool* out, std::string* why) {
+  const char* v = getenv(name);
+  if (v == nullptr || *v == '\0') return true;
+  if (strcmp(v, "1") == 0) *out = true;
+  else if (strcmp(v, "0") == 0) *out = false;
+  else {
+    *why = std::string(name) + " must be 0 or 1, got '" + v + "'";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+bool strict_emulation() { return g_strict.load(std::memory_order_relaxed); }
+void set_strict_emulation(bool on) { g_strict.store(on, std::memory_order_relaxed); }
+
+bool read_bounce_host(bool* out, std::string* why) {
+  *out = false;
+  return read_switch("TCPX_P2P_TCP_BOUNCE_HOST", out, why);
+}
 
 bool read_options(Options* out, std::string* why) {
   Options o;
-  if (const char* v = getenv("TCPX_P2P_TCP_BOUNCE_HOST"); v != nullptr && *v != '\0') {
-    if (strcmp(v, "1") == 0) o.bounce_host = true;
-    else if (strcmp(v, "0") == 0) o.bounce_host = false;
-    else { *why = std::string("TCPX_P2P_TCP_BOUNCE_HOST must be 0 or 1, got '") + v + "'"; return false; }
-  }
+  if (!read_switch("TCPX_P2P_TCP_STRICT", &o.strict, why)) return false;
+  bool bounce = false;  // checked here too, so a typo fails init, not a later listen
+  if (!read_bounce_host(&bounce, why)) return false;
   if (const char* v = getenv("TCPX_P2P_TCP_IFNAME"); v != nullptr && *v != '\0') {
     std::string all(v);
     size_t start = 0;

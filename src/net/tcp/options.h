@@ -1,6 +1,7 @@
 // Everything the plugin reads from the environment, in one place. Values are
-// read at init() except the socket count, which is read at each connect()
-// because the engine may set it after loading the plugin.
+// read at init() except the bounce switch, read at each listen(), and the
+// socket count, read at each plain connect() (the engine passes its own
+// through the connectWithSockets extension instead).
 #ifndef TCPX_NET_TCP_OPTIONS_H_
 #define TCPX_NET_TCP_OPTIONS_H_
 
@@ -12,20 +13,36 @@ namespace tcpx::tcp {
 inline constexpr int kMaxSocketsPerComm = 8;
 
 struct Options {
-  // TCPX_P2P_TCP_BOUNCE_HOST=1: host receives also land in the bounce buffer
-  // and come with loadMeta, like CUDA ones (tests the unpack path on CPUs).
-  bool bounce_host = false;
   // TCPX_P2P_TCP_IFNAME: comma-separated interface names to use, in order.
   std::vector<std::string> ifnames;
   // TCPX_P2P_TCP_FAMILY: 0 = IPv4 when the interface has it, else IPv6;
   // 4 or 6 = that family only.
   int family = 0;
+  // TCPX_P2P_TCP_STRICT=1: behave like Google's TCPX plugin where it is
+  // harsher than this one needs to be (see strict_emulation()).
+  bool strict = false;
 };
 
 // Fills *out from the environment; false (with *why) on a malformed value.
 bool read_options(Options* out, std::string* why);
 // TCPX_P2P_TCP_NSOCKS (1..8, default 1); false (with *why) when malformed.
 bool read_nsocks(int* out, std::string* why);
+// TCPX_P2P_TCP_BOUNCE_HOST=1: host receives also land in the bounce buffer
+// and come with loadMeta, like CUDA ones (tests the unpack path on CPUs).
+// Read per listen comm, so one process can test both receive paths.
+bool read_bounce_host(bool* out, std::string* why);
+
+// Strict TCPX emulation, fixed by the first init() of the process. When on,
+// the plugin does what Google's GPUDirect-TCPX plugin (v3.1.9) does, so an
+// engine that survives this plugin survives that one (README.md, "Strict
+// TCPX emulation"):
+//   - a second init() in the process returns 3;
+//   - a comm whose peer died (EOF, reset, socket error) neither completes nor
+//     fails its requests: test() answers done=0 forever;
+//   - accept() on a listen comm that already returned a comm or an error, and
+//     connect() with a handle that already returned, are refused (5) loudly.
+bool strict_emulation();
+void set_strict_emulation(bool on);
 
 }  // namespace tcpx::tcp
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "net/nccl_net_v7.h"
+#include "net/tcpx_net_ext.h"
 #include "net/tcp/connection_setup.h"
 #include "net/tcp/devices.h"
 #include "net/tcp/mem_region.h"
@@ -19,11 +20,10 @@
 namespace tcpx::tcp {
 namespace {
 
-// init() may run more than once (each load of the plugin calls it); later
+// init() may run more than once unless strict TCPX emulation is on; later
 // calls re-read the environment. Comms keep what they were created with.
 std::mutex g_mu;
 std::vector<NetDevice>* g_devices = new std::vector<NetDevice>();
-bool g_bounce_host = false;
 bool g_initialized = false;
 
 bool device(int dev, NetDevice* out) {
@@ -34,6 +34,14 @@ bool device(int dev, NetDevice* out) {
 }
 
 ncclResult_t tcp_init(ncclDebugLogger_t logger) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_initialized && strict_emulation()) {
+    // Google's plugin: "gpu lib init twice", error 3, and it stays so even
+    // after dlclose. The logger of the first init is kept.
+    TCP_WARN("init: called a second time in this process; refused as Google's TCPX plugin refuses it "
+             "(strict TCPX emulation, TCPX_P2P_TCP_STRICT=1): load and init a plugin once per process");
+    return ncclInternalError;
+  }
   set_logger(logger);
   Options opts;
   std::string why;
@@ -42,13 +50,11 @@ ncclResult_t tcp_init(ncclDebugLogger_t logger) {
     TCP_WARN("init: %s", why.c_str());
     return ncclInvalidArgument;
   }
-  std::lock_guard<std::mutex> lock(g_mu);
   *g_devices = std::move(devs);
-  g_bounce_host = opts.bounce_host;
   g_initialized = true;
-  TCP_INFO("init: %zu devices, first %s (%s), host receives %s", g_devices->size(),
-           (*g_devices)[0].name, address_string((*g_devices)[0].addr).c_str(),
-           g_bounce_host ? "through the bounce buffer" : "direct");
+  set_strict_emulation(opts.strict);
+  TCP_INFO("init: %zu devices, first %s (%s)%s", g_devices->size(), (*g_devices)[0].name,
+           address_string((*g_devices)[0].addr).c_str(), opts.strict ? ", strict TCPX emulation" : "");
   return ncclSuccess;
 }
 
@@ -83,10 +89,11 @@ ncclResult_t tcp_listen(int dev, void* handle, void** listen_comm) {
   if (handle == nullptr || listen_comm == nullptr) return ncclInvalidArgument;
   NetDevice d;
   if (!device(dev, &d)) return ncclInvalidArgument;
-  bool bounce_host;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    bounce_host = g_bounce_host;
+  bool bounce_host = false;
+  std::string why;
+  if (!read_bounce_host(&bounce_host, &why)) {
+    TCP_WARN("listen: %s", why.c_str());
+    return ncclInvalidArgument;
   }
   ListenComm* lc = nullptr;
   ncclResult_t r = listen_on(d.addr, d.addr_len, bounce_host, handle, &lc);
@@ -94,15 +101,27 @@ ncclResult_t tcp_listen(int dev, void* handle, void** listen_comm) {
   return r;
 }
 
-ncclResult_t tcp_connect(int dev, void* handle, void** send_comm, ncclNetDeviceHandle_v7_t** send_dev_comm) {
+// nsocks 0: TCPX_P2P_TCP_NSOCKS decides (plain v7 connect).
+ncclResult_t connect_with(int dev, void* handle, int nsocks, void** send_comm) {
   if (handle == nullptr || send_comm == nullptr) return ncclInvalidArgument;
+  if (nsocks < 0 || nsocks > kMaxSocketsPerComm) return ncclInvalidArgument;
   NetDevice d;
   if (!device(dev, &d)) return ncclInvalidArgument;
   *send_comm = nullptr;
   SendComm* sc = nullptr;
-  ncclResult_t r = connect_step(handle, &sc);
+  ncclResult_t r = connect_step(handle, nsocks, &sc);
   if (r == ncclSuccess && sc != nullptr) *send_comm = sc;
-  return r;  // send_dev_comm is left untouched: sends need no device handle
+  return r;  // the send device handle is left untouched: sends need none
+}
+
+ncclResult_t tcp_connect(int dev, void* handle, void** send_comm, ncclNetDeviceHandle_v7_t** send_dev_comm) {
+  return connect_with(dev, handle, 0, send_comm);
+}
+
+ncclResult_t tcp_connect_with_sockets(int dev, void* handle, int nsocks, void** send_comm,
+                                      ncclNetDeviceHandle_v7_t** send_dev_comm) {
+  if (nsocks < 1) return ncclInvalidArgument;
+  return connect_with(dev, handle, nsocks, send_comm);
 }
 
 ncclResult_t tcp_accept(void* listen_comm, void** recv_comm, ncclNetDeviceHandle_v7_t** recv_dev_comm) {
@@ -265,4 +284,8 @@ extern "C" __attribute__((visibility("default"))) const ncclNet_v7_t ncclNetPlug
     tcpx::tcp::tcp_close_listen,
     tcpx::tcp::tcp_get_device_mr,
     tcpx::tcp::tcp_irecv_consumed,
+};
+
+extern "C" __attribute__((visibility("default"))) const tcpxNetExt_v1_t tcpxNetExt_v1 = {
+    tcpx::tcp::tcp_connect_with_sockets,
 };

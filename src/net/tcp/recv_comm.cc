@@ -92,14 +92,14 @@ ncclResult_t RecvComm::consumed(RecvRequest* r) {
 }
 
 void RecvComm::progress() {
-  for (int s = 0; s < nsocks_ && broken_ == ncclSuccess; ++s) progress_socket(s);
+  for (int s = 0; s < nsocks_ && broken_ == ncclSuccess && !stalled_; ++s) progress_socket(s);
 }
 
 void RecvComm::progress_socket(int s) {
   Staging& st = staging_[s];
   // After a short read the socket is empty: another recv would only say so.
   bool drained = false;
-  for (int iter = 0; iter < 64 && broken_ == ncclSuccess; ++iter) {
+  for (int iter = 0; iter < 64 && broken_ == ncclSuccess && !stalled_; ++iter) {
     // Sockets other than 0 carry nothing for small messages: skip those.
     while (cursor_[s] < tail_ && s != 0 && at(cursor_[s]).have_size && at(cursor_[s]).piece[s].size() == 0)
       ++cursor_[s];
@@ -142,11 +142,11 @@ bool RecvComm::fill_staging(int s, bool* drained) {
       return true;
     }
     if (rc == 0) {
-      fail(ncclRemoteError, "peer closed the connection mid-stream", 0);
+      peer_lost(ncclRemoteError, "peer closed the connection mid-stream", 0);
       return false;
     }
     if (errno == EINTR) continue;
-    if (!would_block(errno)) fail(errno_to_result(errno), "recv", errno);
+    if (!would_block(errno)) peer_lost(errno_to_result(errno), "recv", errno);
     return false;
   }
 }
@@ -167,11 +167,11 @@ bool RecvComm::read_direct(int s, RecvRequest& r, uint64_t n, bool* drained) {
     }
   } while (rc < 0 && errno == EINTR);
   if (rc == 0) {
-    fail(ncclRemoteError, "peer closed the connection mid-message", 0);
+    peer_lost(ncclRemoteError, "peer closed the connection mid-message", 0);
     return false;
   }
   if (rc < 0) {
-    if (!would_block(errno)) fail(errno_to_result(errno), "recv", errno);
+    if (!would_block(errno)) peer_lost(errno_to_result(errno), "recv", errno);
     return false;
   }
   *drained = static_cast<uint64_t>(rc) < n;
@@ -238,18 +238,29 @@ void RecvComm::complete(RecvRequest& r) {
 }
 
 void RecvComm::fail(ncclResult_t code, const char* why, int err) {
-  if (broken_ == ncclSuccess) {
+  if (broken_ == ncclSuccess) {  // the first error is the one reported
     TCP_WARN("recv comm broken: %s%s%s (code %d)", why, err ? ": " : "", err ? strerror(err) : "",
              static_cast<int>(code));
+    broken_ = code;
   }
-  broken_ = code;
   for (uint64_t seq = head_; seq < tail_; ++seq) {
     RecvRequest& r = at(seq);
     if (r.state == RequestState::kActive) {
       r.state = RequestState::kFailed;
-      r.error = code;
+      r.error = broken_;
     }
   }
+}
+
+void RecvComm::peer_lost(ncclResult_t code, const char* why, int err) {
+  if (!strict_emulation()) {
+    fail(code, why, err);
+    return;
+  }
+  if (!stalled_)
+    TCP_WARN("recv comm: %s%s%s; strict TCPX emulation: its requests stay pending forever, as in Google's "
+             "plugin (detect peer death elsewhere)", why, err ? ": " : "", err ? strerror(err) : "");
+  stalled_ = true;
 }
 
 }  // namespace tcpx::tcp

@@ -85,7 +85,12 @@ class RecvComm {
   void deliver(RecvRequest& r, int s, const uint8_t* src, uint64_t n);
   void socket_finished(RecvRequest& r, int s);
   void complete(RecvRequest& r);
+  // Breaks the comm: every outstanding request fails with the first error.
   void fail(ncclResult_t code, const char* why, int err);
+  // The peer is gone (EOF, reset, socket error): fail(), except under strict
+  // TCPX emulation, where the requests neither complete nor fail (Google's
+  // plugin just ends its socket thread) and test() answers done=0 forever.
+  void peer_lost(ncclResult_t code, const char* why, int err);
 
   uint32_t magic_ = kMagic;
   int nsocks_ = 0;
@@ -99,6 +104,7 @@ class RecvComm {
   BounceArea bounce_;
   unpackNetDeviceHandle dev_handle_{};
   ncclResult_t broken_ = ncclSuccess;
+  bool stalled_ = false;  // peer lost under strict TCPX emulation
 };
 
 }  // namespace tcpx::tcp

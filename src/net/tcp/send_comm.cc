@@ -80,7 +80,7 @@ ncclResult_t SendComm::test(SendRequest* r, int* done) {
 }
 
 void SendComm::progress() {
-  for (int s = 0; s < nsocks_ && broken_ == ncclSuccess; ++s) progress_socket(s);
+  for (int s = 0; s < nsocks_ && broken_ == ncclSuccess && !stalled_; ++s) progress_socket(s);
 }
 
 void SendComm::progress_socket(int s) {
@@ -100,7 +100,7 @@ void SendComm::progress_socket(int s) {
     if (rc < 0) {
       if (errno == EINTR) continue;
       if (would_block(errno)) return;
-      fail(errno_to_result(errno), "send", errno);
+      peer_lost(errno_to_result(errno), "send", errno);
       return;
     }
     advance(s, static_cast<uint64_t>(rc));
@@ -224,18 +224,29 @@ bool SendComm::refill_stage(int s) {
 }
 
 void SendComm::fail(ncclResult_t code, const char* why, int err) {
-  if (broken_ == ncclSuccess) {
+  if (broken_ == ncclSuccess) {  // the first error is the one reported
     TCP_WARN("send comm broken: %s failed%s%s (code %d)", why, err ? ": " : "", err ? strerror(err) : "",
              static_cast<int>(code));
+    broken_ = code;
   }
-  broken_ = code;
   for (uint64_t seq = head_; seq < tail_; ++seq) {
     SendRequest& r = at(seq);
     if (r.state == RequestState::kActive) {
       r.state = RequestState::kFailed;
-      r.error = code;
+      r.error = broken_;
     }
   }
+}
+
+void SendComm::peer_lost(ncclResult_t code, const char* why, int err) {
+  if (!strict_emulation()) {
+    fail(code, why, err);
+    return;
+  }
+  if (!stalled_)
+    TCP_WARN("send comm: %s failed%s%s; strict TCPX emulation: its requests stay pending forever, as in "
+             "Google's plugin (detect peer death elsewhere)", why, err ? ": " : "", err ? strerror(err) : "");
+  stalled_ = true;
 }
 
 }  // namespace tcpx::tcp

@@ -72,7 +72,12 @@ class SendComm {
   void advance(int s, uint64_t n);
   bool refill_stage(int s);
   bool ensure_stage_memory();
+  // Breaks the comm: every outstanding request fails with the first error.
   void fail(ncclResult_t code, const char* why, int err);
+  // The peer is gone (EOF, reset, socket error): fail(), except under strict
+  // TCPX emulation, where the requests neither complete nor fail (Google's
+  // plugin just ends its socket thread) and test() answers done=0 forever.
+  void peer_lost(ncclResult_t code, const char* why, int err);
 
   uint32_t magic_ = kMagic;
   int nsocks_ = 0;
@@ -84,6 +89,7 @@ class SendComm {
   SocketStage stage_[kMaxSocketsPerComm];
   bool stage_allocated_ = false;
   ncclResult_t broken_ = ncclSuccess;
+  bool stalled_ = false;  // peer lost under strict TCPX emulation
 };
 
 }  // namespace tcpx::tcp
