@@ -21,6 +21,35 @@ long elapsed_ms(Clock::time_point since) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count());
 }
 
+// The 17th outstanding request on a comm. TCPX and the built-in refuse it
+// with 3 (exactly 3 is checked on the built-in; any refusal elsewhere, a
+// success with a NULL request included, which NCCL reads as "try later").
+// Other plugins (aws-ofi-nccl) keep deeper windows; the engine never posts
+// more than 16, so a foreign plugin that takes the 17th passes, and that
+// request then simply completes with the others. Returns whether it was taken.
+bool seventeenth_taken(bool builtin, ncclResult_t rc, void* request, const char* what) {
+  if (builtin) {
+    EXPECT_EQ(rc, ncclInternalError) << "the 17th outstanding " << what
+                                     << " must fail with 3, not succeed or return a NULL request";
+    return false;
+  }
+  return rc == ncclSuccess && request != nullptr;
+}
+
+// Tests the newer of two outstanding requests. TCPX and the built-in refuse
+// it (5 on the built-in; TCPX says 3); other plugins (aws-ofi-nccl) let any
+// request be tested, which the engine never relies on, so a foreign plugin
+// may accept it. Returns whether the request is already done (and so must not
+// be tested again).
+bool test_newer_request(const ncclNet_v7_t* net, void* request, bool builtin, const char* what) {
+  int done = 0;
+  ncclResult_t rc = net->test(request, &done, nullptr);
+  if (!builtin && rc == ncclSuccess) return done != 0;
+  EXPECT_TRUE(refused(rc, ncclInvalidUsage, builtin)) << "test of the second " << what;
+  EXPECT_EQ(done, 0);
+  return false;
+}
+
 // A call that the contract says must not block may still take a moment on a
 // loaded host; a second is far from "waits for the peer".
 constexpr long kNonBlockingMs = 1000;
@@ -129,7 +158,7 @@ TEST_P(NetPairTest, TagsAreIgnoredAndPostOrderMatches) {
     ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
     ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
                              space(), "recv #" + std::to_string(i)));
-    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
+    ASSERT_EQ(consume_recv(r, req[i]), ncclSuccess);
   }
   ASSERT_OK(rv().sync("done"));
 }
@@ -149,12 +178,15 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
     for (int i = 0; i < 16; ++i)
       ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess) << "isend " << i;
     void* extra = nullptr;
-    EXPECT_EQ(net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &extra), ncclInternalError)
-        << "the 17th outstanding isend must fail with 3, not succeed or return a NULL request";
-    for (int i = 0; i < 16; ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend"));
-    // A slot is free again: the refused message goes now.
-    ASSERT_EQ(net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &req[16]), ncclSuccess);
-    ASSERT_TRUE(completed(wait_request(net(), req[16]), "isend after the window drained"));
+    ncclResult_t rc = net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &extra);
+    const bool taken = seventeenth_taken(builtin(), rc, extra, "isend");
+    if (taken) req[16] = extra;
+    for (int i = 0; i < (taken ? 17 : 16); ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend"));
+    if (!taken) {
+      // A slot is free again: the refused message goes now.
+      ASSERT_EQ(net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &req[16]), ncclSuccess);
+      ASSERT_TRUE(completed(wait_request(net(), req[16]), "isend after the window drained"));
+    }
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -169,19 +201,28 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
   for (int i = 0; i < 16; ++i)
     ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess) << i;
   void* extra = nullptr;
-  EXPECT_EQ(post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &extra), ncclInternalError)
-      << "the 17th outstanding irecv must fail with 3";
+  uint64_t extra_slot = 0;
+  ncclResult_t rc = post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &extra, &extra_slot);
+  const bool taken = seventeenth_taken(builtin(), rc, extra, "irecv");
+  if (taken) {
+    req[16] = extra;
+    slot[16] = extra_slot;
+  } else if (rc == ncclSuccess) {
+    --r.posted;  // success with a NULL request posted nothing
+  }
   for (int i = 0; i < 16; ++i) {
     ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
     ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
                              space(), "recv #" + std::to_string(i)));
-    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
+    ASSERT_EQ(consume_recv(r, req[i]), ncclSuccess);
   }
-  ASSERT_EQ(post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &req[16], &slot[16]), ncclSuccess);
-  ASSERT_TRUE(completed(wait_request(net(), req[16]), "irecv after the window drained"));
+  if (!taken) {
+    ASSERT_EQ(post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &req[16], &slot[16]), ncclSuccess);
+  }
+  ASSERT_TRUE(completed(wait_request(net(), req[16]), "the 17th irecv"));
   ASSERT_OK(check_received(r, slot[16], arena.at(16), msgs[16], fill_seed(16), expects_bounce(),
                            space(), "recv #16"));
-  ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[16]), ncclSuccess);
+  ASSERT_EQ(consume_recv(r, req[16]), ncclSuccess);
   ASSERT_OK(rv().sync("done"));
 }
 
@@ -198,10 +239,9 @@ TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
       ASSERT_OK(space().fill(arena.at(i), msgs[i].size, msgs[i].seed));
       ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess);
     }
-    int done = 0;
-    EXPECT_TRUE(refused(net()->test(req[1], &done, nullptr), ncclInvalidUsage)) << "test of the second isend";
-    EXPECT_EQ(done, 0);
-    for (int i = 0; i < 2; ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend after a refused test"));
+    const bool second_done = test_newer_request(net(), req[1], builtin(), "isend");
+    for (int i = 0; i < (second_done ? 1 : 2); ++i)
+      ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend after a refused test"));
     ASSERT_OK(rv().sync("done"));
     return;
   }
@@ -216,14 +256,14 @@ TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
     ASSERT_OK(space().fill(arena.at(i), msgs[i].size, fill_seed(i)));
     ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess);
   }
-  int done = 0;
-  EXPECT_TRUE(refused(net()->test(req[1], &done, nullptr), ncclInvalidUsage)) << "test of the second irecv";
-  EXPECT_EQ(done, 0);
+  const bool second_done = test_newer_request(net(), req[1], builtin(), "irecv");
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv after a refused test"));
+    if (i == 0 || !second_done) {
+      ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv after a refused test"));
+    }
     ASSERT_OK(check_received(r, slot[i], arena.at(i), msgs[i], fill_seed(i), expects_bounce(),
                              space(), "recv #" + std::to_string(i)));
-    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[i]), ncclSuccess);
+    ASSERT_EQ(consume_recv(r, req[i]), ncclSuccess);
   }
   ASSERT_OK(rv().sync("done"));
 }
@@ -296,12 +336,16 @@ TEST_P(NetPairTest, SenderSizeWinsOverPostedSize) {
     fill_pattern(fill.data(), kPosted, fill_seed(i));
     EXPECT_EQ(std::memcmp(got.data() + msgs[i].size, fill.data() + msgs[i].size, kPosted - msgs[i].size), 0)
         << "bytes past the sent size were written";
-    ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req), ncclSuccess);
+    ASSERT_EQ(consume_recv(r, req), ncclSuccess);
   }
   ASSERT_OK(rv().sync("done"));
 }
 
 TEST_P(NetPairTest, IrecvConsumedOnlyInPostOrder) {
+  // NCCL treats irecvConsumed as optional; a plugin without it (aws-ofi-nccl)
+  // has nothing to order. Both halves load the same plugin, so both skip.
+  if (net()->irecvConsumed == nullptr)
+    GTEST_SKIP() << plugin_under_test() << " has no irecvConsumed (optional in NCCL): nothing to order";
   const std::vector<Message> msgs = make_messages(7, {20000, 30000});
   if (is_peer()) {
     SendEnd s;
@@ -333,14 +377,15 @@ TEST_P(NetPairTest, IrecvConsumedOnlyInPostOrder) {
                              space(), "recv #" + std::to_string(i)));
   }
   EXPECT_TRUE(refused(net()->irecvConsumed(r.comm, 1, req[1]), ncclInvalidUsage)) << "consume of the newer recv first";
-  ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[0]), ncclSuccess);
-  ASSERT_EQ(net()->irecvConsumed(r.comm, 1, req[1]), ncclSuccess);
+  ASSERT_EQ(consume_recv(r, req[0]), ncclSuccess);
+  ASSERT_EQ(consume_recv(r, req[1]), ncclSuccess);
   ASSERT_OK(rv().sync("done"));
 }
 
 TEST_P(NetPairTest, RegMrCudaNeeds4096ByteAlignment) {
-  if (!builtin())
-    GTEST_SKIP() << "a foreign plugin may need real device memory to register CUDA type";
+  // The check is the built-in's: a foreign plugin may need real device memory
+  // to register CUDA type at all.
+  TCPX_SKIP_UNLESS_BUILTIN("CUDA-type regMr alignment refusal (4) on host memory");
   Buffer buf(space(), 3 * 4096);
   auto check = [&](void* comm) {
     void* mh = nullptr;

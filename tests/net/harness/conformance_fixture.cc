@@ -71,6 +71,8 @@ bool plugin_is_builtin(const std::string& path) {
   return base == net::kBuiltinPluginFile;
 }
 
+bool strict_tcpx_emulation() { return env_or("TCPX_P2P_TCP_STRICT", "0") == "1"; }
+
 ::testing::AssertionResult refused(int rc, int code, bool exact) {
   if (exact ? rc == code : (rc != ncclSuccess && rc != ncclInProgress))
     return ::testing::AssertionSuccess() << rc_name(rc);
@@ -93,7 +95,8 @@ void NetModeTest::prepare_mode() {
     }
   }
   if (m.bounce_host && !builtin_)
-    GTEST_SKIP() << "bounce-host mode is a built-in plugin feature; " << path << " bounces CUDA memory only";
+    GTEST_SKIP() << "bounce-host mode (TCPX_P2P_TCP_BOUNCE_HOST=1) is a built-in plugin feature; " << path
+                 << " does not have it";
   // Set for this process before the plugin reads it, and inherited by every
   // half this process starts.
   if (m.bounce_host)
@@ -102,10 +105,13 @@ void NetModeTest::prepare_mode() {
     unsetenv(kBounceEnv);
   Status s = net::Transport::load(path, &transport_);
   ASSERT_TRUE(s.ok()) << s.to_string();
-  // A foreign plugin may not take this memory at all (TCPX is built for CUDA
-  // memory): that is a skip, not a failure. The built-in must take both.
   ncclNetProperties_v7_t props{};
-  if (!builtin_ && net()->getProperties(dev(), &props) == ncclSuccess && (props.ptrSupport & mem_type()) == 0)
+  if (net()->getProperties(dev(), &props) != ncclSuccess) return;  // PropertiesAreSane says why
+  unpack_device_ = props.netDeviceType == NCCL_NET_DEVICE_UNPACK;
+  // A foreign plugin may not take this memory at all (TCPX is built for CUDA
+  // memory, the host-only test plugin for host memory): that is a skip, not a
+  // failure. The built-in must take both.
+  if (!builtin_ && (props.ptrSupport & mem_type()) == 0)
     GTEST_SKIP() << path << " does not support this memory type (ptrSupport " << props.ptrSupport << ")";
 }
 

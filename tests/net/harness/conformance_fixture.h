@@ -34,6 +34,16 @@
     ASSERT_TRUE(assert_ok_status_.ok()) << #expr << ": " << assert_ok_status_.to_string(); \
   } while (0)
 
+// A test that depends on a promise only the built-in plugin makes skips, with
+// the reason, against any other plugin (TCPX_NET_PLUGIN). Use it at the top of
+// a test body so both halves of a pair test skip before they talk.
+#define TCPX_SKIP_UNLESS_BUILTIN(why)                                                       \
+  do {                                                                                      \
+    if (!builtin())                                                                         \
+      GTEST_SKIP() << "built-in plugin only: " << (why) << " (plugin under test: "          \
+                   << ::tcpx::conformance::plugin_under_test() << ")";                      \
+  } while (0)
+
 namespace tcpx::conformance {
 
 enum class MemKind { kHost, kCuda };
@@ -56,6 +66,10 @@ enum class Role { kDriver, kPeer, kVictim };
 // Path of the plugin under test and whether it is the built-in one.
 std::string plugin_under_test();
 bool plugin_is_builtin(const std::string& path);
+// TCPX_P2P_TCP_STRICT=1: the built-in plugin makes Google's TCPX plugin's
+// choices where they differ (src/net/tcp/README.md), so tests of the built-in's
+// own promises on those points skip.
+bool strict_tcpx_emulation();
 
 // Passes when `rc` refuses a call: exactly `code` for the built-in plugin
 // (the contract's number); any failure code for a foreign plugin (TCPX
@@ -73,8 +87,12 @@ class NetModeTest : public ::testing::TestWithParam<ModeParam> {
   const ncclNet_v7_t* net() const { return &transport_->v(); }
   bool builtin() const { return builtin_; }
   // Whether a receive of this mode lands in a bounce buffer and is described
-  // by loadMeta (CUDA memory, or host memory in the built-in's bounce mode).
-  bool expects_bounce() const { return GetParam().mem == MemKind::kCuda || (GetParam().bounce_host && builtin_); }
+  // by loadMeta: the plugin's device type is UNPACK (TCPX, the built-in), and
+  // the memory is CUDA or host memory in the built-in's bounce mode. A HOST
+  // device type (aws-ofi-nccl) receives everything in place.
+  bool expects_bounce() const {
+    return unpack_device_ && (GetParam().mem == MemKind::kCuda || (GetParam().bounce_host && builtin_));
+  }
   int mem_type() const { return GetParam().mem == MemKind::kCuda ? NCCL_PTR_CUDA : NCCL_PTR_HOST; }
   // Where this mode's buffers live.
   MemorySpace& space() const { return *space_; }
@@ -85,6 +103,7 @@ class NetModeTest : public ::testing::TestWithParam<ModeParam> {
 
   std::shared_ptr<net::Transport> transport_;
   bool builtin_ = false;
+  bool unpack_device_ = true;  // device 0 reports NCCL_NET_DEVICE_UNPACK
   MemorySpace* space_ = &host_space();
 };
 

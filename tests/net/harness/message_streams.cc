@@ -135,7 +135,7 @@ Status RecvStream::finish(void* request, size_t index, uint64_t slot) {
   std::string what = "recv #" + std::to_string(index) + " (" + std::to_string(m.size) + " bytes)";
   TCPX_RETURN_IF_ERROR(check_received(*end_, slot, arena_.at(index), m, fill_seed(index), expect_bounce_, space_,
                                       what));
-  ncclResult_t r = end_->net->irecvConsumed(end_->comm, 1, request);
+  ncclResult_t r = consume_recv(*end_, request);
   if (r != ncclSuccess) return TransportError("irecvConsumed(" + what + ") returned " + rc_name(r));
   return Status::Ok();
 }

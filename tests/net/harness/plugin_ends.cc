@@ -131,6 +131,11 @@ ncclResult_t post_irecv(RecvEnd* end, void* data, int size, int tag, void* mhand
   return r;
 }
 
+ncclResult_t consume_recv(const RecvEnd& end, void* request) {
+  if (end.net->irecvConsumed == nullptr) return ncclSuccess;
+  return end.net->irecvConsumed(end.comm, 1, request);
+}
+
 WaitResult wait_request(const ncclNet_v7_t* net, void* request, int timeout_ms) {
   WaitResult w;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);

@@ -83,6 +83,13 @@ Status connect_end(const ncclNet_v7_t* net, int dev, net::NetHandle* handle, Sen
 ncclResult_t post_irecv(RecvEnd* end, void* data, int size, int tag, void* mhandle, void** request,
                         uint64_t* slot = nullptr);
 
+// Releases a finished receive. irecvConsumed is optional in NCCL's v7 ABI: a
+// plugin whose receives land in place with nothing to release (aws-ofi-nccl,
+// the test plugin libtcpx_test_host_only_net.so) leaves the slot NULL, and
+// then there is nothing to call. Never call the slot directly in a test that
+// may run against such a plugin.
+ncclResult_t consume_recv(const RecvEnd& end, void* request);
+
 struct WaitResult {
   ncclResult_t rc = ncclSuccess;  // the first non-zero code test() returned
   bool done = false;              // false with rc 0: the deadline passed
