@@ -14,9 +14,10 @@ namespace {
 constexpr size_t kRegion = 8u << 20;
 constexpr uint64_t kSeed = 5;
 
-class OneSided : public ::testing::TestWithParam<bool> {
+class OneSided : public ::testing::TestWithParam<PluginMode> {
  protected:
   void SetUp() override {
+    if (std::string why = plugin_mode_conflict(GetParam()); !why.empty()) GTEST_SKIP() << why;
     set_test_env(GetParam());
     Status s = make_endpoint(&ep_);
     ASSERT_TRUE(s.ok()) << s.to_string();
@@ -52,7 +53,7 @@ class OneSided : public ::testing::TestWithParam<bool> {
   MrId mr_ = 0;
 };
 
-std::string mode_name(const ::testing::TestParamInfo<bool>& i) { return i.param ? "bounce" : "direct"; }
+std::string mode_name(const ::testing::TestParamInfo<PluginMode>& i) { return to_string(i.param); }
 
 TEST_P(OneSided, ReadAndWriteRoundTrips) {
   FifoItem r = advertise(4096, (1u << 20) + 13);
@@ -172,6 +173,8 @@ TEST_P(OneSided, NotificationAfterWriteSeesTheData) {
   EXPECT_EQ(peer_.expect("NOTIF "), "xfer written ok count=1");
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, OneSided, ::testing::Values(false, true), mode_name);
+INSTANTIATE_TEST_SUITE_P(Modes, OneSided,
+                         ::testing::Values(PluginMode::kDirect, PluginMode::kBounce, PluginMode::kHostOnly),
+                         mode_name);
 
 }  // namespace

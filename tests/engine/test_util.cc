@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include <dlfcn.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+
+#include "net/transport.h"
 
 extern char** environ;
 
@@ -67,11 +71,34 @@ size_t mixed_size(uint64_t seed, size_t i) {
   }
 }
 
-void set_test_env(bool bounce) {
+const char* to_string(PluginMode m) {
+  switch (m) {
+    case PluginMode::kDirect: return "direct";
+    case PluginMode::kBounce: return "bounce";
+    case PluginMode::kHostOnly: return "host_only_plugin";
+  }
+  return "?";
+}
+
+std::string plugin_mode_conflict(PluginMode mode) {
+  // RTLD_NOLOAD: only asks whether the library is already in the process.
+  std::string other = mode == PluginMode::kHostOnly ? net::Transport::builtin_plugin_path()
+                                                    : std::string(TCPX_TEST_HOST_ONLY_PLUGIN);
+  void* dl = dlopen(other.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (dl == nullptr) return "";
+  dlclose(dl);
+  return std::string("mode ") + to_string(mode) + " cannot run in this process: " + other +
+         " was loaded by an earlier test, and the strict plugin is initialised once per process (run each "
+         "test in its own process, as ctest does)";
+}
+
+void set_test_env(PluginMode mode) {
   setenv("TCPX_P2P_TCP_IFNAME", "lo", 1);
   setenv("TCPX_P2P_TCP_FAMILY", "4", 1);
-  if (bounce) setenv("TCPX_P2P_TCP_BOUNCE_HOST", "1", 1);
+  if (mode == PluginMode::kBounce) setenv("TCPX_P2P_TCP_BOUNCE_HOST", "1", 1);
   else unsetenv("TCPX_P2P_TCP_BOUNCE_HOST");
+  if (mode == PluginMode::kHostOnly) setenv("TCPX_NET_PLUGIN", TCPX_TEST_HOST_ONLY_PLUGIN, 1);
+  else unsetenv("TCPX_NET_PLUGIN");
 }
 
 Config loopback_config() {

@@ -32,12 +32,29 @@ inline long ms_since(std::chrono::steady_clock::time_point t) {
 // multi-chunk ones, zero included.
 size_t mixed_size(uint64_t seed, size_t i);
 
+// Which plugin carries the data, and how receives land:
+//   kDirect    the built-in plugin, host receives straight into the buffer;
+//   kBounce    the built-in plugin with TCPX_P2P_TCP_BOUNCE_HOST=1: every
+//              receive through the bounce buffer + CPU unpack, as on TCPX;
+//   kHostOnly  tests/plugins/host_only: a plugin shaped like aws-ofi-nccl
+//              (device type HOST, no unpack, irecvConsumed and getDeviceMr
+//              NULL) over the built-in one.
+enum class PluginMode { kDirect, kBounce, kHostOnly };
+const char* to_string(PluginMode m);
+
 // Loopback-only settings for both processes (plugin on lo, control on
-// 127.0.0.1) and, when bounce is true, TCPX_P2P_TCP_BOUNCE_HOST=1. Call
-// before the first endpoint of the process: children inherit it.
-// TCPX_TEST_LISTEN_ADDR, when set, replaces 127.0.0.1 in loopback_config()
-// (a peer inside a test's network namespace listens on its veth).
-void set_test_env(bool bounce);
+// 127.0.0.1) and the plugin mode's variables. Call before the first endpoint
+// of the process: children inherit it. TCPX_TEST_LISTEN_ADDR, when set,
+// replaces 127.0.0.1 in loopback_config() (a peer inside a test's network
+// namespace listens on its veth).
+void set_test_env(PluginMode mode);
+// "" when `mode` can run in this process, else why not: the host-only plugin
+// wraps the built-in one, and under strict TCPX emulation the built-in one is
+// initialised once per process, either directly or through the wrapper. ctest
+// runs each test in a process of its own; this matters when a test program
+// runs several modes in one process.
+std::string plugin_mode_conflict(PluginMode mode);
+inline void set_test_env(bool bounce) { set_test_env(bounce ? PluginMode::kBounce : PluginMode::kDirect); }
 Config loopback_config();
 Status make_endpoint(std::unique_ptr<Endpoint>* out, int gpu = 0, Config cfg = loopback_config());
 

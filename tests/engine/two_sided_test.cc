@@ -16,9 +16,10 @@ using namespace tcpx::test;
 
 namespace {
 
-class TwoSided : public ::testing::TestWithParam<bool> {
+class TwoSided : public ::testing::TestWithParam<PluginMode> {
  protected:
   void SetUp() override {
+    if (std::string why = plugin_mode_conflict(GetParam()); !why.empty()) GTEST_SKIP() << why;
     set_test_env(GetParam());
     Status s = make_endpoint(&ep_);
     ASSERT_TRUE(s.ok()) << s.to_string();
@@ -34,7 +35,7 @@ class TwoSided : public ::testing::TestWithParam<bool> {
   std::unique_ptr<Endpoint> ep_;
 };
 
-std::string mode_name(const ::testing::TestParamInfo<bool>& i) { return i.param ? "bounce" : "direct"; }
+std::string mode_name(const ::testing::TestParamInfo<PluginMode>& i) { return to_string(i.param); }
 
 TEST_P(TwoSided, SizesZeroTo256MiBByteExact) {
   const std::vector<size_t> sizes = {0, 1, 7, 4095, 4096, 4097, 65536, (1u << 20) - 1, 1u << 20, (1u << 20) + 1,
@@ -175,6 +176,8 @@ TEST_P(TwoSided, NotificationSeenOnlyAfterEarlierDataIsInPlace) {
   EXPECT_EQ(peer.expect("RESULT "), "ok done 4-sends");
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, TwoSided, ::testing::Values(false, true), mode_name);
+INSTANTIATE_TEST_SUITE_P(Modes, TwoSided,
+                         ::testing::Values(PluginMode::kDirect, PluginMode::kBounce, PluginMode::kHostOnly),
+                         mode_name);
 
 }  // namespace
