@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "engine_pair.h"
 #include "uccl_engine.h"
 
 namespace {
@@ -24,34 +25,8 @@ class Lifecycle : public ::testing::Test {
   void SetUp() override { setenv("TCPX_LISTEN_ADDR", "127.0.0.1", 0); }
 };
 
-std::string metadata(uccl_engine_t* e) {
-  char* m = nullptr;
-  EXPECT_EQ(uccl_engine_get_metadata(e, &m), 0);
-  std::string s = m ? m : "";
-  delete[] m;  // NIXL frees it this way
-  return s;
-}
-
-// Connects a to b; b accepts in a thread (as NIXL's listener does).
-std::pair<uccl_conn_t*, uccl_conn_t*> connect_pair(uccl_engine_t* a, uccl_engine_t* b) {
-  std::string m = metadata(b);
-  size_t colon = m.find(':'), q = m.find('?');
-  uccl_conn_t* accepted = nullptr;
-  std::thread acceptor([&] {
-    char ip[64];
-    int gpu = -1;
-    accepted = uccl_engine_accept(b, ip, sizeof(ip), &gpu);
-    EXPECT_STREQ(ip, "127.0.0.1");
-    EXPECT_EQ(gpu, 0);
-  });
-  uccl_conn_t* c = uccl_engine_connect(a, m.substr(0, colon).c_str(),
-                                       std::atoi(m.substr(q + 1).c_str()),
-                                       std::atoi(m.substr(colon + 1, q - colon - 1).c_str()));
-  acceptor.join();
-  if (c) uccl_engine_start_listener(c);
-  if (accepted) uccl_engine_start_listener(accepted);
-  return {c, accepted};
-}
+using capi_test::connect_pair;
+using capi_test::metadata;
 
 TEST_F(Lifecycle, HostOnlyCreateAndMetadataFormat) {
   uccl_engine_t* e = uccl_engine_create(0, 4, false);
