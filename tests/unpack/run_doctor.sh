@@ -17,6 +17,7 @@ done
 # shellcheck disable=SC2086  # the assignments are meant to split
 out=$(env -u TCPX_NET_PLUGIN -u TCPX_CUDA_LIB -u NCCL_GPUDIRECTTCPX_UNIX_CLIENT_PREFIX \
       -u NCCL_GPUDIRECTTCPX_SOCKET_IFNAME -u NCCL_GPUDIRECTTCPX_CTRL_DEV -u NCCL_SOCKET_IFNAME \
+      -u NCCL_DYNAMIC_CHUNK_SIZE \
       $set_vars "$doctor" 2>&1)
 rc=$?
 printf '%s\n' "$out"

@@ -35,11 +35,12 @@ std::vector<std::string> report_pci_mapping(Report& r);
 struct TcpxPrereqs {
   bool rxdm_ready = false;
   bool nics_ready = false;
+  bool vars_ready = false;  // plugin variables without a working default (NCCL_DYNAMIC_CHUNK_SIZE)
   std::string plugin_library;      // a GPUDirect-TCPX plugin file found, if any
   std::vector<std::string> problems;  // short reasons for the verdict
 };
 // (d) What GPUDirect-TCPX needs on this host: RxDM sockets, the plugin
-// library, the NICs it is told to use.
+// library, the NICs it is told to use, NCCL_DYNAMIC_CHUNK_SIZE.
 TcpxPrereqs check_tcpx_prereqs(Report& r, const std::vector<std::string>& gpu_pci);
 
 }  // namespace tcpx::doctor

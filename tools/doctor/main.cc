@@ -44,7 +44,7 @@ int verdict(Report& r, const PluginCheck& plugin, const CudaCheck& cuda, const T
   if (plugin.looks_tcpx) {
     std::vector<std::string> why;
     if (!cuda.available) why.push_back("no usable CUDA device (" + cuda.reason + ")");
-    if (!tcpx.rxdm_ready || !tcpx.nics_ready)
+    if (!tcpx.rxdm_ready || !tcpx.nics_ready || !tcpx.vars_ready)
       for (const auto& p : tcpx.problems)
         if (p.find("plugin library") == std::string::npos) why.push_back(p);
     if (why.empty()) {
@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
           "Checks the network plugin, CUDA, the GPU-to-NIC PCI mapping and the GPUDirect-TCPX\n"
           "prerequisites, then says which data path transfers would take.\n"
           "Reads: TCPX_NET_PLUGIN, TCPX_CUDA_LIB, NCCL_GPUDIRECTTCPX_UNIX_CLIENT_PREFIX,\n"
-          "NCCL_GPUDIRECTTCPX_SOCKET_IFNAME, NCCL_GPUDIRECTTCPX_CTRL_DEV, NCCL_SOCKET_IFNAME.\n"
+          "NCCL_GPUDIRECTTCPX_SOCKET_IFNAME, NCCL_GPUDIRECTTCPX_CTRL_DEV, NCCL_SOCKET_IFNAME,\n"
+          "NCCL_DYNAMIC_CHUNK_SIZE.\n"
           "Exit status: 0 ready (TCPX or the TCP fallback), 2 nothing can move data.\n");
       return 0;
     }

@@ -1,12 +1,14 @@
 // (d) GPUDirect-TCPX prerequisites that can be checked from this host: the
-// RxDM daemon's UNIX sockets, Google's plugin library, and the NICs the
-// plugin is told to use. (A devmem-TCP capable kernel and the peer host cannot
+// RxDM daemon's UNIX sockets, Google's plugin library, the NICs the plugin is
+// told to use, and the plugin variables whose defaults do not work. (A devmem-TCP capable kernel and the peer host cannot
 // be checked from here.)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -136,6 +138,31 @@ void check_plugin_library(Report& r, TcpxPrereqs* p) {
   }
 }
 
+// NCCL_DYNAMIC_CHUNK_SIZE: Google's plugin (v3.1.9) reads it at init with a
+// default of 0 and sends min(chunk size, bytes left) per step, so unset or 0
+// means no byte ever moves: transfers hang. Its own examples use 524288.
+bool check_dynamic_chunk_size(Report& r, TcpxPrereqs* p) {
+  const char* v = std::getenv("NCCL_DYNAMIC_CHUNK_SIZE");
+  const std::string fix = "export NCCL_DYNAMIC_CHUNK_SIZE=524288";
+  if (v == nullptr || v[0] == '\0') {
+    r.fail("NCCL_DYNAMIC_CHUNK_SIZE is not set: the TCPX plugin then moves data in chunks of 0 bytes and "
+           "every transfer hangs", fix);
+    p->problems.push_back("NCCL_DYNAMIC_CHUNK_SIZE is not set");
+    return false;
+  }
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || n <= 0 || n > INT_MAX) {
+    r.fail(std::string("NCCL_DYNAMIC_CHUNK_SIZE=") + v + " is not a positive integer: with 0 (or a value the "
+           "plugin rejects, which restores its default of 0) every transfer hangs", fix);
+    p->problems.push_back(std::string("NCCL_DYNAMIC_CHUNK_SIZE=") + v + " is not a positive integer");
+    return false;
+  }
+  r.ok(std::string("NCCL_DYNAMIC_CHUNK_SIZE=") + v + " (bytes per TCPX send step)");
+  return true;
+}
+
 // Checks one NIC variable; returns false when it names a missing interface.
 bool check_nic_variable(Report& r, const char* var, const std::string& all) {
   const char* v = std::getenv(var);
@@ -178,6 +205,11 @@ TcpxPrereqs check_tcpx_prereqs(Report& r, const std::vector<std::string>& gpu_pc
   bool good = true;
   for (const char* var : {"NCCL_GPUDIRECTTCPX_SOCKET_IFNAME", "NCCL_GPUDIRECTTCPX_CTRL_DEV", "NCCL_SOCKET_IFNAME"})
     good = check_nic_variable(r, var, all) && good;
+  const char* ctrl = std::getenv("NCCL_GPUDIRECTTCPX_CTRL_DEV");
+  if (ctrl == nullptr || ctrl[0] == '\0')
+    // Not fatal: the plugin then keeps its control sockets on the data NICs.
+    r.note("NCCL_GPUDIRECTTCPX_CTRL_DEV is not set: the TCPX plugin uses its default control sockets; Google's "
+           "setups put control traffic on the host NIC (export NCCL_GPUDIRECTTCPX_CTRL_DEV=eth0 on A3)");
   const char* data_nics = std::getenv("NCCL_GPUDIRECTTCPX_SOCKET_IFNAME");
   if (data_nics == nullptr || data_nics[0] == '\0') {
     r.fail("NCCL_GPUDIRECTTCPX_SOCKET_IFNAME is not set: the TCPX plugin does not know its data NICs",
@@ -189,6 +221,7 @@ TcpxPrereqs check_tcpx_prereqs(Report& r, const std::vector<std::string>& gpu_pc
     p.problems.push_back("a NIC named in the TCPX variables does not exist");
   }
   p.nics_ready = good;
+  p.vars_ready = check_dynamic_chunk_size(r, &p);
   return p;
 }
 
