@@ -14,9 +14,10 @@ namespace tcpx {
 struct Config {
   // Plugin comms (channels) per direction per peer.   TCPX_CHANNELS
   int channels_per_peer = 2;
-  // Sockets inside each comm of the built-in plugin, handed to it as
-  // TCPX_P2P_TCP_NSOCKS (a value the user set there wins). Google's plugin
-  // reads its own variables (see docs/a3.md).          TCPX_SOCKETS_PER_CHANNEL
+  // Sockets inside each comm of the built-in plugin, passed with each
+  // connect (its connectWithSockets extension). Google's plugin reads its own
+  // variables (see docs/a3.md); a value other than 1 is then reported as
+  // ignored.                                           TCPX_SOCKETS_PER_CHANNEL
   int sockets_per_channel = 1;
   // Largest piece of a transfer handed to one isend/irecv (<= 4 MiB, the
   // TCPX bounce-buffer limit).                         TCPX_CHUNK_BYTES
