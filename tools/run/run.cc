@@ -134,6 +134,11 @@ int server(int meta_fd, bool quick, int channels) {
     if (s.ok()) s = m;
   }
   if (!s.ok()) std::fprintf(stderr, "tcpx-run server: %s\n", s.to_string().c_str());
+  // How the receives really landed, for the client to print.
+  if (s.ok()) {
+    std::string path = ep->describe_path();
+    (void)ep->send_message(c, path.data(), path.size());
+  }
   // Wait for the client to finish reading our verdicts before closing.
   std::vector<uint8_t> bye;
   ep->recv_message(c, &bye, 10000);
@@ -186,6 +191,11 @@ int client(const std::string& meta, bool quick, int channels) {
     std::printf("%10zu %8d %10.3f %s\n", st.size, st.iters, static_cast<double>(bytes) / secs / 1e9,
                 v == "OK" ? "verified" : v.c_str());
     std::fflush(stdout);
+  }
+  if (s.ok()) {
+    std::vector<uint8_t> path;
+    if (ep->recv_message(c, &path, kWaitMs).ok())
+      std::printf("receiver path: %s\n", std::string(path.begin(), path.end()).c_str());
   }
   ep->send_message(c, "BYE", 3);
   if (!s.ok()) std::fprintf(stderr, "tcpx-run client: %s\n", s.to_string().c_str());
