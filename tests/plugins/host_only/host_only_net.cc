@@ -25,6 +25,7 @@
 // a real plugin's global state; later init() calls return the first result.
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -41,8 +42,10 @@
 
 namespace {
 
-const ncclNet_v7_t* g_inner = nullptr;
-ncclDebugLogger_t g_logger = nullptr;
+// Set once by the first init(); atomic because entries may run on threads
+// that never called init() themselves.
+std::atomic<const ncclNet_v7_t*> g_inner{nullptr};
+std::atomic<ncclDebugLogger_t> g_logger{nullptr};
 std::once_flag g_init_once;
 ncclResult_t g_init_result = ncclInternalError;
 
@@ -57,8 +60,8 @@ void warn(const char* fmt, ...) {
   va_start(ap, fmt);
   std::vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (g_logger != nullptr)
-    g_logger(NCCL_LOG_WARN, ~0ul, __FILE__, __LINE__, "NET/HostOnlyTest: %s", msg);
+  if (ncclDebugLogger_t logger = g_logger.load(std::memory_order_acquire); logger != nullptr)
+    logger(NCCL_LOG_WARN, ~0ul, __FILE__, __LINE__, "NET/HostOnlyTest: %s", msg);
   else
     std::fprintf(stderr, "NET/HostOnlyTest: %s\n", msg);
 }
@@ -74,7 +77,7 @@ bool bounce_refused(const char* where) {
 }
 
 ncclResult_t load_inner(ncclDebugLogger_t logger) {
-  g_logger = logger;
+  g_logger.store(logger, std::memory_order_release);
   const char* env = std::getenv("TCPX_TEST_HOST_ONLY_INNER");
   std::string path = env != nullptr && *env != '\0' ? env : TCPX_HOST_ONLY_INNER_PLUGIN;
   // Kept open for the life of the process, as NCCL keeps plugins.
@@ -94,7 +97,7 @@ ncclResult_t load_inner(ncclDebugLogger_t logger) {
     warn("init: the inner plugin %s refused init (%d)", path.c_str(), static_cast<int>(r));
     return r;
   }
-  g_inner = inner;
+  g_inner.store(inner, std::memory_order_release);
   return ncclSuccess;
 }
 
@@ -104,21 +107,20 @@ ncclResult_t host_only_init(ncclDebugLogger_t logger) {
   return g_init_result;
 }
 
-// Every entry but init needs the inner table; before a successful init the
-// answer is "invalid usage", never a NULL dereference.
-#define HOST_ONLY_NEED_INIT() \
-  do {                        \
-    if (g_inner == nullptr) return ncclInvalidUsage; \
-  } while (0)
+// Every entry but init needs the inner table (as `inner`); before a
+// successful init the answer is "invalid usage", never a NULL dereference.
+#define HOST_ONLY_NEED_INIT()                                            \
+  const ncclNet_v7_t* inner = g_inner.load(std::memory_order_acquire); \
+  if (inner == nullptr) return ncclInvalidUsage
 
 ncclResult_t host_only_devices(int* ndev) {
   HOST_ONLY_NEED_INIT();
-  return g_inner->devices(ndev);
+  return inner->devices(ndev);
 }
 
 ncclResult_t host_only_get_properties(int dev, ncclNetProperties_v7_t* props) {
   HOST_ONLY_NEED_INIT();
-  ncclResult_t r = g_inner->getProperties(dev, props);
+  ncclResult_t r = inner->getProperties(dev, props);
   if (r != ncclSuccess) return r;
   props->netDeviceType = NCCL_NET_DEVICE_HOST;
   props->netDeviceVersion = 0;
@@ -130,12 +132,12 @@ ncclResult_t host_only_listen(int dev, void* handle, void** listen_comm) {
   HOST_ONLY_NEED_INIT();
   // The inner plugin reads the bounce switch at listen time, so check again.
   if (bounce_refused("listen")) return ncclInvalidUsage;
-  return g_inner->listen(dev, handle, listen_comm);
+  return inner->listen(dev, handle, listen_comm);
 }
 
 ncclResult_t host_only_connect(int dev, void* handle, void** send_comm, ncclNetDeviceHandle_v7_t** send_dev_comm) {
   HOST_ONLY_NEED_INIT();
-  return g_inner->connect(dev, handle, send_comm, send_dev_comm);
+  return inner->connect(dev, handle, send_comm, send_dev_comm);
 }
 
 ncclResult_t host_only_accept(void* listen_comm, void** recv_comm, ncclNetDeviceHandle_v7_t** recv_dev_comm) {
@@ -145,30 +147,30 @@ ncclResult_t host_only_accept(void* listen_comm, void** recv_comm, ncclNetDevice
   // plugin writes it only during this call) and *recv_dev_comm is untouched.
   ncclNetDeviceHandle_v7_t inner_storage{};
   ncclNetDeviceHandle_v7_t* inner_dev = &inner_storage;
-  return g_inner->accept(listen_comm, recv_comm, &inner_dev);
+  return inner->accept(listen_comm, recv_comm, &inner_dev);
 }
 
 ncclResult_t host_only_reg_mr(void* comm, void* data, int size, int type, void** mhandle) {
   HOST_ONLY_NEED_INIT();
   // Only what ptrSupport claims: a CUDA receive would be bounced with no unpack.
   if (type != NCCL_PTR_HOST) return ncclInvalidArgument;
-  return g_inner->regMr(comm, data, size, type, mhandle);
+  return inner->regMr(comm, data, size, type, mhandle);
 }
 
 ncclResult_t host_only_dereg_mr(void* comm, void* mhandle) {
   HOST_ONLY_NEED_INIT();
-  return g_inner->deregMr(comm, mhandle);
+  return inner->deregMr(comm, mhandle);
 }
 
 ncclResult_t host_only_isend(void* send_comm, void* data, int size, int tag, void* mhandle, void** request) {
   HOST_ONLY_NEED_INIT();
-  return g_inner->isend(send_comm, data, size, tag, mhandle, request);
+  return inner->isend(send_comm, data, size, tag, mhandle, request);
 }
 
 ncclResult_t host_only_irecv(void* recv_comm, int n, void** data, int* sizes, int* tags, void** mhandles,
                              void** request) {
   HOST_ONLY_NEED_INIT();
-  ncclResult_t r = g_inner->irecv(recv_comm, n, data, sizes, tags, mhandles, request);
+  ncclResult_t r = inner->irecv(recv_comm, n, data, sizes, tags, mhandles, request);
   if (r == ncclSuccess && request != nullptr && *request != nullptr) {
     std::lock_guard<std::mutex> lock(g_mu);
     (*g_recvs)[*request] = recv_comm;
@@ -178,7 +180,7 @@ ncclResult_t host_only_irecv(void* recv_comm, int n, void** data, int* sizes, in
 
 ncclResult_t host_only_test(void* request, int* done, int* sizes) {
   HOST_ONLY_NEED_INIT();
-  ncclResult_t r = g_inner->test(request, done, sizes);
+  ncclResult_t r = inner->test(request, done, sizes);
   if (r != ncclSuccess || done == nullptr || *done == 0) return r;
   void* comm = nullptr;
   {
@@ -191,7 +193,7 @@ ncclResult_t host_only_test(void* request, int* done, int* sizes) {
   // The data is already in place (no unpack), so the inner slot is released
   // at once; the caller never sees a consume step. test() only finishes the
   // oldest receive of a comm, so this is post order, as the inner requires.
-  r = g_inner->irecvConsumed(comm, 1, request);
+  r = inner->irecvConsumed(comm, 1, request);
   if (r != ncclSuccess) {
     warn("test: releasing a finished receive failed (%d)", static_cast<int>(r));
     *done = 0;
@@ -208,19 +210,19 @@ void forget_recvs_of(void* comm) {
 
 ncclResult_t host_only_close_send(void* send_comm) {
   HOST_ONLY_NEED_INIT();
-  return g_inner->closeSend(send_comm);
+  return inner->closeSend(send_comm);
 }
 
 ncclResult_t host_only_close_recv(void* recv_comm) {
   HOST_ONLY_NEED_INIT();
-  ncclResult_t r = g_inner->closeRecv(recv_comm);
+  ncclResult_t r = inner->closeRecv(recv_comm);
   if (r == ncclSuccess) forget_recvs_of(recv_comm);
   return r;
 }
 
 ncclResult_t host_only_close_listen(void* listen_comm) {
   HOST_ONLY_NEED_INIT();
-  return g_inner->closeListen(listen_comm);
+  return inner->closeListen(listen_comm);
 }
 
 }  // namespace
