@@ -15,6 +15,7 @@
 #include "engine/comm_queue.h"
 #include "engine/control_channel.h"
 #include "engine/handshake.h"
+#include "engine/liveness.h"
 #include "engine/mr_table.h"
 #include "tcpx/endpoint.h"
 
@@ -100,11 +101,19 @@ struct Connection {
   std::deque<HeldNotification> held;
 
   uint32_t next_first_channel = 0;  // striping start, rotated per transfer
+  // Plugin requests queued or in flight on this connection's comms.
   bool busy() const {
     for (const auto& c : channels)
       if (!c->sq->idle() || !c->rq->idle()) return true;
     return false;
   }
+
+  // Heartbeat state, and the ops (ours or served for the peer) that wait on
+  // this connection: with any, a silent peer is pinged sooner.
+  Liveness liveness;
+  uint64_t bytes_seen = 0;  // control->bytes_read() when last looked at
+  size_t live_ops = 0;
+  bool has_work() const { return live_ops > 0 || busy(); }
 };
 
 enum class OpKind { kSend, kRecv, kRead, kWrite, kServeRead, kServeWrite };

@@ -165,6 +165,7 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
     ssize_t n = recv(fd_, in_.data() + old, kReadBytes, 0);
     in_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
     if (n > 0) {
+      bytes_read_ += static_cast<uint64_t>(n);
       if (static_cast<size_t>(n) < kReadBytes) break;
       continue;
     }

@@ -50,6 +50,8 @@ class ControlChannel {
   // wants_write()), or the sticky error.
   Status flush();
   bool wants_write() const { return out_off_ < out_.size(); }
+  // Bytes received so far (a partial frame counts: the peer is alive).
+  uint64_t bytes_read() const { return bytes_read_; }
   // Reads everything available and appends complete frames to *frames.
   // PEER_CLOSED on EOF/RST, PROTOCOL_ERROR on a malformed frame; frames
   // decoded before the error are still returned.
@@ -67,6 +69,7 @@ class ControlChannel {
   size_t out_off_ = 0;
   std::vector<uint8_t> in_;
   size_t in_off_ = 0;
+  uint64_t bytes_read_ = 0;
   std::vector<Frame> pending_;  // decoded but not yet handed out (handshake)
 };
 

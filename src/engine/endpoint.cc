@@ -109,6 +109,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   deps.recv_stats = &recv_stats;
   deps.chunk_bytes = cfg.chunk_bytes;
   deps.eager_bytes = cfg.eager_bytes;
+  deps.peer_timeout_ms = cfg.peer_timeout_ms;
   deps.deliver_notification = [this](Notification&& n) {
     std::lock_guard<std::mutex> lock(mu);
     notifications.push_back(std::move(n));

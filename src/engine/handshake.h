@@ -26,7 +26,8 @@ namespace tcpx::engine {
 
 // The protocol version this build speaks. TCPX_TEST_PROTOCOL_VERSION (tests
 // only) overrides what an endpoint announces, to exercise the mismatch path.
-inline constexpr uint32_t kProtocolVersion = 1;
+// 2: PING/PONG heartbeat frames (a version-1 peer would reject them).
+inline constexpr uint32_t kProtocolVersion = 2;
 uint32_t announced_protocol_version();
 
 struct HandshakeParams {

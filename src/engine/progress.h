@@ -36,6 +36,8 @@ struct ProgressDeps {
   RecvPathStats* recv_stats = nullptr;
   uint64_t chunk_bytes = 1 << 20;
   uint64_t eager_bytes = 64 << 10;
+  // A peer silent this long (no answer to a PING) is declared dead.
+  int peer_timeout_ms = 5000;
   // Notifications released in order land here (the endpoint's queue).
   std::function<void(Notification&&)> deliver_notification;
 };
@@ -79,6 +81,9 @@ class Progress {
   void flush_all();
   bool has_commands();
   void on_readable(Connection* c);
+  // Pings silent peers and fails those that stopped answering (liveness.h);
+  // returns when the next heartbeat step is due.
+  Clock::time_point check_liveness(Clock::time_point now);
 
   // protocol.cc: frames and transfer steps.
   void handle_frame(Connection* c, Frame& f);
@@ -126,6 +131,7 @@ class Progress {
   std::vector<pollfd> pfds_;
   std::vector<Connection*> pconns_;
   int idle_passes_ = 0;
+  Clock::time_point next_liveness_{};  // when check_liveness() has work
 };
 
 }  // namespace tcpx::engine

@@ -25,6 +25,7 @@ Op* Progress::new_op(Connection* c, OpKind kind) {
   op->id = next_op_id_++;
   op->kind = kind;
   op->conn = c;
+  ++c->live_ops;
   Op* raw = op.get();
   ops_.emplace(raw->id, std::move(op));
   return raw;
@@ -100,6 +101,8 @@ void Progress::handle_frame(Connection* c, Frame& f) {
     case FrameType::kSendEager: on_send_eager(c, f); return;
     case FrameType::kWriteInline: on_write_inline(c, f); return;
     case FrameType::kReadInline: on_read_inline(c, f); return;
+    case FrameType::kPing: queue_frame(c, FrameType::kPong, 0, {}); return;
+    case FrameType::kPong: return;  // being heard was the point (on_readable)
     default:
       fail_connection(c, ProtocolError(std::string("unexpected ") + frame_type_name(f.type) +
                                        " frame after the handshake"));
@@ -419,6 +422,7 @@ void Progress::finish(Op* op, const Status& s) {
   if (op->xfer != 0) d_.transfers->piece_done(op->xfer, op->piece, s, s.ok() ? op->size : 0);
   bool was_incoming = op->state == OpState::kTransferring && op->incoming;
   uint64_t seq = op->incoming_seq;
+  --c->live_ops;
   ops_.erase(op->id);
   if (was_incoming && c->incoming_pending.erase(seq) > 0 && c->error.ok()) release_notifications(c);
 }

@@ -26,6 +26,8 @@ const char* frame_type_name(FrameType t) {
     case FrameType::kSendEager: return "SEND_EAGER";
     case FrameType::kWriteInline: return "WRITE_INLINE";
     case FrameType::kReadInline: return "READ_INLINE";
+    case FrameType::kPing: return "PING";
+    case FrameType::kPong: return "PONG";
   }
   return "UNKNOWN";
 }

@@ -46,11 +46,15 @@ enum class FrameType : uint8_t {
   kSendEager = 13,    // two-sided: the bytes themselves; answered by ACK or REJECT
   kWriteInline = 14,  // one-sided write: FifoItem + size + bytes; answered by ACK or REJECT
   kReadInline = 15,   // reply to READ_REQ: the bytes themselves
+  // Heartbeat (engine/liveness.h), protocol version 2: PING asks the peer's
+  // progress thread for a sign of life, PONG is it. Empty payloads.
+  kPing = 16,
+  kPong = 17,
   // Completes an initiator's eager send, inline write or write: (code, reason)
   // like REJECT, an empty reason meaning success. (Named WRITE_ACK in
   // docs/design.md section 9.)
 };
-inline constexpr uint8_t kMaxFrameType = 15;
+inline constexpr uint8_t kMaxFrameType = 17;
 const char* frame_type_name(FrameType t);
 
 struct Frame {

@@ -55,7 +55,7 @@ TEST(Handshake, ProtocolVersionMismatchRejectedOnBothSides) {
   std::unique_ptr<Endpoint> ep;
   ASSERT_TRUE(make_endpoint(&ep).ok());
   PeerProcess peer;
-  ASSERT_TRUE(peer.start("accept_only", {}, {"TCPX_TEST_PROTOCOL_VERSION=2"}));
+  ASSERT_TRUE(peer.start("accept_only", {}, {"TCPX_TEST_PROTOCOL_VERSION=99"}));
   uint16_t port = static_cast<uint16_t>(std::stoi(peer.expect("READY ")));
   ConnId c;
   Status s = ep->connect("127.0.0.1", 0, port, &c);

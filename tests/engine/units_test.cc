@@ -1,5 +1,6 @@
 // Single-process unit tests of the engine's pure parts: metadata, frames,
-// FifoItems, chunk schedules, config parsing, MR bookkeeping.
+// FifoItems, chunk schedules, config parsing, MR bookkeeping, the heartbeat
+// schedule.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,6 +8,7 @@
 
 #include "engine/chunk_schedule.h"
 #include "engine/fifo_item.h"
+#include "engine/liveness.h"
 #include "engine/metadata.h"
 #include "engine/mr_table.h"
 #include "engine/wire.h"
@@ -252,4 +254,43 @@ TEST(MrTableTest, ContainmentBoundsAndBusy) {
   ASSERT_TRUE(t.dereg(mb).ok());
   EXPECT_EQ(t.acquire_remote(f, 50, &info).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(t.dereg(mb).code(), StatusCode::kNotFound);
+}
+
+TEST(LivenessTest, PingsSoonerWhenBusyAndDeclaresASilentPeerDeadAfterTheTimeout) {
+  using std::chrono::milliseconds;
+  using A = Liveness::Action;
+  const auto t0 = Liveness::Clock::time_point{} + std::chrono::hours(1);
+  // Busy: ping after T/4 of silence, dead at T with the ping unanswered.
+  Liveness busy(1000, t0);
+  EXPECT_EQ(busy.check(t0 + milliseconds(249), true), A::kNone);
+  EXPECT_EQ(busy.next_event(true), t0 + milliseconds(250));
+  EXPECT_EQ(busy.check(t0 + milliseconds(250), true), A::kPing);
+  EXPECT_EQ(busy.check(t0 + milliseconds(500), true), A::kNone);  // one ping at a time
+  EXPECT_EQ(busy.next_event(true), t0 + milliseconds(1000));
+  EXPECT_EQ(busy.check(t0 + milliseconds(999), true), A::kNone);
+  EXPECT_EQ(busy.check(t0 + milliseconds(1000), true), A::kDead);
+  EXPECT_EQ(busy.silent_for(t0 + milliseconds(1000)), milliseconds(1000));
+
+  // An answer (or any bytes) resets the clock.
+  Liveness live(1000, t0);
+  EXPECT_EQ(live.check(t0 + milliseconds(300), true), A::kPing);
+  live.heard(t0 + milliseconds(310));
+  EXPECT_EQ(live.check(t0 + milliseconds(1200), true), A::kPing);
+  live.heard(t0 + milliseconds(1201));
+  EXPECT_EQ(live.check(t0 + milliseconds(1400), true), A::kNone);
+
+  // Idle: ping after T; dead once silent for T with a ping out for T/2.
+  Liveness idle(1000, t0);
+  EXPECT_EQ(idle.check(t0 + milliseconds(999), false), A::kNone);
+  EXPECT_EQ(idle.check(t0 + milliseconds(1000), false), A::kPing);
+  EXPECT_EQ(idle.next_event(false), t0 + milliseconds(1500));
+  EXPECT_EQ(idle.check(t0 + milliseconds(1499), false), A::kNone);
+  EXPECT_EQ(idle.check(t0 + milliseconds(1500), false), A::kDead);
+
+  // Turning busy after a long idle spell gives a live peer T/2 to answer.
+  Liveness wake(1000, t0);
+  EXPECT_EQ(wake.check(t0 + milliseconds(1900), true), A::kPing);
+  EXPECT_EQ(wake.check(t0 + milliseconds(2000), true), A::kNone);
+  wake.heard(t0 + milliseconds(2001));
+  EXPECT_EQ(wake.check(t0 + milliseconds(2100), true), A::kNone);
 }
