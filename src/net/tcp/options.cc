@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "net/tcp/plugin_log.h"
+
 namespace tcpx::tcp {
 namespace {
 
@@ -34,6 +36,15 @@ bool read_switch(const char* name, bool* out, std::string* why) {
 
 bool strict_emulation() { return g_strict.load(std::memory_order_relaxed); }
 void set_strict_emulation(bool on) { g_strict.store(on, std::memory_order_relaxed); }
+
+bool stall_on_peer_loss(const char* comm, bool* stalled, const char* why, int err) {
+  if (!strict_emulation()) return false;
+  if (!*stalled)
+    TCP_WARN("%s: %s%s%s; strict TCPX emulation: its requests stay pending forever, as in Google's plugin "
+             "(detect peer death elsewhere)", comm, why, err ? ": " : "", err ? strerror(err) : "");
+  *stalled = true;
+  return true;
+}
 
 bool read_bounce_host(bool* out, std::string* why) {
   *out = false;

@@ -43,6 +43,11 @@ bool read_bounce_host(bool* out, std::string* why);
 //     connect() with a handle that already returned, are refused (5) loudly.
 bool strict_emulation();
 void set_strict_emulation(bool on);
+// A comm lost its peer (EOF, reset, socket error). Under strict emulation:
+// sets *stalled (logging the first time, naming `comm` and the cause) and
+// returns true, the comm's requests then stay pending; otherwise returns
+// false and the caller fails the comm.
+bool stall_on_peer_loss(const char* comm, bool* stalled, const char* why, int err);
 
 }  // namespace tcpx::tcp
 

@@ -253,14 +253,7 @@ void RecvComm::fail(ncclResult_t code, const char* why, int err) {
 }
 
 void RecvComm::peer_lost(ncclResult_t code, const char* why, int err) {
-  if (!strict_emulation()) {
-    fail(code, why, err);
-    return;
-  }
-  if (!stalled_)
-    TCP_WARN("recv comm: %s%s%s; strict TCPX emulation: its requests stay pending forever, as in Google's "
-             "plugin (detect peer death elsewhere)", why, err ? ": " : "", err ? strerror(err) : "");
-  stalled_ = true;
+  if (!stall_on_peer_loss("recv comm", &stalled_, why, err)) fail(code, why, err);
 }
 
 }  // namespace tcpx::tcp

@@ -239,14 +239,7 @@ void SendComm::fail(ncclResult_t code, const char* why, int err) {
 }
 
 void SendComm::peer_lost(ncclResult_t code, const char* why, int err) {
-  if (!strict_emulation()) {
-    fail(code, why, err);
-    return;
-  }
-  if (!stalled_)
-    TCP_WARN("send comm: %s failed%s%s; strict TCPX emulation: its requests stay pending forever, as in "
-             "Google's plugin (detect peer death elsewhere)", why, err ? ": " : "", err ? strerror(err) : "");
-  stalled_ = true;
+  if (!stall_on_peer_loss("send comm", &stalled_, why, err)) fail(code, why, err);
 }
 
 }  // namespace tcpx::tcp
