@@ -28,7 +28,9 @@ struct Config {
   size_t eager_bytes = 64u << 10;
   // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS
   int connect_timeout_ms = 10000;
-  // A peer silent this long on a busy connection is declared dead.
+  // A peer that answers nothing on the control connection (not even the
+  // engine's heartbeat) this long is declared dead: about this long after
+  // it froze while transfers are outstanding, 1.5x while idle.
   //                                                    TCPX_PEER_TIMEOUT_MS
   int peer_timeout_ms = 5000;
   // ncclNet v7 plugin to dlopen; empty = the built-in TCP plugin installed
