@@ -216,7 +216,7 @@ TEST_P(NetBadInputTest, OversizedMessageToDirectReceiveFailsWithoutOverflow) {
     ASSERT_EQ(mr.reg(net(), s.comm, arena.base(), arena.size(), mem_type()), ncclSuccess);
     ASSERT_OK(space().fill(arena.at(0), 8192, msgs[0].seed));
     void* req = nullptr;
-    ASSERT_EQ(net()->isend(s.comm, arena.at(0), 8192, 0, mr.get(), &req), ncclSuccess);
+    ASSERT_EQ(post_isend(&s, arena.at(0), 8192, 0, mr.get(), &req), ncclSuccess);
     (void)wait_request(net(), req, 5000);
     ASSERT_OK(rv().sync("done"));
     return;

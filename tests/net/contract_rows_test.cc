@@ -65,7 +65,10 @@ TEST_P(NetModeTest, PropertiesAreSane) {
     EXPECT_NE(p.name, nullptr);
     EXPECT_EQ(p.maxRecvs, 1) << "TCPX receives one buffer per irecv";
     EXPECT_TRUE(p.ptrSupport & mem_type()) << "ptrSupport " << p.ptrSupport << " lacks this mode's memory type";
-    EXPECT_GT(p.speed, 0);
+    // The speed is advisory (NCCL uses it to rank NICs); aws-ofi-nccl reports
+    // 0 for an interface it has no NIC data for (loopback).
+    if (builtin()) EXPECT_GT(p.speed, 0);
+    EXPECT_GE(p.speed, 0);
     EXPECT_GE(p.maxComms, 1);
     if (builtin()) {
       EXPECT_EQ(p.netDeviceType, NCCL_NET_DEVICE_UNPACK) << "the built-in plugin emulates TCPX's unpack path";
@@ -137,7 +140,7 @@ TEST_P(NetPairTest, TagsAreIgnoredAndPostOrderMatches) {
     void* req[3] = {};
     for (int i = 0; i < 3; ++i) {
       ASSERT_OK(space().fill(arena.at(i), msgs[i].size, msgs[i].seed));
-      ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, send_tags[i], mr.get(), &req[i]), ncclSuccess);
+      ASSERT_EQ(post_isend(&s, arena.at(i), msgs[i].size, send_tags[i], mr.get(), &req[i]), ncclSuccess);
     }
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend"));
     ASSERT_OK(rv().sync("done"));
@@ -176,7 +179,7 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
     void* req[17] = {};
     for (int i = 0; i < 17; ++i) ASSERT_OK(space().fill(arena.at(i), msgs[i].size, msgs[i].seed));
     for (int i = 0; i < 16; ++i)
-      ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess) << "isend " << i;
+      ASSERT_EQ(post_isend(&s, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess) << "isend " << i;
     void* extra = nullptr;
     ncclResult_t rc = net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &extra);
     const bool taken = seventeenth_taken(builtin(), rc, extra, "isend");
@@ -184,7 +187,7 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
     for (int i = 0; i < (taken ? 17 : 16); ++i) ASSERT_TRUE(completed(wait_request(net(), req[i]), "isend"));
     if (!taken) {
       // A slot is free again: the refused message goes now.
-      ASSERT_EQ(net()->isend(s.comm, arena.at(16), msgs[16].size, 0, mr.get(), &req[16]), ncclSuccess);
+      ASSERT_EQ(post_isend(&s, arena.at(16), msgs[16].size, 0, mr.get(), &req[16]), ncclSuccess);
       ASSERT_TRUE(completed(wait_request(net(), req[16]), "isend after the window drained"));
     }
     ASSERT_OK(rv().sync("done"));
@@ -202,13 +205,11 @@ TEST_P(NetPairTest, SeventeenthOutstandingRequestReturns3) {
     ASSERT_EQ(post_irecv(&r, arena.at(i), msgs[i].size, 0, mr.get(), &req[i], &slot[i]), ncclSuccess) << i;
   void* extra = nullptr;
   uint64_t extra_slot = 0;
-  ncclResult_t rc = post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &extra, &extra_slot);
+  ncclResult_t rc = post_irecv(&r, arena.at(16), msgs[16].size, 0, mr.get(), &extra, &extra_slot, /*retry_ms=*/0);
   const bool taken = seventeenth_taken(builtin(), rc, extra, "irecv");
   if (taken) {
     req[16] = extra;
     slot[16] = extra_slot;
-  } else if (rc == ncclSuccess) {
-    --r.posted;  // success with a NULL request posted nothing
   }
   for (int i = 0; i < 16; ++i) {
     ASSERT_TRUE(completed(wait_request(net(), req[i]), "irecv"));
@@ -237,7 +238,7 @@ TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
     void* req[2] = {};
     for (int i = 0; i < 2; ++i) {
       ASSERT_OK(space().fill(arena.at(i), msgs[i].size, msgs[i].seed));
-      ASSERT_EQ(net()->isend(s.comm, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess);
+      ASSERT_EQ(post_isend(&s, arena.at(i), msgs[i].size, 0, mr.get(), &req[i]), ncclSuccess);
     }
     const bool second_done = test_newer_request(net(), req[1], builtin(), "isend");
     for (int i = 0; i < (second_done ? 1 : 2); ++i)
@@ -269,6 +270,10 @@ TEST_P(NetPairTest, OnlyTheOldestRequestMayBeTested) {
 }
 
 TEST_P(NetPairTest, IrecvWithNOtherThanOneIsRefused) {
+  // TCPX's contract (and the built-in's): one buffer per irecv. Other
+  // plugins may take up to their own limit: aws-ofi-nccl accepts n = 2..8
+  // while it reports maxRecvs 1.
+  if (!builtin()) GTEST_SKIP() << "refusing n != 1 is TCPX's rule; " << plugin_under_test() << " may group receives";
   const std::vector<Message> msgs = make_messages(5, {5000});
   if (is_peer()) {
     SendEnd s;

@@ -56,7 +56,7 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
     void* req[kVictimMessages] = {};
     for (int i = 0; i < kVictimMessages; ++i) {
       ASSERT_OK(space().fill(arena.at(i), kVictimBytes, victim_msgs[i].seed));
-      ASSERT_EQ(net()->isend(s.comm, arena.at(i), kVictimBytes, 0, mr.get(), &req[i]), ncclSuccess);
+      ASSERT_EQ(post_isend(&s, arena.at(i), kVictimBytes, 0, mr.get(), &req[i]), ncclSuccess);
     }
     // Push bytes (progress happens inside test) until the kernel stops taking
     // them, then die without any goodbye.
@@ -172,7 +172,7 @@ TEST_P(NetPairTest, PeerKilledWhileReceivingFailsTheSends) {
   void* req[kVictimMessages] = {};
   for (int i = 0; i < kVictimMessages; ++i) {
     ASSERT_OK(space().fill(arena.at(i), kVictimBytes, doomed_msgs[i].seed));
-    ASSERT_EQ(net()->isend(doomed.comm, arena.at(i), kVictimBytes, 0, mr.get(), &req[i]), ncclSuccess);
+    ASSERT_EQ(post_isend(&doomed, arena.at(i), kVictimBytes, 0, mr.get(), &req[i]), ncclSuccess);
   }
   ASSERT_OK(victim_rv.expect("dying"));
   auto t0 = Clock::now();

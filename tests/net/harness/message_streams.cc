@@ -53,7 +53,7 @@ Status SendStream::step() {
     ncclResult_t r = end_->net->isend(end_->comm, p, static_cast<int>(m.size), static_cast<int>(next_),
                                       mr_.get(), &req);
     if (r != ncclSuccess) return TransportError("isend #" + std::to_string(next_) + " returned " + rc_name(r));
-    if (req == nullptr) return TransportError("isend #" + std::to_string(next_) + " returned 0 and no request");
+    if (req == nullptr) break;  // NCCL's "not now": post it again on the next step
     inflight_.emplace_back(req, next_++);
   }
   if (inflight_.empty()) return Status::Ok();
@@ -97,7 +97,7 @@ Status RecvStream::step() {
     void* req = nullptr;
     ncclResult_t r = end_->net->irecv(end_->comm, 1, &data, &size, &tag, &mh, &req);
     if (r != ncclSuccess) return TransportError("irecv #" + std::to_string(next_) + " returned " + rc_name(r));
-    if (req == nullptr) return TransportError("irecv #" + std::to_string(next_) + " returned 0 and no request");
+    if (req == nullptr) break;  // NCCL's "not now": post it again on the next step
     inflight_.push_back({req, next_++, end_->posted++ % NET_UNPACK_MAX_SLICES});
   }
   if (inflight_.empty()) return Status::Ok();

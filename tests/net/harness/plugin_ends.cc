@@ -117,18 +117,43 @@ Status connect_end(const ncclNet_v7_t* net, int dev, net::NetHandle* handle, Sen
   return Status::Ok();
 }
 
+namespace {
+
+// Calls post() until it fails, yields a request, or retry_ms passes.
+template <typename Post>
+ncclResult_t post_until_request(void** request, int retry_ms, Post post) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(retry_ms);
+  Backoff backoff;
+  for (;;) {
+    *request = nullptr;
+    ncclResult_t r = post();
+    if (r != ncclSuccess || *request != nullptr || Clock::now() >= deadline) return r;
+    backoff.pause();
+  }
+}
+
+}  // namespace
+
 ncclResult_t post_irecv(RecvEnd* end, void* data, int size, int tag, void* mhandle, void** request,
-                        uint64_t* slot) {
-  void* d = data;
-  int s = size;
-  int t = tag;
-  void* m = mhandle;
-  ncclResult_t r = end->net->irecv(end->comm, 1, &d, &s, &t, &m, request);
-  if (r == ncclSuccess) {
+                        uint64_t* slot, int retry_ms) {
+  ncclResult_t r = post_until_request(request, retry_ms, [&] {
+    void* d = data;
+    int s = size;
+    int t = tag;
+    void* m = mhandle;
+    return end->net->irecv(end->comm, 1, &d, &s, &t, &m, request);
+  });
+  if (r == ncclSuccess && *request != nullptr) {
     if (slot != nullptr) *slot = end->posted % NET_UNPACK_MAX_SLICES;
     ++end->posted;
   }
   return r;
+}
+
+ncclResult_t post_isend(SendEnd* end, void* data, int size, int tag, void* mhandle, void** request,
+                        int retry_ms) {
+  return post_until_request(request, retry_ms,
+                            [&] { return end->net->isend(end->comm, data, size, tag, mhandle, request); });
 }
 
 ncclResult_t consume_recv(const RecvEnd& end, void* request) {

@@ -78,10 +78,18 @@ Status accept_end(RecvEnd* end, int timeout_ms = kPluginTimeoutMs);
 Status connect_end(const ncclNet_v7_t* net, int dev, net::NetHandle* handle, SendEnd* out,
                    int timeout_ms = kPluginTimeoutMs);
 
-// One irecv with n = 1; on success counts it in end->posted and reports the
-// unpack slot it owns (posted % 16).
+// NCCL's rule: isend and irecv may return success with a NULL request,
+// meaning "not now, call again" (aws-ofi-nccl does so while its libfabric
+// connection is still being set up). Both helpers below call again until a
+// request comes, an error does, or retry_ms passes (then success with
+// *request NULL; 0 = one attempt).
+//
+// One irecv with n = 1; when it yields a request, counts it in end->posted
+// and reports the unpack slot it owns (posted % 16).
 ncclResult_t post_irecv(RecvEnd* end, void* data, int size, int tag, void* mhandle, void** request,
-                        uint64_t* slot = nullptr);
+                        uint64_t* slot = nullptr, int retry_ms = kPluginTimeoutMs);
+ncclResult_t post_isend(SendEnd* end, void* data, int size, int tag, void* mhandle, void** request,
+                        int retry_ms = kPluginTimeoutMs);
 
 // Releases a finished receive. irecvConsumed is optional in NCCL's v7 ABI: a
 // plugin whose receives land in place with nothing to release (aws-ofi-nccl,
