@@ -15,13 +15,13 @@ configure:
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
 
 # Builds the library, the core it links (libtcpx.so) and the built-in plugin
-# it loads, and links ./libuccl_engine.so to it. The core is linked here too:
-# the loader looks for it beside the path libuccl_engine.so was loaded from
-# (RPATH $ORIGIN); the plugin is found beside the core's real file.
+# it loads, and links ./libuccl_engine.so* (the SONAME a program records) and
+# ./libtcpx.so* to them: the loader looks for the core beside the path
+# libuccl_engine.so was loaded from (RPATH $ORIGIN); the plugin is found
+# beside the core's real file.
 libuccl_engine.so: configure
 	cmake --build $(BUILD) --target uccl_engine tcpx_net_tcp
-	ln -sf $(BUILD)/lib/libuccl_engine.so libuccl_engine.so
-	for f in $(BUILD)/lib/libtcpx.so*; do ln -sf $$f .; done
+	for f in $(BUILD)/lib/libuccl_engine.so* $(BUILD)/lib/libtcpx.so*; do ln -sf $$f .; done
 
 test: all
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -30,4 +30,4 @@ install: all
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) libuccl_engine.so libtcpx.so*
+	rm -rf $(BUILD) libuccl_engine.so* libtcpx.so*
