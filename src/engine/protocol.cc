@@ -169,7 +169,7 @@ void Progress::try_match(Connection* c) {
     op->size = a.size;
     if (a.eager) {
       Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
-      queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_reject({s.code(), s.ok() ? "" : s.message()}));
+      queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s));
       finish(op, s);
       continue;
     }
@@ -304,7 +304,7 @@ void Progress::data_done(Op* op) {
       op->state = OpState::kAwaitAck;
       return;
     case OpKind::kServeWrite:
-      queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_reject({StatusCode::kOk, ""}));
+      queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_ack(Status::Ok()));
       return finish(op, Status::Ok());
     default:
       return finish(op, Status::Ok());
@@ -330,14 +330,13 @@ void Progress::on_write_req(Connection* c, const Frame& f) {
 }
 
 void Progress::on_write_ack(Connection* c, const Frame& f) {
-  // WRITE_ACK carries (code, reason) like REJECT; an empty reason means the
-  // data is in place (decode_reject never yields OK as a code).
-  RejectPayload verdict;
-  Status s = decode_reject(f.payload, &verdict);
+  // WRITE_ACK carries (code, reason); code OK, and nothing else, means the
+  // data is in place.
+  Status result;
+  Status s = decode_ack(f.payload, &result);
   if (!s.ok()) return fail_connection(c, s);
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
-  Status result = verdict.reason.empty() ? Status::Ok() : Status(verdict.code, "target: " + verdict.reason);
   if (op->eager && op->state == OpState::kAwaitReply) return finish(op, result);
   if (op->kind != OpKind::kWrite || op->state == OpState::kAwaitReply)
     return fail_connection(c, ProtocolError("WRITE_ACK for a request that is not a started write"));
@@ -386,7 +385,7 @@ void Progress::on_write_inline(Connection* c, const Frame& f) {
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
-  queue_frame(c, FrameType::kWriteAck, f.id, encode_reject({StatusCode::kOk, ""}));
+  queue_frame(c, FrameType::kWriteAck, f.id, encode_ack(Status::Ok()));
 }
 
 void Progress::on_read_inline(Connection* c, const Frame& f) {

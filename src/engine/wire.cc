@@ -139,6 +139,26 @@ Status decode_reject(const std::vector<uint8_t>& b, RejectPayload* out) {
   return Status::Ok();
 }
 
+std::vector<uint8_t> encode_ack(const Status& verdict) {
+  return encode_reject({verdict.code(), verdict.ok() ? "" : verdict.message()});
+}
+
+Status decode_ack(const std::vector<uint8_t>& b, Status* verdict) {
+  ByteReader r(b.data(), b.size());
+  uint32_t code = 0;
+  std::string reason;
+  if (!r.u32(&code) || !r.str(&reason, kMaxReasonBytes) || r.remaining() != 0) return bad("WRITE_ACK");
+  if (code == static_cast<uint32_t>(StatusCode::kOk)) {
+    *verdict = Status::Ok();
+    return Status::Ok();
+  }
+  // A failure code that makes no sense as a remote verdict still fails.
+  auto c = static_cast<StatusCode>(code);
+  if (c == StatusCode::kInProgress || code > static_cast<uint32_t>(StatusCode::kInternal)) c = StatusCode::kProtocolError;
+  *verdict = Status(c, "target: " + (reason.empty() ? std::string("failed, no reason given") : reason));
+  return Status::Ok();
+}
+
 std::vector<uint8_t> encode_u64(uint64_t v) {
   std::vector<uint8_t> b;
   ByteWriter(&b).u64(v);

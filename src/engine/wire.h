@@ -100,6 +100,11 @@ struct RejectPayload {
 };
 std::vector<uint8_t> encode_reject(const RejectPayload& r);
 Status decode_reject(const std::vector<uint8_t>& b, RejectPayload* out);
+// WRITE_ACK: the same (code, reason) layout, where code OK (0) is the one
+// and only success; any other code is a failure, with its reason (or
+// "no reason given"). *verdict gets the outcome; the return is the decode.
+std::vector<uint8_t> encode_ack(const Status& verdict);
+Status decode_ack(const std::vector<uint8_t>& b, Status* verdict);
 
 std::vector<uint8_t> encode_u64(uint64_t v);
 Status decode_u64(const std::vector<uint8_t>& b, uint64_t* v);

@@ -142,6 +142,15 @@ TEST(DecoderFuzz, SmallPayloads) {
          return s;
        },
        3);
+  fuzz({encode_ack(Status::Ok()), encode_ack(InvalidArgument("out of bounds"))}, StatusCode::kProtocolError,
+       [](const Bytes& b) {
+         Status verdict;
+         Status s = decode_ack(b, &verdict);
+         if (s.ok() && verdict.in_progress()) return Internal("a WRITE_ACK decoded as IN_PROGRESS");
+         if (s.ok() && verdict.message().size() > kMaxReasonBytes + 64) return Internal("oversized reason accepted");
+         return s;
+       },
+       11);
   fuzz({encode_u64(0x0102030405060708ull)}, StatusCode::kProtocolError,
        [](const Bytes& b) {
          uint64_t v;

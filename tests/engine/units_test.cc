@@ -144,6 +144,19 @@ TEST(Wire, GarbageOversizedAndUnknownTypesRejected) {
   EXPECT_EQ(rj.code, StatusCode::kProtocolError);
   HelloPayload h;
   EXPECT_FALSE(decode_hello(std::vector<uint8_t>(8), &h).ok());
+  // WRITE_ACK: OK is success; a failure stays a failure even without a
+  // reason (it used to be "empty reason = success").
+  Status verdict = Internal("unset");
+  ASSERT_TRUE(decode_ack(encode_ack(Status::Ok()), &verdict).ok());
+  EXPECT_TRUE(verdict.ok());
+  ASSERT_TRUE(decode_ack(encode_reject({StatusCode::kNotFound, ""}), &verdict).ok());
+  EXPECT_EQ(verdict.code(), StatusCode::kNotFound);
+  ASSERT_TRUE(decode_ack(encode_ack(InvalidArgument("out of bounds")), &verdict).ok());
+  EXPECT_EQ(verdict.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(verdict.message().find("out of bounds"), std::string::npos);
+  ASSERT_TRUE(decode_ack(encode_reject({StatusCode::kInProgress, "x"}), &verdict).ok());
+  EXPECT_EQ(verdict.code(), StatusCode::kProtocolError);
+  EXPECT_FALSE(decode_ack({0, 0, 0}, &verdict).ok());
 }
 
 TEST(Wire, HelloRoundTrip) {
