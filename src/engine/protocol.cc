@@ -25,7 +25,8 @@ Op* Progress::new_op(Connection* c, OpKind kind) {
   op->id = next_op_id_++;
   op->kind = kind;
   op->conn = c;
-  ++c->live_ops;
+  // Idle -> busy: the heartbeat pings sooner now, so reschedule it.
+  if (c->live_ops++ == 0) next_liveness_ = Clock::time_point::min();
   Op* raw = op.get();
   ops_.emplace(raw->id, std::move(op));
   return raw;

@@ -68,6 +68,7 @@ TEST_F(FrozenPeer, OutstandingTransfersFailWithinTheTimeout) {
   expect_stopped_responding(ep_->wait(send_id, static_cast<int>(bound)));
   expect_stopped_responding(ep_->wait(recv_id, static_cast<int>(bound)));
   EXPECT_LT(ms_since(t0), bound);
+  RecordProperty("detected_after_ms", static_cast<int>(ms_since(t0)));
   // The other peer is unaffected: its echo comes back intact.
   XferId os;
   ASSERT_TRUE(ep_->send_async(co, out_mr, out.data(), big, &os).ok());
