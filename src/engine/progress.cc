@@ -108,7 +108,9 @@ void Progress::loop() {
   while (!stop_.load(std::memory_order_relaxed)) {
     run_commands();
     bool moved = drive_channels();
-    if (Clock::now() >= next_liveness_) next_liveness_ = check_liveness(Clock::now());
+    // One clock read per pass serves the heartbeat and the control-poll gap.
+    const auto now = Clock::now();
+    if (now >= next_liveness_) next_liveness_ = check_liveness(now);
     flush_all();
     bool busy = false;
     for (auto& [id, c] : conns_)
@@ -137,7 +139,6 @@ void Progress::loop() {
     // When nothing moves (peer slow, or sharing our cores) give the CPU away,
     // and after a long stall sleep in poll for a millisecond at a time.
     idle_passes_ = moved ? 0 : idle_passes_ + 1;
-    auto now = Clock::now();
     if (idle_passes_ > 2000) {
       poll_sockets(1);
       passes_since_poll = 0;

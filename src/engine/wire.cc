@@ -126,16 +126,30 @@ std::vector<uint8_t> encode_reject(const RejectPayload& rj) {
   return b;
 }
 
-Status decode_reject(const std::vector<uint8_t>& b, RejectPayload* out) {
+namespace {
+
+// (u32 code, string reason): the layout REJECT and WRITE_ACK share.
+bool read_verdict(const std::vector<uint8_t>& b, uint32_t* code, std::string* reason) {
   ByteReader r(b.data(), b.size());
-  uint32_t code = 0;
-  if (!r.u32(&code) || !r.str(&out->reason, kMaxReasonBytes) || r.remaining() != 0) return bad("REJECT");
-  // Only codes that make sense as a remote verdict; anything else is mapped so
-  // a hostile peer cannot make us report OK or IN_PROGRESS.
+  return r.u32(code) && r.str(reason, kMaxReasonBytes) && r.remaining() == 0;
+}
+
+// A peer's failure code, limited to codes that make sense as a remote
+// verdict: anything else becomes PROTOCOL_ERROR, so a hostile peer cannot
+// make us report OK or IN_PROGRESS for a failure.
+StatusCode remote_failure(uint32_t code) {
   auto c = static_cast<StatusCode>(code);
   if (c == StatusCode::kOk || c == StatusCode::kInProgress || code > static_cast<uint32_t>(StatusCode::kInternal))
-    c = StatusCode::kProtocolError;
-  out->code = c;
+    return StatusCode::kProtocolError;
+  return c;
+}
+
+}  // namespace
+
+Status decode_reject(const std::vector<uint8_t>& b, RejectPayload* out) {
+  uint32_t code = 0;
+  if (!read_verdict(b, &code, &out->reason)) return bad("REJECT");
+  out->code = remote_failure(code);
   return Status::Ok();
 }
 
@@ -144,18 +158,11 @@ std::vector<uint8_t> encode_ack(const Status& verdict) {
 }
 
 Status decode_ack(const std::vector<uint8_t>& b, Status* verdict) {
-  ByteReader r(b.data(), b.size());
   uint32_t code = 0;
   std::string reason;
-  if (!r.u32(&code) || !r.str(&reason, kMaxReasonBytes) || r.remaining() != 0) return bad("WRITE_ACK");
-  if (code == static_cast<uint32_t>(StatusCode::kOk)) {
-    *verdict = Status::Ok();
-    return Status::Ok();
-  }
-  // A failure code that makes no sense as a remote verdict still fails.
-  auto c = static_cast<StatusCode>(code);
-  if (c == StatusCode::kInProgress || code > static_cast<uint32_t>(StatusCode::kInternal)) c = StatusCode::kProtocolError;
-  *verdict = Status(c, "target: " + (reason.empty() ? std::string("failed, no reason given") : reason));
+  if (!read_verdict(b, &code, &reason)) return bad("WRITE_ACK");
+  if (code == static_cast<uint32_t>(StatusCode::kOk)) *verdict = Status::Ok();
+  else *verdict = Status(remote_failure(code), "target: " + (reason.empty() ? "failed, no reason given" : reason));
   return Status::Ok();
 }
 

@@ -108,10 +108,6 @@ class Transport : public std::enable_shared_from_this<Transport> {
   Status devices(int* ndev) const;
   Status properties(int dev, ncclNetProperties_v7_t* props) const;
 
-  // Optional v7 slots (NCCL treats them as optional; aws-ofi-nccl leaves
-  // irecvConsumed and getDeviceMr NULL). A plugin without irecvConsumed
-  // frees a receive's slot when test() reports it done.
-  bool has_irecv_consumed() const { return v_->irecvConsumed != nullptr; }
   // Whether connect can take a per-comm socket count (the built-in plugin's
   // extension, tcpx_net_ext.h).
   bool takes_socket_count() const { return ext_ != nullptr; }
