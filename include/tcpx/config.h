@@ -26,6 +26,12 @@ struct Config {
   // on the control connection (one frame, no plugin requests); 0 disables.
   //                                                    TCPX_EAGER_BYTES
   size_t eager_bytes = 64u << 10;
+  // How long a thread blocked in wait() (or a blocking send/recv/read/write)
+  // drives progress itself, busy-polling, before it sleeps and leaves the
+  // work to the background thread. Spinning turns a small transfer's
+  // completion into no thread wake-up at all; 0 always sleeps at once.
+  //                                                    TCPX_SPIN_US
+  int spin_us = 200;
   // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS
   int connect_timeout_ms = 10000;
   // A peer that answers nothing on the control connection (not even the

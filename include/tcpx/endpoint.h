@@ -2,10 +2,13 @@
 // processes over any ncclNet v7 plugin (Google's TCPX plugin or the built-in
 // TCP one). Parity target: UCCL's RDMA Endpoint as used by uccl_engine.
 //
-// Threading: every method is thread-safe. The endpoint owns its progress
-// thread(s); *_async calls enqueue and return at once, poll_async never
-// blocks, wait() blocks up to a deadline. A peer's read/write requests are
-// served by the endpoint itself: the target application calls nothing.
+// Threading: every method is thread-safe. *_async calls start or enqueue
+// their work and return at once; poll_async never blocks; wait() blocks up to
+// a deadline. The thread that waits drives progress itself for up to
+// Config::spin_us (busy-polling), then sleeps; one background thread per
+// endpoint drives when nobody waits, so a peer's read/write requests are
+// served without the target application calling anything. Threads: the
+// caller's, one background progress thread, one control-listener thread.
 #ifndef TCPX_ENDPOINT_H_
 #define TCPX_ENDPOINT_H_
 
@@ -154,6 +157,11 @@ class Endpoint {
   // transfer stays live). timeout_ms < 0 waits without a deadline (a dead
   // peer still ends it with an error). Retires the id like poll_async.
   Status wait(XferId xfer, int timeout_ms = -1);
+  // Runs one progress pass on the calling thread unless another thread is
+  // driving (then returns at once). For callers that poll in their own loop;
+  // wait() and the blocking calls drive by themselves. *moved: whether the
+  // pass did anything.
+  Status progress(bool* moved = nullptr);
   // Per-piece result of a finished vector transfer (before it is retired).
   Status piece_status(XferId xfer, size_t piece, Status* out) const;
 

@@ -51,6 +51,7 @@ Status Config::from_env(Config* out) {
   TCPX_RETURN_IF_ERROR(env_int("TCPX_SOCKETS_PER_CHANNEL", 1, 8, &c.sockets_per_channel));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_CHUNK_BYTES", 4096, kMaxChunk, &c.chunk_bytes));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_EAGER_BYTES", 0, kMaxEager, &c.eager_bytes));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_SPIN_US", 0, 1000000, &c.spin_us));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_CONNECT_TIMEOUT_MS", 1, 3600000, &c.connect_timeout_ms));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_PEER_TIMEOUT_MS", 100, 3600000, &c.peer_timeout_ms));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_NET_DEV", -1, 1023, &c.net_dev));
@@ -75,6 +76,8 @@ Status Config::validate() const {
   if (eager_bytes > kMaxEager)
     return InvalidArgument("eager_bytes (TCPX_EAGER_BYTES) must be at most 524288, got " +
                            std::to_string(eager_bytes));
+  if (spin_us < 0 || spin_us > 1000000)
+    return InvalidArgument("spin_us (TCPX_SPIN_US) must be in [0, 1000000], got " + std::to_string(spin_us));
   if (connect_timeout_ms < 1)
     return InvalidArgument("connect_timeout_ms (TCPX_CONNECT_TIMEOUT_MS) must be positive");
   if (peer_timeout_ms < 100)
@@ -89,6 +92,7 @@ std::string Config::describe() const {
     << "sockets_per_channel=" << sockets_per_channel << "\n"
     << "chunk_bytes=" << chunk_bytes << "\n"
     << "eager_bytes=" << eager_bytes << "\n"
+    << "spin_us=" << spin_us << "\n"
     << "connect_timeout_ms=" << connect_timeout_ms << "\n"
     << "peer_timeout_ms=" << peer_timeout_ms << "\n"
     << "plugin_path=" << (plugin_path.empty() ? "(built-in)" : plugin_path) << "\n"

@@ -67,7 +67,8 @@ class ControlChannel {
   Status error_;
   std::vector<uint8_t> out_;
   size_t out_off_ = 0;
-  std::vector<uint8_t> in_;
+  std::vector<uint8_t> in_;  // [in_off_, in_len_) received, not yet decoded
+  size_t in_len_ = 0;
   size_t in_off_ = 0;
   uint64_t bytes_read_ = 0;
   std::vector<Frame> pending_;  // decoded but not yet handed out (handshake)

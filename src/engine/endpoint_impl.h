@@ -29,6 +29,10 @@ class Endpoint::Impl {
   Status usable(ConnId conn) const;
   // Acquires the regions, creates the transfer and posts its pieces.
   Status post(engine::OpKind kind, ConnId conn, const std::vector<IoPiece>& pieces, XferId* out);
+  // wait() for every blocking call: drives progress on the calling thread for
+  // up to cfg.spin_us, then sleeps until the transfer is final or the
+  // deadline passes. bytes: what a receive got.
+  Status wait(XferId id, int timeout_ms, uint64_t* bytes);
 
   Config cfg;
   int gpu = -1;

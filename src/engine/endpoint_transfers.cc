@@ -2,6 +2,11 @@
 // regions it touches (so dereg sees them busy), creates the user-visible
 // transfer and posts one op per piece to the progress thread. Nothing here
 // blocks except the explicit blocking wrappers.
+#include <algorithm>
+#include <chrono>
+#include <span>
+
+#include "common/cpu_relax.h"
 #include "engine/endpoint_impl.h"
 #include "engine/fifo_item.h"
 
@@ -12,7 +17,12 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, const std::vector<
   if (pieces.empty()) return InvalidArgument("transfer: no pieces");
   TCPX_RETURN_IF_ERROR(usable(conn));
   bool one_sided = kind == engine::OpKind::kRead || kind == engine::OpKind::kWrite;
-  std::vector<engine::PostedOp> ops(pieces.size());
+  // One piece (the common case) lives on the stack: no allocation per post.
+  engine::PostedOp single;
+  std::vector<engine::PostedOp> many;
+  if (pieces.size() > 1) many.resize(pieces.size());
+  std::span<engine::PostedOp> ops = pieces.size() == 1 ? std::span<engine::PostedOp>(&single, 1)
+                                                       : std::span<engine::PostedOp>(many);
   for (size_t i = 0; i < pieces.size(); ++i) {
     const IoPiece& p = pieces[i];
     Status s;
@@ -39,11 +49,40 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, const std::vector<
   }
   XferId id = xfers.create(pieces.size());
   for (auto& op : ops) op.xfer = id;
-  progress->post([this, ops = std::move(ops)] {
-    for (const auto& op : ops) progress->start_op(op);
-  });
+  progress->submit(ops);
   *out = id;
   return Status::Ok();
+}
+
+Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  Status s = xfers.poll(id, bytes);
+  if (!s.in_progress() || timeout_ms == 0) return s.in_progress() ? xfers.wait(id, 0, bytes) : s;
+  if (cfg.spin_us > 0) {
+    // Drive progress on this thread for up to spin_us: the transfer's last
+    // frame is read, and the transfer finished, right here, with no thread
+    // wake-up on either side of the hand-off.
+    auto spin_end = start + std::chrono::microseconds(cfg.spin_us);
+    if (timeout_ms >= 0) spin_end = std::min(spin_end, start + std::chrono::milliseconds(timeout_ms));
+    engine::Progress::Guest guest(progress.get());
+    while (Clock::now() < spin_end) {
+      bool moved = false;
+      if (!progress->try_pass(&moved)) cpu_relax();
+      s = xfers.poll(id, bytes);
+      if (!s.in_progress()) {
+        guest.done();
+        return s;
+      }
+    }
+  }
+  // Sleep; the background thread drives from here on.
+  int left = timeout_ms;
+  if (timeout_ms > 0) {
+    auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    left = static_cast<int>(std::max<long long>(0, timeout_ms - spent));
+  }
+  return xfers.wait(id, left, bytes);
 }
 
 namespace {
@@ -68,14 +107,14 @@ Status Endpoint::recv_async(ConnId conn, MrId mr, void* data, size_t capacity, X
 Status Endpoint::send(ConnId conn, MrId mr, const void* data, size_t size) {
   XferId id = 0;
   TCPX_RETURN_IF_ERROR(send_async(conn, mr, data, size, &id));
-  return wait(id, -1);
+  return impl_->wait(id, -1, nullptr);
 }
 
 Status Endpoint::recv(ConnId conn, MrId mr, void* data, size_t capacity, size_t* received) {
   XferId id = 0;
   TCPX_RETURN_IF_ERROR(recv_async(conn, mr, data, capacity, &id));
   uint64_t bytes = 0;
-  Status s = impl_->xfers.wait(id, -1, &bytes);
+  Status s = impl_->wait(id, -1, &bytes);
   if (received != nullptr) *received = s.ok() ? bytes : 0;
   return s;
 }
@@ -118,18 +157,31 @@ Status Endpoint::writev_async(ConnId conn, const std::vector<IoPiece>& pieces, X
 Status Endpoint::read(ConnId conn, MrId mr, void* dst, size_t size, const FifoItem& remote) {
   XferId id = 0;
   TCPX_RETURN_IF_ERROR(read_async(conn, mr, dst, size, remote, &id));
-  return wait(id, -1);
+  return impl_->wait(id, -1, nullptr);
 }
 
 Status Endpoint::write(ConnId conn, MrId mr, const void* src, size_t size, const FifoItem& remote) {
   XferId id = 0;
   TCPX_RETURN_IF_ERROR(write_async(conn, mr, src, size, remote, &id));
-  return wait(id, -1);
+  return impl_->wait(id, -1, nullptr);
 }
 
-Status Endpoint::poll_async(XferId xfer) { return impl_->xfers.poll(xfer); }
+Status Endpoint::poll_async(XferId xfer) {
+  Status s = impl_->xfers.poll(xfer);
+  if (!s.in_progress()) return s;
+  // A caller polling in its own loop drives too, when nobody else is.
+  if (!impl_->progress->try_pass()) return s;
+  return impl_->xfers.poll(xfer);
+}
 
-Status Endpoint::wait(XferId xfer, int timeout_ms) { return impl_->xfers.wait(xfer, timeout_ms); }
+Status Endpoint::wait(XferId xfer, int timeout_ms) { return impl_->wait(xfer, timeout_ms, nullptr); }
+
+Status Endpoint::progress(bool* moved) {
+  bool m = false;
+  impl_->progress->try_pass(&m);
+  if (moved != nullptr) *moved = m;
+  return Status::Ok();
+}
 
 Status Endpoint::piece_status(XferId xfer, size_t piece, Status* out) const {
   if (out == nullptr) return InvalidArgument("piece_status: out is null");

@@ -6,12 +6,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <condition_variable>
 
 #include "common/log.h"
 
 namespace tcpx::engine {
 namespace {
+
+// How long the parked background thread sleeps before it looks whether the
+// guests are gone: the most a socket event waits after the last guest left
+// with its transfer done (it is then nobody's to read until we resume).
+constexpr std::chrono::nanoseconds kParkSlice = std::chrono::microseconds(200);
 
 // Milliseconds from now until t, for poll(): -1 (forever) when t is max,
 // else at least 1 and at most a minute.
@@ -51,108 +57,249 @@ Status Progress::start() {
 void Progress::stop() {
   if (thread_.joinable()) {
     stop_ = true;
-    uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof one);
+    wake_bg();
     thread_.join();
   }
-  // The thread is gone: finish the leftovers here (same single-owner rule).
+  // The thread is gone: finish the leftovers here, under the token like any
+  // other driver (a late guest could still be around in a buggy caller).
+  std::lock_guard<std::mutex> token(drive_mu_);
+  driver_ = std::this_thread::get_id();
   run_commands();
   std::vector<ConnId> ids;
   for (auto& [id, c] : conns_) ids.push_back(id);
   for (ConnId id : ids) close_connection(id, PeerClosed("endpoint destroyed"));
+  driver_ = std::thread::id();
   if (wake_fd_ >= 0) close(wake_fd_);
   wake_fd_ = -1;
+}
+
+void Progress::assert_driving() const {
+  assert(driver_.load(std::memory_order_relaxed) == std::this_thread::get_id() &&
+         "progress state touched without the progress token");
+}
+
+void Progress::wake_bg() {
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Progress::hand_back(bool lazy) {
+  if (guests_.load() > 0) return;  // a guest drives; it hands back when it leaves
+  // What only the background thread would notice: plugin requests to test(),
+  // commands, a changed socket set or heartbeat deadline.
+  bool needed = work_pending_.load() || has_cmds_.load() || bg_must_look_.load();
+  switch (bg_state_.load()) {
+    case BgState::kRunning:
+      return;
+    case BgState::kParked:
+      // Parked for a guest that is gone. A guest that leaves because its
+      // transfer finished is usually back within microseconds (the next
+      // blocking call), so it does not wake us: we look again within
+      // kParkSlice anyway. One that gives up spinning does.
+      if (!lazy || needed) wake_bg();
+      return;
+    case BgState::kSleeping:
+      // Asleep on the sockets, which wake it for anything they bring.
+      if (needed) wake_bg();
+      return;
+  }
+}
+
+void Progress::leave_guest(bool lazy) {
+  guests_.fetch_sub(1);
+  hand_back(lazy);
 }
 
 void Progress::post(std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> lock(cmd_mu_);
-    cmds_.push_back(std::move(fn));
+    cmds_.push_back(Command{PostedOp{}, std::move(fn)});
+    has_cmds_.store(true);
   }
-  // Only a sleeping loop needs the eventfd; a running one finds the command
-  // on its next pass (saves a syscall per posted transfer).
-  if (asleep_.load()) {
-    uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof one);
+  hand_back();
+}
+
+void Progress::submit(std::span<const PostedOp> ops) {
+  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  if (!token.owns_lock()) {
+    {
+      std::lock_guard<std::mutex> lock(cmd_mu_);
+      for (const auto& op : ops) cmds_.push_back(Command{op, {}});
+      has_cmds_.store(true);
+    }
+    hand_back();
+    return;
   }
+  // Nobody drives right now: start the ops here, so their first frames leave
+  // before this call returns.
+  driver_ = std::this_thread::get_id();
+  run_commands();
+  for (const auto& op : ops) start_op(op);
+  flush_all();
+  work_pending_.store(any_busy());
+  driver_ = std::thread::id();
+  token.unlock();
+  hand_back();
 }
 
 void Progress::run_sync(const std::function<void()>& fn) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  post([&] {
-    fn();
-    std::lock_guard<std::mutex> lock(m);
-    done = true;
-    cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(m);
-  cv.wait(lock, [&] { return done; });
+  Guest guest(this);
+  std::lock_guard<std::mutex> token(drive_mu_);
+  driver_ = std::this_thread::get_id();
+  run_commands();
+  fn();
+  flush_all();
+  work_pending_.store(any_busy());
+  driver_ = std::thread::id();
+}
+
+bool Progress::try_pass(bool* moved) {
+  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  if (!token.owns_lock()) return false;
+  driver_ = std::this_thread::get_id();
+  bool m = pass();
+  driver_ = std::thread::id();
+  token.unlock();
+  hand_back();
+  if (moved != nullptr) *moved = m;
+  return true;
 }
 
 void Progress::run_commands() {
+  if (!has_cmds_.load()) return;
   {
     std::lock_guard<std::mutex> lock(cmd_mu_);
     running_cmds_.swap(cmds_);
+    has_cmds_.store(false);
   }
-  for (auto& fn : running_cmds_) fn();
+  for (auto& cmd : running_cmds_) {
+    if (cmd.fn) cmd.fn();
+    else start_op(cmd.op);
+  }
   running_cmds_.clear();
 }
 
-void Progress::loop() {
+bool Progress::any_busy() const {
+  for (auto& [id, c] : conns_)
+    if (c->error.ok() && c->busy()) return true;
+  return false;
+}
+
+bool Progress::pass() {
   // Longest time control frames wait while data moves.
   constexpr auto kControlPollGap = std::chrono::microseconds(200);
-  int passes_since_poll = 0;
-  Clock::time_point last_control_poll = Clock::now();
-  while (!stop_.load(std::memory_order_relaxed)) {
-    run_commands();
-    bool moved = drive_channels();
-    // One clock read per pass serves the heartbeat and the control-poll gap.
-    const auto now = Clock::now();
-    if (now >= next_liveness_) next_liveness_ = check_liveness(now);
+  run_commands();
+  bool moved = drive_channels();
+  // One clock read per pass serves the heartbeat and the control-poll gap.
+  const auto now = Clock::now();
+  if (now >= next_liveness_) next_liveness_ = check_liveness(now);
+  flush_all();
+  bool busy = any_busy();
+  // While data moves, read the control sockets only every few passes (a poll
+  // syscall per pass would cost as much as the I/O), but at least every
+  // kControlPollGap: a pass moving large chunks can take long, and a peer's
+  // request (a C API md vector whose FIFO answer NIXL expects within ~4 ms)
+  // must not wait behind a bulk transfer.
+  if (!busy || !moved || ++passes_since_poll_ >= 8 || now - last_control_poll_ >= kControlPollGap) {
+    poll_sockets();
+    passes_since_poll_ = 0;
+    last_control_poll_ = now;
+    // Replies to what was just read (acks, CTS, FIFO answers) leave now, not
+    // a pass later: the caller of this pass may be a waiter about to leave.
     flush_all();
-    bool busy = false;
-    for (auto& [id, c] : conns_)
-      if (c->error.ok() && c->busy()) { busy = true; break; }
-    if (!busy) {
-      // Nothing in flight: sleep until a socket or post()'s eventfd wakes us.
-      // No lingering (spinning or sched_yield()ing) first: on a loaded 2-core
-      // host a yielding thread waits behind every runnable thread for a time
-      // slice (milliseconds per hop, and a FIFO answer takes six hops), while
-      // a thread sleeping in poll() is woken at once. Measured on 2 cores with
-      // 3 CPU hogs: C API FIFO round trip median 4.8 ms -> 0.09 ms. Price on
-      // an idle host: a synchronous 4 KiB read ping-pong 33 -> ~55 us (two
-      // wake-ups); pipelined small writes are unchanged (~10 us/op).
-      // The sleep ends in time for the next heartbeat step.
+    busy = any_busy();
+  }
+  work_pending_.store(busy);
+  return moved;
+}
+
+void Progress::loop() {
+  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
+  while (!stop_.load(std::memory_order_relaxed)) {
+    if (guests_.load() > 0) {
+      // An application thread drives: stay off the token and the cores
+      // (taking the token now would make every pass of the guest hand the
+      // mutex back and forth with us).
+      if (token.owns_lock()) token.unlock();
       idle_passes_ = 0;
-      passes_since_poll = 0;
-      poll_sockets(poll_ms_until(next_liveness_));
+      park();
       continue;
     }
-    // Requests in flight: the plugin moves bytes only inside test(), so keep
-    // testing. While data moves, look at the control sockets only every few
-    // passes (one poll syscall per pass would cost as much as the I/O), but
-    // at least every kControlPollGap: a pass moving large chunks can take
-    // long, and a peer's request (a C API md vector whose FIFO answer NIXL
-    // expects within ~4 ms) must not wait behind a bulk transfer.
-    // When nothing moves (peer slow, or sharing our cores) give the CPU away,
-    // and after a long stall sleep in poll for a millisecond at a time.
+    if (!token.owns_lock()) token.lock();
+    if (guests_.load() > 0) {  // one arrived while we waited for the token
+      token.unlock();
+      continue;
+    }
+    driver_ = std::this_thread::get_id();
+    bool moved = pass();
+    driver_ = std::thread::id();
+    if (!work_pending_.load()) {
+      // Nothing in flight: sleep until a socket, a command or a guest's
+      // departure wakes us, or the next heartbeat step is due. No lingering
+      // (spinning or sched_yield()ing) first: on a loaded 2-core host a
+      // yielding thread waits behind every runnable thread for a time slice,
+      // while a thread sleeping in poll() is woken at once. Callers that
+      // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
+      idle_passes_ = 0;
+      sleep_on_sockets(token, poll_ms_until(next_liveness_));
+      continue;
+    }
+    // Plugin requests in flight: the plugin moves bytes only inside test(),
+    // so keep testing. When nothing moves (peer slow, or sharing our cores)
+    // give the CPU away, and after a long stall sleep a millisecond at a time.
     idle_passes_ = moved ? 0 : idle_passes_ + 1;
     if (idle_passes_ > 2000) {
-      poll_sockets(1);
-      passes_since_poll = 0;
-      last_control_poll = now;
-    } else if (!moved || ++passes_since_poll >= 8 || now - last_control_poll >= kControlPollGap) {
-      poll_sockets(0);
-      passes_since_poll = 0;
-      last_control_poll = now;
-      if (idle_passes_ > 4) sched_yield();
+      sleep_on_sockets(token, 1);
+    } else if (idle_passes_ > 4) {
+      token.unlock();
+      sched_yield();
     }
+  }
+}
+
+void Progress::park() {
+  bg_state_.store(BgState::kParked);
+  // Re-check after publishing (see hand_back): a guest that left before the
+  // store saw kRunning and did not wake us.
+  if (guests_.load() > 0 && !stop_.load()) {
+    pollfd p{wake_fd_, POLLIN, 0};
+    timespec slice{0, kParkSlice.count()};
+    if (ppoll(&p, 1, &slice, nullptr) > 0) {
+      uint64_t v;
+      (void)!read(wake_fd_, &v, sizeof v);
+    }
+  }
+  bg_state_.store(BgState::kRunning);
+}
+
+void Progress::sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms) {
+  bg_must_look_.store(false);  // this sleep set and deadline are current
+  sleep_pfds_.clear();
+  sleep_pfds_.push_back(pollfd{wake_fd_, POLLIN, 0});
+  for (auto& [id, c] : conns_) {
+    if (!c->error.ok()) continue;
+    short ev = POLLIN;
+    if (c->control->wants_write()) ev |= POLLOUT;
+    sleep_pfds_.push_back(pollfd{c->control->fd(), ev, 0});
+  }
+  // Publish the state, then re-check what would wake us: whoever changes
+  // guests_ or queues a command does the opposite (writes, then reads our
+  // state), so one of the two always notices the other.
+  bg_state_.store(BgState::kSleeping);
+  if (guests_.load() > 0 || has_cmds_.load() || bg_must_look_.load() || stop_.load()) timeout_ms = 0;
+  token.unlock();
+  // A connection closed while we sleep leaves a stale fd here: poll reports
+  // it (POLLNVAL) or not; either way we only wake up and look again.
+  int n = poll(sleep_pfds_.data(), sleep_pfds_.size(), timeout_ms);
+  bg_state_.store(BgState::kRunning);
+  if (n > 0 && (sleep_pfds_[0].revents & POLLIN)) {
+    uint64_t v;
+    (void)!read(wake_fd_, &v, sizeof v);
   }
 }
 
 bool Progress::drive_channels() {
+  assert_driving();
   bool moved = false;
   for (auto& [id, cp] : conns_) {
     Connection* c = cp.get();
@@ -185,23 +332,9 @@ void Progress::flush_all() {
   }
 }
 
-bool Progress::has_commands() {
-  std::lock_guard<std::mutex> lock(cmd_mu_);
-  return !cmds_.empty();
-}
-
-void Progress::poll_sockets(int timeout_ms) {
-  flush_all();
-  if (timeout_ms != 0) {
-    // Tell post() to wake us, then re-check so a command queued just before
-    // is not slept on (post() pushes, then reads asleep_; we store, then read
-    // the queue: one of the two sees the other).
-    asleep_.store(true);
-    if (has_commands()) timeout_ms = 0;
-  }
+void Progress::poll_sockets() {
   pfds_.clear();
   pconns_.clear();
-  pfds_.push_back(pollfd{wake_fd_, POLLIN, 0});
   for (auto& [id, c] : conns_) {
     if (!c->error.ok()) continue;
     short ev = POLLIN;
@@ -209,15 +342,11 @@ void Progress::poll_sockets(int timeout_ms) {
     pfds_.push_back(pollfd{c->control->fd(), ev, 0});
     pconns_.push_back(c.get());
   }
-  int n = poll(pfds_.data(), pfds_.size(), timeout_ms);
-  asleep_.store(false);
+  if (pfds_.empty()) return;
+  int n = poll(pfds_.data(), pfds_.size(), 0);
   if (n <= 0) return;
-  if (pfds_[0].revents & POLLIN) {
-    uint64_t v;
-    (void)!read(wake_fd_, &v, sizeof v);
-  }
-  for (size_t i = 1; i < pfds_.size(); ++i) {
-    Connection* c = pconns_[i - 1];
+  for (size_t i = 0; i < pfds_.size(); ++i) {
+    Connection* c = pconns_[i];
     short re = pfds_[i].revents;
     if (re == 0 || !c->error.ok()) continue;
     if (re & (POLLIN | POLLERR | POLLHUP)) on_readable(c);
@@ -270,6 +399,7 @@ void Progress::on_readable(Connection* c) {
 }
 
 void Progress::adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeResult&& hs) {
+  assert_driving();
   auto c = std::make_unique<Connection>();
   c->id = id;
   c->peer = hs.peer;
@@ -278,6 +408,7 @@ void Progress::adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeRes
   c->liveness = Liveness(d_.peer_timeout_ms, Clock::now());
   c->bytes_seen = c->control->bytes_read();
   next_liveness_ = Clock::now();  // schedule this connection's first step
+  bg_must_look_.store(true);      // a new socket to watch
   for (auto& comms : hs.channels) {
     auto ch = std::make_unique<Channel>();
     ch->comms = std::move(comms);
@@ -297,6 +428,7 @@ void Progress::adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeRes
 }
 
 void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payload) {
+  assert_driving();
   auto it = conns_.find(id);
   if (it == conns_.end() || !it->second->error.ok()) return;
   queue_frame(it->second.get(), type, 0, payload);
@@ -315,6 +447,7 @@ void Progress::fail_connection(Connection* c, const Status& s) {
   Status err = s.code() == StatusCode::kOk ? PeerClosed("connection failed") : s;
   TCPX_INFO("connection %llu failed: %s", static_cast<unsigned long long>(c->id), err.to_string().c_str());
   c->error = err;
+  bg_must_look_.store(true);  // one socket fewer to watch
   c->shared->fail(err);
   // Plugin requests cannot be cancelled: close the comms (which abandons
   // them) before finishing the ops whose buffers they point into.
@@ -330,6 +463,7 @@ void Progress::fail_connection(Connection* c, const Status& s) {
 }
 
 void Progress::close_connection(ConnId id, const Status& why) {
+  assert_driving();
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   if (it->second->error.ok()) {
@@ -341,6 +475,7 @@ void Progress::close_connection(ConnId id, const Status& why) {
 }
 
 void Progress::drop_mr(MrId id) {
+  assert_driving();
   for (auto& [cid, c] : conns_)
     for (auto& ch : c->channels) {
       ch->send_mrs.drop(id);

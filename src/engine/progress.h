@@ -1,13 +1,30 @@
-// Progress: the endpoint's engine thread. It owns every Connection and every
-// in-flight Op; user threads reach it only through post()/run_sync(), so the
-// state below is touched by one thread and needs no locks.
+// Progress: the endpoint's engine. It owns every Connection and every
+// in-flight Op. Whoever holds the progress token (drive_mu_) may touch that
+// state; no other lock guards it.
+//
+// Who drives (UCX's worker-progress model):
+//  - An application thread blocked in wait() (or a blocking call) becomes a
+//    guest: it takes the token and runs passes itself, busy-polling up to the
+//    configured spin budget, so a small transfer completes without any
+//    cross-thread wake-up. poll_async() and Endpoint::progress() run one pass
+//    when the token is free; a post made while the token is free starts its
+//    ops on the posting thread at once.
+//  - The background thread drives whenever no guest does: it serves what the
+//    application never waits for (a peer's reads and writes, acks, FIFO
+//    answers, notifications, heartbeats) and finishes the transfers nobody is
+//    waiting on. While a guest is present it parks on its eventfd; when the
+//    last guest leaves, it is woken if it is parked or if plugin requests are
+//    in flight (the plugin moves bytes only inside test()).
 //
 // Each pass: run queued commands, drive every channel's request queues (post,
-// test the head, unpack, consume), then poll the control sockets and the wake
-// eventfd. While plugin requests are in flight the poll does not block (the
-// plugin progresses only inside test()), backing off to short sleeps when
-// nothing moves; when idle it blocks in poll until a socket or a command wakes
-// it, so an idle endpoint costs no CPU.
+// test the head, unpack, consume), heartbeats, write queued control frames,
+// then read the control sockets (poll with timeout 0). The background thread
+// sleeps in poll only between passes and without the token, so a guest is
+// never held up by a sleeping thread; an idle endpoint costs no CPU.
+//
+// Lock order (outer to inner): drive_mu_ (the token) -> cmd_mu_; the token
+// holder may take MrTable, TransferTable and ConnShared locks (leaves, taken
+// for a moment, never while calling back into Progress).
 #ifndef TCPX_ENGINE_PROGRESS_H_
 #define TCPX_ENGINE_PROGRESS_H_
 
@@ -17,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -61,12 +79,39 @@ class Progress {
   Status start();
   void stop();
 
-  // Runs fn on the progress thread (soon). Never blocks.
+  // ---- Any thread -----------------------------------------------------------
+  // Runs fn in order with other posts and submits, by whichever thread drives
+  // next. Never blocks.
   void post(std::function<void()> fn);
-  // Runs fn on the progress thread and waits for it (fn must not block).
+  // Starts user ops: on the calling thread when the token is free (after any
+  // queued commands, so order is kept), else queued. Never blocks.
+  void submit(std::span<const PostedOp> ops);
+  // Takes the token (waiting for the pass in progress), runs queued commands,
+  // then fn, and flushes. fn must not block.
   void run_sync(const std::function<void()>& fn);
+  // One pass on the calling thread if nobody else is driving. Returns whether
+  // it ran; *moved tells whether anything happened.
+  bool try_pass(bool* moved = nullptr);
 
-  // ---- Called on the progress thread only (from posted closures) ----------
+  // An application thread that is about to drive (a waiter). While any guest
+  // exists the background thread stays parked, so the guest's passes run
+  // without competition for the token or the cores.
+  class Guest {
+   public:
+    explicit Guest(Progress* p) : p_(p) { p_->guests_.fetch_add(1); }
+    ~Guest() { p_->leave_guest(lazy_); }
+    // The guest's work is done: its departure need not wake the background
+    // thread at once (see hand_back).
+    void done() { lazy_ = true; }
+    Guest(const Guest&) = delete;
+    Guest& operator=(const Guest&) = delete;
+
+   private:
+    Progress* p_;
+    bool lazy_ = false;
+  };
+
+  // ---- Called by the token holder only (from posted closures) -------------
   void adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeResult&& hs);
   void start_op(const PostedOp& p);
   void send_frame(ConnId id, FrameType type, std::vector<uint8_t> payload);
@@ -74,12 +119,31 @@ class Progress {
   void drop_mr(MrId id);
 
  private:
+  enum class BgState { kRunning, kSleeping, kParked };
+  struct Command {
+    PostedOp op;               // used when fn is empty
+    std::function<void()> fn;  // empty for a user op (no allocation per op)
+  };
   void loop();
+  // One pass (token held). Returns whether anything moved.
+  bool pass();
   void run_commands();
   bool drive_channels();
-  void poll_sockets(int timeout_ms);
+  void poll_sockets();
   void flush_all();
-  bool has_commands();
+  bool any_busy() const;
+  // Background thread, without the token: park() waits on the eventfd
+  // while a guest drives; sleep_on_sockets() (called with the token, which
+  // it releases) waits until a socket, a command, a changed socket set or
+  // the timeout needs us.
+  void park();
+  void sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms);
+  void wake_bg();
+  // After a non-background driver released the token, or a guest left: wake
+  // the background thread if it must take over now.
+  void hand_back(bool lazy = false);
+  void leave_guest(bool lazy);
+  void assert_driving() const;
   void on_readable(Connection* c);
   // Pings silent peers and fails those that stopped answering (liveness.h);
   // returns when the next heartbeat step is due.
@@ -118,11 +182,25 @@ class Progress {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
-  std::atomic<bool> asleep_{false};
+
+  // The token, and who wants it. bg_state_ is written by the background
+  // thread only; guests_, work_pending_ are read by it before it sleeps, and
+  // their writers read bg_state_ after writing (seq_cst on both sides, so one
+  // of the two always sees the other and no wake-up is lost).
+  std::mutex drive_mu_;
+  std::atomic<int> guests_{0};
+  std::atomic<bool> work_pending_{false};  // plugin requests in flight
+  // Another driver changed what the background thread sleeps on (sockets,
+  // heartbeat deadline) since it built its sleep set.
+  std::atomic<bool> bg_must_look_{false};
+  std::atomic<BgState> bg_state_{BgState::kRunning};
+  std::atomic<std::thread::id> driver_{};  // debug: the token holder
+  std::vector<pollfd> sleep_pfds_;         // background thread only
 
   std::mutex cmd_mu_;
-  std::vector<std::function<void()>> cmds_;
-  std::vector<std::function<void()>> running_cmds_;
+  std::atomic<bool> has_cmds_{false};
+  std::vector<Command> cmds_;
+  std::vector<Command> running_cmds_;
 
   std::unordered_map<ConnId, std::unique_ptr<Connection>> conns_;
   std::unordered_map<uint64_t, std::unique_ptr<Op>> ops_;
@@ -131,6 +209,8 @@ class Progress {
   std::vector<pollfd> pfds_;
   std::vector<Connection*> pconns_;
   int idle_passes_ = 0;
+  int passes_since_poll_ = 0;
+  Clock::time_point last_control_poll_{};
   Clock::time_point next_liveness_{};  // when check_liveness() has work
 };
 

@@ -21,18 +21,23 @@
 namespace tcpx::engine {
 
 Op* Progress::new_op(Connection* c, OpKind kind) {
+  assert_driving();
   auto op = std::make_unique<Op>();
   op->id = next_op_id_++;
   op->kind = kind;
   op->conn = c;
   // Idle -> busy: the heartbeat pings sooner now, so reschedule it.
-  if (c->live_ops++ == 0) next_liveness_ = Clock::time_point::min();
+  if (c->live_ops++ == 0) {
+    next_liveness_ = Clock::time_point::min();
+    bg_must_look_.store(true);
+  }
   Op* raw = op.get();
   ops_.emplace(raw->id, std::move(op));
   return raw;
 }
 
 void Progress::start_op(const PostedOp& p) {
+  assert_driving();
   auto it = conns_.find(p.conn);
   Status err;
   if (it == conns_.end()) err = NotFound("unknown connection " + std::to_string(p.conn));
