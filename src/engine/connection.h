@@ -51,7 +51,7 @@ class ConnShared {
   std::deque<std::vector<uint8_t>> messages_;
 };
 
-struct Op;
+struct Op;  // engine/op.h
 
 // One plugin channel: a send comm and a recv comm with their queues and
 // plugin registrations. Member order matters: queues and registrations are
@@ -114,32 +114,6 @@ struct Connection {
   uint64_t bytes_seen = 0;  // control->bytes_read() when last looked at
   size_t live_ops = 0;
   bool has_work() const { return live_ops > 0 || busy(); }
-};
-
-enum class OpKind { kSend, kRecv, kRead, kWrite, kServeRead, kServeWrite };
-enum class OpState { kAwaitReply, kTransferring, kAwaitAck };
-
-// One wire-level request: a two-sided send/recv, one piece of a read/write,
-// or the target's side of a peer's read/write.
-struct Op {
-  uint64_t id = 0;  // our id on the wire (replies to us carry it)
-  OpKind kind = OpKind::kSend;
-  OpState state = OpState::kAwaitReply;
-  Connection* conn = nullptr;
-  XferId xfer = 0;  // 0 for target-side ops (no user transfer)
-  size_t piece = 0;
-  MrInfo mr;
-  bool mr_held = false;
-  uint8_t* data = nullptr;
-  uint64_t size = 0;      // bytes to move (capacity for an unmatched recv)
-  uint64_t peer_id = 0;   // the peer's id, for replies we send
-  FifoItem remote{};
-  uint64_t chunks_left = 0;
-  bool incoming = false;  // data flows to us: counts for notification order
-  uint64_t incoming_seq = 0;
-  bool eager = false;     // data travelled inline on the control connection
-  bool acked = false;     // write: WRITE_ACK arrived before our sends finished
-  Status ack_status;
 };
 
 }  // namespace tcpx::engine

@@ -307,11 +307,11 @@ bool Progress::drive_channels() {
     for (auto& ch : c->channels) {
       done_.clear();
       Status s = ch->sq->progress(&done_, &moved);
-      for (void* o : done_) chunk_done(static_cast<Op*>(o));
+      for (void* o : done_) protocol_.chunk_done(static_cast<Op*>(o));
       if (s.ok()) {
         done_.clear();
         s = ch->rq->progress(&done_, &moved);
-        for (void* o : done_) chunk_done(static_cast<Op*>(o));
+        for (void* o : done_) protocol_.chunk_done(static_cast<Op*>(o));
       }
       if (!s.ok()) {
         fail_connection(c, Status(s.code(), "connection " + std::to_string(c->id) + " to " + c->peer.ip +
@@ -391,7 +391,7 @@ void Progress::on_readable(Connection* c) {
   }
   for (auto& f : frames) {
     if (!c->error.ok()) break;
-    handle_frame(c, f);
+    protocol_.handle_frame(c, f);
   }
   if (!s.ok() && c->error.ok())
     fail_connection(c, Status(s.code(), "connection " + std::to_string(c->id) + " to " + c->peer.ip + ":" +
@@ -455,10 +455,7 @@ void Progress::fail_connection(Connection* c, const Status& s) {
   c->unmatched_recvs.clear();
   c->unmatched_announces.clear();
   c->held.clear();
-  std::vector<Op*> victims;
-  for (auto& [id, op] : ops_)
-    if (op->conn == c) victims.push_back(op.get());
-  for (Op* op : victims) finish(op, err);
+  protocol_.fail_ops(c, err);
   c->control.reset();
 }
 
@@ -472,6 +469,27 @@ void Progress::close_connection(ConnId id, const Status& why) {
     fail_connection(it->second.get(), why);
   }
   conns_.erase(it);
+}
+
+void Progress::start_op(const PostedOp& p) {
+  assert_driving();
+  auto it = conns_.find(p.conn);
+  Status err;
+  if (it == conns_.end()) err = NotFound("unknown connection " + std::to_string(p.conn));
+  else if (!it->second->error.ok()) err = it->second->error;
+  if (!err.ok()) {
+    d_.mrs->release(p.mr.id);
+    d_.transfers->piece_done(p.xfer, p.piece, err, 0);
+    return;
+  }
+  protocol_.start_op(it->second.get(), p);
+}
+
+void Progress::connection_busy(Connection* /*c*/) {
+  // Idle -> busy: the heartbeat pings sooner now, so reschedule it (and tell
+  // a background thread asleep on the old deadline).
+  next_liveness_ = Clock::time_point::min();
+  bg_must_look_.store(true);
 }
 
 void Progress::drop_mr(MrId id) {

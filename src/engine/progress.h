@@ -1,6 +1,7 @@
-// Progress: the endpoint's engine. It owns every Connection and every
-// in-flight Op. Whoever holds the progress token (drive_mu_) may touch that
-// state; no other lock guards it.
+// Progress: the endpoint's progress loop. It owns every Connection (control
+// channel, plugin comms and their request queues) and the transfer protocol
+// (engine/protocol.h, which owns the in-flight Ops). Whoever holds the
+// progress token (drive_mu_) may touch that state; no other lock guards it.
 //
 // Who drives (UCX's worker-progress model):
 //  - An application thread blocked in wait() (or a blocking call) becomes a
@@ -40,39 +41,14 @@
 #include <vector>
 
 #include "engine/connection.h"
+#include "engine/op.h"
+#include "engine/protocol.h"
 #include "engine/transfer_table.h"
 #include "engine/wire.h"
 
 namespace tcpx::engine {
 
-struct ProgressDeps {
-  std::shared_ptr<net::Transport> transport;
-  MrTable* mrs = nullptr;
-  TransferTable* transfers = nullptr;
-  unpack::Unpacker* cpu_unpacker = nullptr;
-  unpack::Unpacker* cuda_unpacker = nullptr;
-  RecvPathStats* recv_stats = nullptr;
-  uint64_t chunk_bytes = 1 << 20;
-  uint64_t eager_bytes = 64 << 10;
-  // A peer silent this long (no answer to a PING) is declared dead.
-  int peer_timeout_ms = 5000;
-  // Notifications released in order land here (the endpoint's queue).
-  std::function<void(Notification&&)> deliver_notification;
-};
-
-// A user request handed to the progress thread.
-struct PostedOp {
-  OpKind kind = OpKind::kSend;
-  ConnId conn = 0;
-  XferId xfer = 0;
-  size_t piece = 0;
-  MrInfo mr;  // acquired by the caller; released when the op ends
-  uint8_t* data = nullptr;
-  uint64_t size = 0;
-  FifoItem remote{};
-};
-
-class Progress {
+class Progress : private LoopHooks {
  public:
   explicit Progress(ProgressDeps deps);
   ~Progress();  // stops the thread and fails everything still running
@@ -149,36 +125,13 @@ class Progress {
   // returns when the next heartbeat step is due.
   Clock::time_point check_liveness(Clock::time_point now);
 
-  // protocol.cc: frames and transfer steps.
-  void handle_frame(Connection* c, Frame& f);
-  void on_announce(Connection* c, const Frame& f);
-  void on_cts(Connection* c, const Frame& f);
-  void on_reject(Connection* c, const Frame& f);
-  void on_data(Connection* c, const Frame& f);
-  void on_write_req(Connection* c, const Frame& f);
-  void on_write_ack(Connection* c, const Frame& f);
-  void on_read_req(Connection* c, const Frame& f);
-  void on_notify(Connection* c, const Frame& f);
-  void on_send_eager(Connection* c, Frame& f);
-  void on_write_inline(Connection* c, const Frame& f);
-  void on_read_inline(Connection* c, const Frame& f);
-  // Copies inline bytes into a local buffer (host memcpy or CUDA upload).
-  Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
-  void try_match(Connection* c);
-  void start_sending(Op* op, uint64_t token);
-  void start_receiving(Op* op, const DataPayload& d);
-  void chunk_done(Op* op);
-  void data_done(Op* op);
-  void finish(Op* op, const Status& s);
-  void release_notifications(Connection* c);
-  void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload);
-  void reject(Connection* c, uint64_t id, const Status& s);
-  Op* find_op(Connection* c, uint64_t id, const Frame& f);
-  static bool known_to_peer(const Op* op);
-  Op* new_op(Connection* c, OpKind kind);
-  void fail_connection(Connection* c, const Status& s);
+  // LoopHooks, for the protocol.
+  void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload) override;
+  void fail_connection(Connection* c, const Status& s) override;
+  void connection_busy(Connection* c) override;
 
   ProgressDeps d_;
+  Protocol protocol_{d_, *this};
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
@@ -203,8 +156,6 @@ class Progress {
   std::vector<Command> running_cmds_;
 
   std::unordered_map<ConnId, std::unique_ptr<Connection>> conns_;
-  std::unordered_map<uint64_t, std::unique_ptr<Op>> ops_;
-  uint64_t next_op_id_ = 1;
   std::vector<void*> done_;  // reused buffer of finished chunk owners
   std::vector<pollfd> pfds_;
   std::vector<Connection*> pconns_;

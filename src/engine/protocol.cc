@@ -1,4 +1,5 @@
-// The transfer protocol of docs/design.md section 9, on the progress thread:
+// The transfer protocol of docs/design.md section 9, on the progress-token
+// holder:
 //   two-sided  SEND_ANNOUNCE -> CTS | REJECT -> DATA + isends -> irecvs
 //   write      WRITE_REQ -> CTS | REJECT -> DATA + isends -> irecvs -> WRITE_ACK
 //   read       READ_REQ -> DATA + isends | REJECT -> irecvs
@@ -16,38 +17,23 @@
 #include "common/log.h"
 #include "cuda/cuda_ops.h"
 #include "engine/chunk_schedule.h"
-#include "engine/progress.h"
+#include "engine/protocol.h"
 
 namespace tcpx::engine {
 
-Op* Progress::new_op(Connection* c, OpKind kind) {
-  assert_driving();
+Op* Protocol::new_op(Connection* c, OpKind kind) {
   auto op = std::make_unique<Op>();
   op->id = next_op_id_++;
   op->kind = kind;
   op->conn = c;
   // Idle -> busy: the heartbeat pings sooner now, so reschedule it.
-  if (c->live_ops++ == 0) {
-    next_liveness_ = Clock::time_point::min();
-    bg_must_look_.store(true);
-  }
+  if (c->live_ops++ == 0) loop_.connection_busy(c);
   Op* raw = op.get();
   ops_.emplace(raw->id, std::move(op));
   return raw;
 }
 
-void Progress::start_op(const PostedOp& p) {
-  assert_driving();
-  auto it = conns_.find(p.conn);
-  Status err;
-  if (it == conns_.end()) err = NotFound("unknown connection " + std::to_string(p.conn));
-  else if (!it->second->error.ok()) err = it->second->error;
-  if (!err.ok()) {
-    d_.mrs->release(p.mr.id);
-    d_.transfers->piece_done(p.xfer, p.piece, err, 0);
-    return;
-  }
-  Connection* c = it->second.get();
+void Protocol::start_op(Connection* c, const PostedOp& p) {
   Op* op = new_op(c, p.kind);
   op->xfer = p.xfer;
   op->piece = p.piece;
@@ -61,9 +47,9 @@ void Progress::start_op(const PostedOp& p) {
       if (op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost) {
         op->eager = true;
         Status s = c->control->queue2(FrameType::kSendEager, op->id, {}, op->data, op->size);
-        if (!s.ok()) fail_connection(c, s);
+        if (!s.ok()) loop_.fail_connection(c, s);
       } else {
-        queue_frame(c, FrameType::kSendAnnounce, op->id, encode_u64(op->size));
+        loop_.queue_frame(c, FrameType::kSendAnnounce, op->id, encode_u64(op->size));
       }
       break;
     case OpKind::kRecv:
@@ -75,25 +61,25 @@ void Progress::start_op(const PostedOp& p) {
         op->eager = true;
         Status s = c->control->queue2(FrameType::kWriteInline, op->id, encode_one_sided({op->remote, op->size}),
                                       op->data, op->size);
-        if (!s.ok()) fail_connection(c, s);
+        if (!s.ok()) loop_.fail_connection(c, s);
       } else {
-        queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
+        loop_.queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
       }
       break;
     case OpKind::kRead:
       op->incoming = true;
-      queue_frame(c, FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}));
+      loop_.queue_frame(c, FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}));
       break;
     default:
       finish(op, Internal("bad posted op kind"));
   }
 }
 
-void Progress::reject(Connection* c, uint64_t id, const Status& s) {
-  queue_frame(c, FrameType::kReject, id, encode_reject({s.code(), s.message()}));
+void Protocol::reject(Connection* c, uint64_t id, const Status& s) {
+  loop_.queue_frame(c, FrameType::kReject, id, encode_reject({s.code(), s.message()}));
 }
 
-void Progress::handle_frame(Connection* c, Frame& f) {
+void Protocol::handle_frame(Connection* c, Frame& f) {
   switch (f.type) {
     case FrameType::kSendAnnounce: on_announce(c, f); return;
     case FrameType::kCts: on_cts(c, f); return;
@@ -107,20 +93,20 @@ void Progress::handle_frame(Connection* c, Frame& f) {
     case FrameType::kSendEager: on_send_eager(c, f); return;
     case FrameType::kWriteInline: on_write_inline(c, f); return;
     case FrameType::kReadInline: on_read_inline(c, f); return;
-    case FrameType::kPing: queue_frame(c, FrameType::kPong, 0, {}); return;
+    case FrameType::kPing: loop_.queue_frame(c, FrameType::kPong, 0, {}); return;
     case FrameType::kPong: return;  // being heard was the point (on_readable)
     default:
-      fail_connection(c, ProtocolError(std::string("unexpected ") + frame_type_name(f.type) +
+      loop_.fail_connection(c, ProtocolError(std::string("unexpected ") + frame_type_name(f.type) +
                                        " frame after the handshake"));
   }
 }
 
 // A reply must name one of our ops on this very connection, in a state that
 // expects a reply; anything else means the peer is confused or hostile.
-Op* Progress::find_op(Connection* c, uint64_t id, const Frame& f) {
+Op* Protocol::find_op(Connection* c, uint64_t id, const Frame& f) {
   auto it = ops_.find(id);
   if (it == ops_.end() || it->second->conn != c) {
-    fail_connection(c, ProtocolError(std::string(frame_type_name(f.type)) + " for unknown request " +
+    loop_.fail_connection(c, ProtocolError(std::string(frame_type_name(f.type)) + " for unknown request " +
                                      std::to_string(id)));
     return nullptr;
   }
@@ -129,23 +115,23 @@ Op* Progress::find_op(Connection* c, uint64_t id, const Frame& f) {
 
 // An unmatched receive has no id the peer could know; a frame naming it is
 // bogus (and acting on it would leave a dangling entry in unmatched_recvs).
-bool Progress::known_to_peer(const Op* op) { return op->kind != OpKind::kRecv || op->incoming; }
+bool Protocol::known_to_peer(const Op* op) { return op->kind != OpKind::kRecv || op->incoming; }
 
-void Progress::on_announce(Connection* c, const Frame& f) {
+void Protocol::on_announce(Connection* c, const Frame& f) {
   uint64_t size = 0;
   Status s = decode_u64(f.payload, &size);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   c->unmatched_announces.push_back({f.id, size, false, {}});
   try_match(c);
 }
 
-void Progress::on_send_eager(Connection* c, Frame& f) {
+void Protocol::on_send_eager(Connection* c, Frame& f) {
   uint64_t size = f.payload.size();
   c->unmatched_announces.push_back({f.id, size, true, std::move(f.payload)});
   try_match(c);
 }
 
-Status Progress::copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n) {
+Status Protocol::copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n) {
   if (n == 0) return Status::Ok();
   if (mr.kind == MemoryKind::kHost) {
     std::memcpy(dst, src, n);
@@ -158,7 +144,7 @@ Status Progress::copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t
   return Status::Ok();
 }
 
-void Progress::try_match(Connection* c) {
+void Protocol::try_match(Connection* c) {
   while (!c->unmatched_recvs.empty() && !c->unmatched_announces.empty() && c->error.ok()) {
     Op* op = c->unmatched_recvs.front();
     Connection::Announce a = std::move(c->unmatched_announces.front());
@@ -175,41 +161,41 @@ void Progress::try_match(Connection* c) {
     op->size = a.size;
     if (a.eager) {
       Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
-      queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s));
+      loop_.queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s));
       finish(op, s);
       continue;
     }
     op->incoming = true;
-    queue_frame(c, FrameType::kCts, a.peer_id, encode_u64(op->id));
+    loop_.queue_frame(c, FrameType::kCts, a.peer_id, encode_u64(op->id));
   }
 }
 
-void Progress::on_cts(Connection* c, const Frame& f) {
+void Protocol::on_cts(Connection* c, const Frame& f) {
   uint64_t token = 0;
   Status s = decode_u64(f.payload, &token);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
   if ((op->kind != OpKind::kSend && op->kind != OpKind::kWrite) || op->state != OpState::kAwaitReply)
-    return fail_connection(c, ProtocolError("CTS for a request that did not ask for one"));
+    return loop_.fail_connection(c, ProtocolError("CTS for a request that did not ask for one"));
   start_sending(op, token);
 }
 
-void Progress::on_reject(Connection* c, const Frame& f) {
+void Protocol::on_reject(Connection* c, const Frame& f) {
   RejectPayload rj;
   Status s = decode_reject(f.payload, &rj);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
-  if (!known_to_peer(op)) return fail_connection(c, ProtocolError("REJECT for a receive the peer never saw"));
+  if (!known_to_peer(op)) return loop_.fail_connection(c, ProtocolError("REJECT for a receive the peer never saw"));
   // A sender may reject after our CTS (it could not register its memory);
   // we posted nothing yet, since nothing is posted before DATA.
   if (op->state != OpState::kAwaitReply && op->state != OpState::kAwaitAck)
-    return fail_connection(c, ProtocolError("REJECT for a request already moving data"));
+    return loop_.fail_connection(c, ProtocolError("REJECT for a request already moving data"));
   finish(op, Status(rj.code, "peer refused: " + rj.reason));
 }
 
-void Progress::start_sending(Op* op, uint64_t token) {
+void Protocol::start_sending(Op* op, uint64_t token) {
   Connection* c = op->conn;
   auto nch = static_cast<uint32_t>(c->channels.size());
   DataPayload d{op->size, d_.chunk_bytes, nch, c->next_first_channel};
@@ -231,7 +217,7 @@ void Progress::start_sending(Op* op, uint64_t token) {
     finish(op, s);
     return;
   }
-  queue_frame(c, FrameType::kData, token, encode_data(d));
+  loop_.queue_frame(c, FrameType::kData, token, encode_data(d));
   if (!c->error.ok()) return;
   op->state = OpState::kTransferring;
   op->chunks_left = n;
@@ -249,30 +235,30 @@ void Progress::start_sending(Op* op, uint64_t token) {
   if (n == 0) data_done(op);
 }
 
-void Progress::on_data(Connection* c, const Frame& f) {
+void Protocol::on_data(Connection* c, const Frame& f) {
   DataPayload d;
   Status s = decode_data(f.payload, &d);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
-  if (!known_to_peer(op)) return fail_connection(c, ProtocolError("DATA for a receive the peer never saw"));
+  if (!known_to_peer(op)) return loop_.fail_connection(c, ProtocolError("DATA for a receive the peer never saw"));
   bool receiver = op->kind == OpKind::kRecv || op->kind == OpKind::kRead || op->kind == OpKind::kServeWrite;
   if (!receiver || op->state != OpState::kAwaitReply)
-    return fail_connection(c, ProtocolError("DATA for a request that is not waiting for data"));
+    return loop_.fail_connection(c, ProtocolError("DATA for a request that is not waiting for data"));
   if (d.size != op->size)
-    return fail_connection(c, ProtocolError("DATA announces " + std::to_string(d.size) + " bytes, expected " +
+    return loop_.fail_connection(c, ProtocolError("DATA announces " + std::to_string(d.size) + " bytes, expected " +
                                             std::to_string(op->size)));
   if (d.channels != c->channels.size())
-    return fail_connection(c, ProtocolError("DATA uses " + std::to_string(d.channels) + " channels, connection has " +
+    return loop_.fail_connection(c, ProtocolError("DATA uses " + std::to_string(d.channels) + " channels, connection has " +
                                             std::to_string(c->channels.size())));
   start_receiving(op, d);
 }
 
-void Progress::start_receiving(Op* op, const DataPayload& d) {
+void Protocol::start_receiving(Op* op, const DataPayload& d) {
   Connection* c = op->conn;
   ChunkSchedule sched;
   Status s = ChunkSchedule::make(d.size, d.chunk_bytes, d.channels, d.first_channel, &sched);
-  if (!s.ok()) return fail_connection(c, ProtocolError("bad DATA schedule: " + s.message()));
+  if (!s.ok()) return loop_.fail_connection(c, ProtocolError("bad DATA schedule: " + s.message()));
   op->state = OpState::kTransferring;
   op->incoming = true;
   op->incoming_seq = c->incoming_next++;
@@ -292,35 +278,35 @@ void Progress::start_receiving(Op* op, const DataPayload& d) {
     if (!s.ok()) {
       // The sender's isends are already on their way: this comm's order can
       // no longer be kept, so the connection goes.
-      return fail_connection(c, Status(s.code(), "registering a receive buffer: " + s.message()));
+      return loop_.fail_connection(c, Status(s.code(), "registering a receive buffer: " + s.message()));
     }
     chan->rq->push(r);
   }
   if (n == 0) data_done(op);
 }
 
-void Progress::chunk_done(Op* op) {
+void Protocol::chunk_done(Op* op) {
   if (--op->chunks_left == 0) data_done(op);
 }
 
-void Progress::data_done(Op* op) {
+void Protocol::data_done(Op* op) {
   switch (op->kind) {
     case OpKind::kWrite:
       if (op->acked) return finish(op, op->ack_status);
       op->state = OpState::kAwaitAck;
       return;
     case OpKind::kServeWrite:
-      queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_ack(Status::Ok()));
+      loop_.queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_ack(Status::Ok()));
       return finish(op, Status::Ok());
     default:
       return finish(op, Status::Ok());
   }
 }
 
-void Progress::on_write_req(Connection* c, const Frame& f) {
+void Protocol::on_write_req(Connection* c, const Frame& f) {
   OneSidedPayload p;
   Status s = decode_one_sided(f.payload, &p);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   FifoFields fields;
   MrInfo mr;
   s = decode_fifo_item(p.item, &fields);
@@ -332,29 +318,29 @@ void Progress::on_write_req(Connection* c, const Frame& f) {
   op->data = reinterpret_cast<uint8_t*>(mr.base + fields.offset);
   op->size = p.size;
   op->peer_id = f.id;
-  queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
+  loop_.queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
 }
 
-void Progress::on_write_ack(Connection* c, const Frame& f) {
+void Protocol::on_write_ack(Connection* c, const Frame& f) {
   // WRITE_ACK carries (code, reason); code OK, and nothing else, means the
   // data is in place.
   Status result;
   Status s = decode_ack(f.payload, &result);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
   if (op->eager && op->state == OpState::kAwaitReply) return finish(op, result);
   if (op->kind != OpKind::kWrite || op->state == OpState::kAwaitReply)
-    return fail_connection(c, ProtocolError("WRITE_ACK for a request that is not a started write"));
+    return loop_.fail_connection(c, ProtocolError("WRITE_ACK for a request that is not a started write"));
   if (op->state == OpState::kAwaitAck) return finish(op, result);
   op->acked = true;
   op->ack_status = result;
 }
 
-void Progress::on_read_req(Connection* c, const Frame& f) {
+void Protocol::on_read_req(Connection* c, const Frame& f) {
   OneSidedPayload p;
   Status s = decode_one_sided(f.payload, &p);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   FifoFields fields;
   MrInfo mr;
   s = decode_fifo_item(p.item, &fields);
@@ -364,7 +350,7 @@ void Progress::on_read_req(Connection* c, const Frame& f) {
   if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost) {
     Status q = c->control->queue2(FrameType::kReadInline, f.id, {}, src, p.size);
     d_.mrs->release(mr.id);
-    if (!q.ok()) fail_connection(c, q);
+    if (!q.ok()) loop_.fail_connection(c, q);
     return;
   }
   Op* op = new_op(c, OpKind::kServeRead);
@@ -376,13 +362,13 @@ void Progress::on_read_req(Connection* c, const Frame& f) {
   start_sending(op, f.id);
 }
 
-void Progress::on_write_inline(Connection* c, const Frame& f) {
+void Protocol::on_write_inline(Connection* c, const Frame& f) {
   constexpr size_t kHead = sizeof(FifoItem) + 8;
-  if (f.payload.size() < kHead) return fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
+  if (f.payload.size() < kHead) return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   OneSidedPayload p;
   Status s = decode_one_sided(std::vector<uint8_t>(f.payload.begin(), f.payload.begin() + kHead), &p);
   if (!s.ok() || p.size != f.payload.size() - kHead)
-    return fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
+    return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   FifoFields fields;
   MrInfo mr;
   s = decode_fifo_item(p.item, &fields);
@@ -391,29 +377,29 @@ void Progress::on_write_inline(Connection* c, const Frame& f) {
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
-  queue_frame(c, FrameType::kWriteAck, f.id, encode_ack(Status::Ok()));
+  loop_.queue_frame(c, FrameType::kWriteAck, f.id, encode_ack(Status::Ok()));
 }
 
-void Progress::on_read_inline(Connection* c, const Frame& f) {
+void Protocol::on_read_inline(Connection* c, const Frame& f) {
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
   if (op->kind != OpKind::kRead || op->state != OpState::kAwaitReply)
-    return fail_connection(c, ProtocolError("READ_INLINE for a request that is not a pending read"));
+    return loop_.fail_connection(c, ProtocolError("READ_INLINE for a request that is not a pending read"));
   if (f.payload.size() != op->size)
-    return fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(f.payload.size()) +
+    return loop_.fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(f.payload.size()) +
                                             " bytes, expected " + std::to_string(op->size)));
   finish(op, copy_in(op->mr, op->data, f.payload.data(), f.payload.size()));
 }
 
-void Progress::on_notify(Connection* c, const Frame& f) {
+void Protocol::on_notify(Connection* c, const Frame& f) {
   NotifyPayload p;
   Status s = decode_notify(f.payload, &p);
-  if (!s.ok()) return fail_connection(c, s);
+  if (!s.ok()) return loop_.fail_connection(c, s);
   c->held.push_back({c->incoming_next, Notification{c->id, std::move(p.name), std::move(p.msg)}});
   release_notifications(c);
 }
 
-void Progress::release_notifications(Connection* c) {
+void Protocol::release_notifications(Connection* c) {
   uint64_t first_pending = c->incoming_pending.empty() ? c->incoming_next : *c->incoming_pending.begin();
   while (!c->held.empty() && c->held.front().barrier <= first_pending) {
     d_.deliver_notification(std::move(c->held.front().n));
@@ -421,7 +407,7 @@ void Progress::release_notifications(Connection* c) {
   }
 }
 
-void Progress::finish(Op* op, const Status& s) {
+void Protocol::finish(Op* op, const Status& s) {
   Connection* c = op->conn;
   if (op->mr_held) d_.mrs->release(op->mr.id);
   if (op->xfer != 0) d_.transfers->piece_done(op->xfer, op->piece, s, s.ok() ? op->size : 0);
@@ -430,6 +416,17 @@ void Progress::finish(Op* op, const Status& s) {
   --c->live_ops;
   ops_.erase(op->id);
   if (was_incoming && c->incoming_pending.erase(seq) > 0 && c->error.ok()) release_notifications(c);
+}
+
+}  // namespace tcpx::engine
+
+namespace tcpx::engine {
+
+void Protocol::fail_ops(Connection* c, const Status& err) {
+  std::vector<Op*> victims;
+  for (auto& [id, op] : ops_)
+    if (op->conn == c) victims.push_back(op.get());
+  for (Op* op : victims) finish(op, err);
 }
 
 }  // namespace tcpx::engine

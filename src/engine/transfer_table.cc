@@ -14,24 +14,25 @@ XferId TransferTable::create(size_t pieces) {
   return id;
 }
 
+void TransferTable::wake(const Entry& e) {
+  // Under mu_: a waiter's condition variable lives on its stack and is
+  // unregistered, under mu_, before that frame goes away.
+  if (e.waiter != nullptr) e.waiter->notify_one();
+  if (shared_waiters_ > 0) shared_cv_.notify_all();
+}
+
 void TransferTable::piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(id);
-    if (it == entries_.end() || piece >= it->second.pieces.size()) return;
-    Entry& e = it->second;
-    if (!e.pieces[piece].in_progress()) return;  // already final (defensive)
-    e.pieces[piece] = s;
-    e.bytes += bytes;
-    if (!s.ok() && e.result.ok()) {
-      e.result = e.pieces.size() > 1
-                     ? Status(s.code(), "piece " + std::to_string(piece) + ": " + s.message())
-                     : s;
-    }
-    --e.pending;
-    if (e.pending != 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || piece >= it->second.pieces.size()) return;
+  Entry& e = it->second;
+  if (!e.pieces[piece].in_progress()) return;  // already final (defensive)
+  e.pieces[piece] = s;
+  e.bytes += bytes;
+  if (!s.ok() && e.result.ok()) {
+    e.result = e.pieces.size() > 1 ? Status(s.code(), "piece " + std::to_string(piece) + ": " + s.message()) : s;
   }
-  cv_.notify_all();
+  if (--e.pending == 0) wake(e);
 }
 
 Status TransferTable::take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes) {
@@ -39,6 +40,7 @@ Status TransferTable::take_if_final(std::unordered_map<XferId, Entry>::iterator 
   if (e.pending != 0) return Status(StatusCode::kInProgress, "transfer in progress");
   Status r = e.result;
   if (bytes != nullptr) *bytes = e.bytes;
+  wake(e);  // another thread's wait() on this id ends with NOT_FOUND
   entries_.erase(it);
   return r;
 }
@@ -53,15 +55,41 @@ Status TransferTable::poll(XferId id, uint64_t* bytes) {
 Status TransferTable::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   std::unique_lock<std::mutex> lock(mu_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return NotFound("unknown or already retired transfer " + std::to_string(id));
+  if (it->second.pending == 0) return take_if_final(it, bytes);
+  if (timeout_ms == 0)
+    return TimedOut("transfer " + std::to_string(id) + " not done after " + std::to_string(timeout_ms) + " ms");
+  std::condition_variable own;
+  bool mine = it->second.waiter == nullptr;
+  if (mine) it->second.waiter = &own;
+  else ++shared_waiters_;
+  std::condition_variable& cv = mine ? own : shared_cv_;
+  auto unregister = [&] {
+    if (!mine) {
+      --shared_waiters_;
+      return;
+    }
+    auto j = entries_.find(id);
+    if (j != entries_.end() && j->second.waiter == &own) j->second.waiter = nullptr;
+  };
   for (;;) {
-    auto it = entries_.find(id);
-    if (it == entries_.end()) return NotFound("unknown or already retired transfer " + std::to_string(id));
-    if (it->second.pending == 0) return take_if_final(it, bytes);
+    it = entries_.find(id);
+    if (it == entries_.end()) {
+      unregister();
+      return NotFound("transfer " + std::to_string(id) + " was retired by another caller");
+    }
+    if (it->second.pending == 0) {
+      unregister();
+      return take_if_final(it, bytes);
+    }
     if (timeout_ms < 0) {
-      cv_.wait(lock);
-    } else if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      cv.wait(lock);
+    } else if (cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+      unregister();
       it = entries_.find(id);
       if (it != entries_.end() && it->second.pending == 0) return take_if_final(it, bytes);
+      if (it == entries_.end()) return NotFound("transfer " + std::to_string(id) + " was retired by another caller");
       return TimedOut("transfer " + std::to_string(id) + " not done after " + std::to_string(timeout_ms) + " ms");
     }
   }

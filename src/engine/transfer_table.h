@@ -1,7 +1,9 @@
 // TransferTable: the user-visible state of every transfer (one entry per
-// XferId, one status per piece). Written by the progress thread when pieces
-// end, read by poll_async/wait/piece_status from any thread. wait() blocks on
-// a condition variable with a deadline; nothing here spins.
+// XferId, one status per piece). Written by the progress-token holder when
+// pieces end, read by poll_async/wait/piece_status from any thread. wait()
+// blocks on a condition variable of its own, registered in the entry, so a
+// finished transfer wakes its waiter only (a second waiter of the same
+// transfer falls back to the shared one); nothing here spins.
 #ifndef TCPX_ENGINE_TRANSFER_TABLE_H_
 #define TCPX_ENGINE_TRANSFER_TABLE_H_
 
@@ -33,11 +35,15 @@ class TransferTable {
     size_t pending = 0;
     uint64_t bytes = 0;
     Status result;
+    std::condition_variable* waiter = nullptr;  // the blocked wait(), if any
   };
   // Caller holds mu_. Final status, retiring the entry, or IN_PROGRESS.
   Status take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes);
+  // Caller holds mu_: wakes whoever waits on e (it re-checks under mu_).
+  void wake(const Entry& e);
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable shared_cv_;  // second and later waiters of one id
+  size_t shared_waiters_ = 0;
   std::unordered_map<XferId, Entry> entries_;
   XferId next_ = 1;
 };

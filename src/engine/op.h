@@ -1,0 +1,56 @@
+// Op: one wire-level request of the transfer protocol (engine/protocol.h),
+// and PostedOp, a user request on its way to it. Owned by the protocol;
+// touched only by the progress-token holder.
+#ifndef TCPX_ENGINE_OP_H_
+#define TCPX_ENGINE_OP_H_
+
+#include <cstdint>
+
+#include "engine/mr_table.h"
+#include "tcpx/endpoint.h"
+
+namespace tcpx::engine {
+
+struct Connection;
+
+enum class OpKind { kSend, kRecv, kRead, kWrite, kServeRead, kServeWrite };
+enum class OpState { kAwaitReply, kTransferring, kAwaitAck };
+
+// One wire-level request: a two-sided send/recv, one piece of a read/write,
+// or the target's side of a peer's read/write.
+struct Op {
+  uint64_t id = 0;  // our id on the wire (replies to us carry it)
+  OpKind kind = OpKind::kSend;
+  OpState state = OpState::kAwaitReply;
+  Connection* conn = nullptr;
+  XferId xfer = 0;  // 0 for target-side ops (no user transfer)
+  size_t piece = 0;
+  MrInfo mr;
+  bool mr_held = false;
+  uint8_t* data = nullptr;
+  uint64_t size = 0;      // bytes to move (capacity for an unmatched recv)
+  uint64_t peer_id = 0;   // the peer's id, for replies we send
+  FifoItem remote{};
+  uint64_t chunks_left = 0;
+  bool incoming = false;  // data flows to us: counts for notification order
+  uint64_t incoming_seq = 0;
+  bool eager = false;     // data travelled inline on the control connection
+  bool acked = false;     // write: WRITE_ACK arrived before our sends finished
+  Status ack_status;
+};
+
+// A user request handed to the protocol (one piece of a transfer).
+struct PostedOp {
+  OpKind kind = OpKind::kSend;
+  ConnId conn = 0;
+  XferId xfer = 0;
+  size_t piece = 0;
+  MrInfo mr;  // acquired by the caller; released when the op ends
+  uint8_t* data = nullptr;
+  uint64_t size = 0;
+  FifoItem remote{};
+};
+
+}  // namespace tcpx::engine
+
+#endif  // TCPX_ENGINE_OP_H_

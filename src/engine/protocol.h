@@ -1,0 +1,98 @@
+// Protocol: the transfer protocol of docs/design.md section 9 on top of the
+// connections the progress loop owns: user ops, the frame handlers, two-sided
+// matching, the target side of one-sided requests, chunk completion and
+// notification ordering. It owns every in-flight Op.
+//
+// It runs only on the progress-token holder (engine/progress.h), called by
+// the loop; it reaches back into the loop only through LoopHooks (queue a
+// control frame, fail a connection, heartbeat scheduling).
+#ifndef TCPX_ENGINE_PROTOCOL_H_
+#define TCPX_ENGINE_PROTOCOL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/connection.h"
+#include "engine/op.h"
+#include "engine/transfer_table.h"
+#include "engine/wire.h"
+
+namespace tcpx::engine {
+
+struct ProgressDeps {
+  std::shared_ptr<net::Transport> transport;
+  MrTable* mrs = nullptr;
+  TransferTable* transfers = nullptr;
+  unpack::Unpacker* cpu_unpacker = nullptr;
+  unpack::Unpacker* cuda_unpacker = nullptr;
+  RecvPathStats* recv_stats = nullptr;
+  uint64_t chunk_bytes = 1 << 20;
+  uint64_t eager_bytes = 64 << 10;
+  // A peer silent this long (no answer to a PING) is declared dead.
+  int peer_timeout_ms = 5000;
+  // Notifications released in order land here (the endpoint's queue).
+  std::function<void(Notification&&)> deliver_notification;
+};
+
+// What the protocol needs from the loop that owns the connections.
+class LoopHooks {
+ public:
+  virtual ~LoopHooks() = default;
+  // Appends a control frame; it leaves with the pass's flush.
+  virtual void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload) = 0;
+  // Closes c's comms and fails its ops (through Protocol::fail_ops).
+  virtual void fail_connection(Connection* c, const Status& s) = 0;
+  // c went from no live op to one: its heartbeat now pings sooner.
+  virtual void connection_busy(Connection* c) = 0;
+};
+
+class Protocol {
+ public:
+  Protocol(const ProgressDeps& deps, LoopHooks& loop) : d_(deps), loop_(loop) {}
+
+  // A user op on a working connection.
+  void start_op(Connection* c, const PostedOp& p);
+  // A frame read from c's control connection after the handshake.
+  void handle_frame(Connection* c, Frame& f);
+  // A chunk request of op's (plugin isend/irecv) completed.
+  void chunk_done(Op* op);
+  // c failed (its comms are already closed): every op on it ends with err.
+  void fail_ops(Connection* c, const Status& err);
+
+ private:
+  void on_announce(Connection* c, const Frame& f);
+  void on_cts(Connection* c, const Frame& f);
+  void on_reject(Connection* c, const Frame& f);
+  void on_data(Connection* c, const Frame& f);
+  void on_write_req(Connection* c, const Frame& f);
+  void on_write_ack(Connection* c, const Frame& f);
+  void on_read_req(Connection* c, const Frame& f);
+  void on_notify(Connection* c, const Frame& f);
+  void on_send_eager(Connection* c, Frame& f);
+  void on_write_inline(Connection* c, const Frame& f);
+  void on_read_inline(Connection* c, const Frame& f);
+  // Copies inline bytes into a local buffer (host memcpy or CUDA upload).
+  static Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
+  void try_match(Connection* c);
+  void start_sending(Op* op, uint64_t token);
+  void start_receiving(Op* op, const DataPayload& d);
+  void data_done(Op* op);
+  void finish(Op* op, const Status& s);
+  void release_notifications(Connection* c);
+  void reject(Connection* c, uint64_t id, const Status& s);
+  Op* find_op(Connection* c, uint64_t id, const Frame& f);
+  static bool known_to_peer(const Op* op);
+  Op* new_op(Connection* c, OpKind kind);
+
+  const ProgressDeps& d_;
+  LoopHooks& loop_;
+  std::unordered_map<uint64_t, std::unique_ptr<Op>> ops_;
+  uint64_t next_op_id_ = 1;
+};
+
+}  // namespace tcpx::engine
+
+#endif  // TCPX_ENGINE_PROTOCOL_H_
