@@ -56,10 +56,8 @@ tcpx::Status PyEndpoint::closed_status() {
 
 void PyEndpoint::throw_closed() { throw StatusError(closed_status()); }
 
-tcpx::Status PyEndpoint::accept(int timeout_ms, tcpx::ConnId* conn,
-                                tcpx::PeerInfo* peer) {
-  std::shared_ptr<tcpx::Endpoint> ep = ep_;
-  if (!ep) return closed_status();
+tcpx::Status PyEndpoint::sliced(int timeout_ms,
+                                const std::function<tcpx::Status(int)>& step) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     int slice = timeout_ms < 0 ? kSliceMs
@@ -67,30 +65,28 @@ tcpx::Status PyEndpoint::accept(int timeout_ms, tcpx::ConnId* conn,
     tcpx::Status s;
     {
       py::gil_scoped_release release;
-      s = ep->accept(conn, peer, slice);
+      s = step(slice);
     }
     if (s.code() != tcpx::StatusCode::kTimedOut) return s;
+    // Closed by another thread: stop waiting so the engine can go (its
+    // destructor fails what is still outstanding).
     if (closing_) return closed_status();
     check_signals();
     if (timeout_ms >= 0 && remaining_ms(deadline) == 0) return s;
   }
 }
 
+tcpx::Status PyEndpoint::accept(int timeout_ms, tcpx::ConnId* conn,
+                                tcpx::PeerInfo* peer) {
+  std::shared_ptr<tcpx::Endpoint> ep = ep_;
+  if (!ep) return closed_status();
+  return sliced(timeout_ms,
+                [&](int slice) { return ep->accept(conn, peer, slice); });
+}
+
 tcpx::Status PyEndpoint::wait_slices(tcpx::Endpoint& ep, tcpx::XferId xfer,
                                      int timeout_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    int slice = timeout_ms < 0 ? kSliceMs
-                               : std::min(kSliceMs, remaining_ms(deadline));
-    tcpx::Status s;
-    {
-      py::gil_scoped_release release;
-      s = ep.wait(xfer, slice);
-    }
-    if (s.code() != tcpx::StatusCode::kTimedOut) return s;
-    check_signals();
-    if (timeout_ms >= 0 && remaining_ms(deadline) == 0) return s;
-  }
+  return sliced(timeout_ms, [&](int slice) { return ep.wait(xfer, slice); });
 }
 
 tcpx::Status PyEndpoint::wait(tcpx::XferId xfer, int timeout_ms) {

@@ -89,7 +89,12 @@ class PyEndpoint {
   explicit PyEndpoint(std::shared_ptr<tcpx::Endpoint> ep) : ep_(std::move(ep)) {}
   static tcpx::Status closed_status();
   [[noreturn]] static void throw_closed();
-  // Waits for xfer in slices until final, deadline_ms (< 0: none) or a signal.
+  // Runs step(slice_ms) with the GIL released until it returns anything but
+  // TIMED_OUT, timeout_ms passes (< 0: never), the endpoint is closed, or a
+  // signal handler raises (thrown as py::error_already_set).
+  tcpx::Status sliced(int timeout_ms,
+                      const std::function<tcpx::Status(int)>& step);
+  // Waits for xfer in slices until final, timeout_ms (< 0: none) or a signal.
   tcpx::Status wait_slices(tcpx::Endpoint& ep, tcpx::XferId xfer,
                            int timeout_ms);
 
