@@ -5,7 +5,10 @@
 # With --bench it also installs the baselines the benchmarks compare against.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ make pkg-config binutils libgtest-dev libgmock-dev
-      googletest libbenchmark-dev iproute2 procps)
+      googletest libbenchmark-dev iproute2 procps
+      python3-dev pybind11-dev python3-pytest python3-numpy)
+# torch CPU for the Python tests that use tensors (skipped without it).
+if apt-cache show python3-torch >/dev/null 2>&1; then pkgs+=(python3-torch); fi
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(iperf3 ucx-utils); fi
 
 missing=()
