@@ -83,6 +83,8 @@ typedef struct md {
 // (README "Configuration"). NULL on failure, with the reason logged.
 uccl_engine_t* uccl_engine_create(int num_cpus, bool in_python);
 // Stops accepting, closes every connection still open, frees the engine.
+// Call it once no thread is inside uccl_engine_accept() on it any more
+// (NIXL main: stop_accept, then join its accept thread, then destroy).
 void uccl_engine_destroy(uccl_engine_t* engine);
 // "ip:port?gpu" in a new char[] (free with delete[]).
 int uccl_engine_get_metadata(uccl_engine_t* engine, char** metadata_str);

@@ -1,9 +1,11 @@
 // Engines, connections and memory of libuccl_p2p.so.
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "common/log.h"
 #include "uccl_p2p/state.h"
@@ -134,6 +136,9 @@ uccl_conn_t* uccl_engine_accept(uccl_engine_t* engine, char* ip_addr_buf, size_t
     if (s.ok()) break;
     if (s.code() != StatusCode::kTimedOut) {
       TCPX_WARN("uccl_p2p: accept: %s", s.to_string().c_str());
+      // NIXL calls accept again at once after a NULL: pause so a persistent
+      // failure cannot turn its loop into a hot spin.
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
       return nullptr;
     }
   }
