@@ -1,0 +1,96 @@
+// The objects behind uccl_engine_t and uccl_conn_t of libuccl_p2p.so.
+//
+// Ownership: an engine owns its Endpoint, its registrations, its grants and
+// its connections; a connection owns a service thread that reads the
+// connection's application messages (GRANT_REQUEST / GRANT_REPLY) and its
+// transfers in flight. Lock order: engine.mu before conn.mu; the grant
+// table's own lock is innermost.
+#ifndef TCPX_UCCL_P2P_STATE_H_
+#define TCPX_UCCL_P2P_STATE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "tcpx/endpoint.h"
+#include "uccl_p2p/grant_table.h"
+#include "uccl_p2p/uccl_engine.h"
+
+namespace tcpx::uccl_p2p {
+
+// A uccl_mr_t: the tcpx registration and the range it covers.
+struct Region {
+  MrId mr = 0;
+  uintptr_t base = 0;
+  size_t size = 0;
+};
+
+// A read or write from its uccl_engine_*_vector call to its final answer.
+// It first waits for the target's grants (one reply per batch), then runs as
+// one tcpx vector transfer.
+struct Transfer {
+  enum class Phase { kGranting, kRunning, kFailed };
+  bool is_read = false;
+  Phase phase = Phase::kGranting;
+  std::vector<IoPiece> pieces;  // remote filled in from the grants
+  std::vector<bool> batch_granted;
+  size_t batches_left = 0;
+  XferId xfer = 0;  // valid in kRunning
+  Status error;     // valid in kFailed, with its uccl_p2p_status code
+  int code = 0;
+  bool failure_logged = false;
+};
+
+// Maps tcpx status codes to the header's uccl_p2p_status values.
+int to_code(const Status& s);
+
+// Ends a transfer with an error; code 0 means to_code(s).
+void fail(Transfer& t, Status s, int code = 0);
+
+}  // namespace tcpx::uccl_p2p
+
+struct uccl_conn {
+  uccl_engine* engine = nullptr;
+  tcpx::ConnId id = 0;
+  tcpx::PeerInfo peer;
+  std::thread service;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;  // everything below
+  std::map<uint64_t, tcpx::uccl_p2p::Transfer> transfers;
+  uint64_t next_transfer_id = 1;
+  tcpx::Status closed;  // sticky: not OK once the service thread has ended
+};
+
+struct uccl_engine {
+  std::unique_ptr<tcpx::Endpoint> ep;
+  std::atomic<bool> accept_stopped{false};
+  tcpx::uccl_p2p::GrantTable grants;
+
+  std::mutex mu;  // regions, conns, next_mr
+  std::map<uccl_mr_t, tcpx::uccl_p2p::Region> regions;
+  uccl_mr_t next_mr = 1;
+  std::vector<uccl_conn*> conns;
+};
+
+namespace tcpx::uccl_p2p {
+
+// Creates the connection object for an established tcpx connection, starts
+// its service thread and adds it to the engine (conn_service.cc).
+uccl_conn* adopt_connection(uccl_engine* e, ConnId id, const PeerInfo& peer);
+// Stops the service thread, closes the tcpx connection and frees the object.
+// The caller has already removed it from e->conns.
+void close_and_free(uccl_conn* c);
+
+// The process-wide list of live engines, for uccl_engine_get_notifs()
+// (notify_api.cc).
+void register_engine(uccl_engine* e);
+void unregister_engine(uccl_engine* e);
+
+}  // namespace tcpx::uccl_p2p
+
+#endif  // TCPX_UCCL_P2P_STATE_H_
