@@ -250,8 +250,11 @@ int uccl_engine_drain_notifs(uccl_engine_t* engine, notify_msg_t* out,
 #ifdef __cplusplus
 } /* extern "C" */
 
-/* C++ overloads in the shape NIXL's UCCL backend calls. */
-inline std::vector<notify_msg_t> uccl_engine_get_notifs() {
+/* C++ overloads in the shape NIXL's UCCL backend calls. static: UCCL's newer
+ * API (libuccl_p2p.so, include/uccl_p2p/) exports a function with the same
+ * C++ name and signature but another notify_msg_t; internal linkage keeps a
+ * program that uses both flavours from binding this one to that. */
+static inline std::vector<notify_msg_t> uccl_engine_get_notifs() {
   std::vector<notify_msg_t> all;
   notify_msg_t batch[64];
   size_t n = 0;
@@ -262,7 +265,7 @@ inline std::vector<notify_msg_t> uccl_engine_get_notifs() {
   return all;
 }
 
-inline std::vector<notify_msg_t> uccl_engine_get_notifs(uccl_engine_t* engine) {
+static inline std::vector<notify_msg_t> uccl_engine_get_notifs(uccl_engine_t* engine) {
   std::vector<notify_msg_t> all;
   notify_msg_t batch[64];
   size_t n = 0;
