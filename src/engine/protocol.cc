@@ -22,15 +22,11 @@
 namespace tcpx::engine {
 
 Op* Protocol::new_op(Connection* c, OpKind kind) {
-  auto op = std::make_unique<Op>();
-  op->id = next_op_id_++;
+  Op* op = ops_.create();
   op->kind = kind;
   op->conn = c;
-  // Idle -> busy: the heartbeat pings sooner now, so reschedule it.
   if (c->live_ops++ == 0) loop_.connection_busy(c);
-  Op* raw = op.get();
-  ops_.emplace(raw->id, std::move(op));
-  return raw;
+  return op;
 }
 
 void Protocol::start_op(Connection* c, const PostedOp& p) {
@@ -104,13 +100,13 @@ void Protocol::handle_frame(Connection* c, Frame& f) {
 // A reply must name one of our ops on this very connection, in a state that
 // expects a reply; anything else means the peer is confused or hostile.
 Op* Protocol::find_op(Connection* c, uint64_t id, const Frame& f) {
-  auto it = ops_.find(id);
-  if (it == ops_.end() || it->second->conn != c) {
+  Op* op = ops_.find(id);
+  if (op == nullptr || op->conn != c) {
     loop_.fail_connection(c, ProtocolError(std::string(frame_type_name(f.type)) + " for unknown request " +
                                      std::to_string(id)));
     return nullptr;
   }
-  return it->second.get();
+  return op;
 }
 
 // An unmatched receive has no id the peer could know; a frame naming it is
@@ -414,7 +410,7 @@ void Protocol::finish(Op* op, const Status& s) {
   bool was_incoming = op->state == OpState::kTransferring && op->incoming;
   uint64_t seq = op->incoming_seq;
   --c->live_ops;
-  ops_.erase(op->id);
+  ops_.destroy(op);
   if (was_incoming && c->incoming_pending.erase(seq) > 0 && c->error.ok()) release_notifications(c);
 }
 
@@ -423,10 +419,8 @@ void Protocol::finish(Op* op, const Status& s) {
 namespace tcpx::engine {
 
 void Protocol::fail_ops(Connection* c, const Status& err) {
-  std::vector<Op*> victims;
-  for (auto& [id, op] : ops_)
-    if (op->conn == c) victims.push_back(op.get());
-  for (Op* op : victims) finish(op, err);
+  for (Op* op : ops_.live())
+    if (op->conn == c) finish(op, err);
 }
 
 }  // namespace tcpx::engine

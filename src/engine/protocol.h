@@ -12,11 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/connection.h"
 #include "engine/op.h"
+#include "engine/op_table.h"
 #include "engine/transfer_table.h"
 #include "engine/wire.h"
 
@@ -89,8 +89,7 @@ class Protocol {
 
   const ProgressDeps& d_;
   LoopHooks& loop_;
-  std::unordered_map<uint64_t, std::unique_ptr<Op>> ops_;
-  uint64_t next_op_id_ = 1;
+  OpTable ops_;
 };
 
 }  // namespace tcpx::engine
