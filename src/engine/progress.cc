@@ -134,8 +134,19 @@ void Progress::submit(std::span<const PostedOp> ops) {
   // before this call returns.
   driver_ = std::this_thread::get_id();
   run_commands();
-  for (const auto& op : ops) start_op(op);
-  flush_all();
+  bool streaming = false;
+  for (const auto& op : ops) {
+    auto it = conns_.find(op.conn);
+    if (it != conns_.end() && it->second->live_ops > 0) streaming = true;
+    start_op(op);
+  }
+  // The first op of an idle connection leaves now (latency). Behind ops
+  // already outstanding, the frames wait for the next pass, so consecutive
+  // posts leave in one send(): that pass comes soon when a waiter drives or
+  // the background thread runs or is parked (back within kParkSlice); only a
+  // background thread asleep on the sockets would not come, so then flush.
+  bool next_pass_soon = guests_.load() > 0 || bg_state_.load() != BgState::kSleeping;
+  if (!streaming || !next_pass_soon) flush_all();
   work_pending_.store(any_busy());
   driver_ = std::thread::id();
   token.unlock();
