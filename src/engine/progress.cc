@@ -20,10 +20,12 @@ namespace {
 constexpr std::chrono::nanoseconds kParkSlice = std::chrono::microseconds(200);
 
 // Milliseconds from now until t, for poll(): -1 (forever) when t is max,
-// else at least 1 and at most a minute.
+// 0 when t has passed (min: "at once"), else at least 1 and at most a minute.
 int poll_ms_until(Clock::time_point t) {
   if (t == Clock::time_point::max()) return -1;
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now()).count();
+  const auto now = Clock::now();
+  if (t <= now) return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();
   return static_cast<int>(std::clamp<long long>(ms, 1, 60'000));
 }
 
