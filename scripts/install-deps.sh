@@ -2,14 +2,20 @@
 # Installs what building and testing tcpx-p2p needs on Debian 12 (bookworm).
 # The CUDA toolkit is optional and not installed here: when nvcc is present
 # (/usr/local/cuda/bin/nvcc or on PATH) the CUDA parts are built too.
-# With --bench it also installs the baselines the benchmarks compare against.
+# With --bench it also installs the baselines the benchmarks compare against;
+# with --torch, Debian's CPU torch (large) for the Python tests that use
+# tensors, which skip themselves without it.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ make pkg-config binutils libgtest-dev libgmock-dev
       googletest libbenchmark-dev iproute2 procps
       python3-dev pybind11-dev python3-pytest python3-numpy)
-# torch CPU for the Python tests that use tensors (skipped without it).
-if apt-cache show python3-torch >/dev/null 2>&1; then pkgs+=(python3-torch); fi
-if [[ "${1:-}" == "--bench" ]]; then pkgs+=(iperf3 ucx-utils); fi
+for opt in "$@"; do
+  case $opt in
+    --bench) pkgs+=(iperf3 ucx-utils) ;;
+    --torch) pkgs+=(python3-torch) ;;
+    *) echo "install-deps.sh: unknown option $opt (--bench, --torch)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do
