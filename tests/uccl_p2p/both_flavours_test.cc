@@ -13,8 +13,11 @@ namespace uccl_p2p_test {
 namespace {
 
 std::string new_flavour_read_roundtrip() {
-  NixlAgent a("a"), b("b");
+  // The buffers outlive the agents: memory is deregistered (agent teardown)
+  // before it is freed, as NIXL does; b's engine may still be finishing its
+  // side of the READ when a sees the data.
   std::vector<uint8_t> abuf(128 * 1024, 0), bbuf(128 * 1024);
+  NixlAgent a("a"), b("b");
   for (size_t i = 0; i < bbuf.size(); ++i) bbuf[i] = static_cast<uint8_t>(i * 3 + 1);
   RemoteBuffer amd, bmd;
   if (!a.ok() || !b.ok() || !a.register_buffer(abuf.data(), abuf.size(), &amd) ||

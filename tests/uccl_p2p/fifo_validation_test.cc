@@ -70,9 +70,10 @@ class FifoValidation : public testing::Test {
     }
   }
 
+  // The buffers are declared first so they outlive the agents (dereg before free).
+  std::vector<uint8_t> ibuf_ = std::vector<uint8_t>(kLen), tbuf_ = std::vector<uint8_t>(kLen);
   std::unique_ptr<NixlAgent> initiator_ = std::make_unique<NixlAgent>("initiator");
   std::unique_ptr<NixlAgent> target_ = std::make_unique<NixlAgent>("target");
-  std::vector<uint8_t> ibuf_ = std::vector<uint8_t>(kLen), tbuf_ = std::vector<uint8_t>(kLen);
   RemoteBuffer imd_, tmd_;
   uccl_conn_t* conn_ = nullptr;
 };

@@ -88,10 +88,10 @@ TEST(UcclP2pReplay, ReadVectorThenWriteVectorLikeNixlGtest) {
 }
 
 TEST(UcclP2pReplay, SameProcessConnectionMovesData) {
+  auto src = pattern(200000, 3);  // buffers outlive the agent (dereg before free)
+  std::vector<uint8_t> dst(200000, 0);
   NixlAgent a("self");
   ASSERT_TRUE(a.ok());
-  auto src = pattern(200000, 3);
-  std::vector<uint8_t> dst(200000, 0);
   RemoteBuffer smd, dmd;
   ASSERT_TRUE(a.register_buffer(src.data(), src.size(), &smd));  // also connects to itself
   ASSERT_TRUE(a.register_buffer(dst.data(), dst.size(), &dmd));
@@ -107,8 +107,8 @@ TEST(UcclP2pReplay, SameProcessConnectionMovesData) {
 
 TEST(UcclP2pReplay, FourEnginesInARingAtOnce) {
   constexpr int kN = 4;
+  std::vector<std::vector<uint8_t>> bufs;  // outlive the agents (dereg before free)
   std::vector<std::unique_ptr<NixlAgent>> agents;
-  std::vector<std::vector<uint8_t>> bufs;
   std::vector<RemoteBuffer> mds(kN);
   for (int i = 0; i < kN; ++i) {
     agents.push_back(std::make_unique<NixlAgent>("agent" + std::to_string(i)));

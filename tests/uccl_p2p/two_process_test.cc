@@ -93,9 +93,9 @@ TEST(UcclP2pTwoProcess, ReadWriteNotifyThenPeerKilled) {
   std::string info;
   RemoteBuffer remote;
   ASSERT_TRUE(parse_md(peer.ask(""), &info, &remote));
+  std::vector<uint8_t> buf(1 << 20, 0);  // outlives the agent (dereg before free)
   auto owned = std::make_unique<NixlAgent>("initiator");
   NixlAgent& me = *owned;
-  std::vector<uint8_t> buf(1 << 20, 0);
   RemoteBuffer mine;
   ASSERT_TRUE(me.register_buffer(buf.data(), buf.size(), &mine));
   ASSERT_TRUE(me.connect_to("peer", info));
