@@ -13,6 +13,7 @@
 #include "engine/listener.h"
 #include "engine/mr_table.h"
 #include "engine/progress.h"
+#include "engine/spin_policy.h"
 #include "engine/transfer_table.h"
 #include "tcpx/endpoint.h"
 
@@ -33,6 +34,7 @@ class Endpoint::Impl {
   // up to cfg.spin_us, then sleeps until the transfer is final or the
   // deadline passes. bytes: what a receive got.
   Status wait(XferId id, int timeout_ms, uint64_t* bytes);
+  engine::SpinPolicy spin;  // reset to cfg.spin_us in init()
 
   Config cfg;
   int gpu = -1;

@@ -59,11 +59,12 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   const auto start = Clock::now();
   Status s = xfers.poll(id, bytes);
   if (!s.in_progress() || timeout_ms == 0) return s.in_progress() ? xfers.wait(id, 0, bytes) : s;
-  if (cfg.spin_us > 0) {
+  int spin_us = spin.next_budget_us();
+  if (spin_us > 0) {
     // Drive progress on this thread for up to spin_us: the transfer's last
     // frame is read, and the transfer finished, right here, with no thread
     // wake-up on either side of the hand-off.
-    auto spin_end = start + std::chrono::microseconds(cfg.spin_us);
+    auto spin_end = start + std::chrono::microseconds(spin_us);
     if (timeout_ms >= 0) spin_end = std::min(spin_end, start + std::chrono::milliseconds(timeout_ms));
     engine::Progress::Guest guest(progress.get());
     while (Clock::now() < spin_end) {
@@ -72,9 +73,11 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
       s = xfers.poll(id, bytes);
       if (!s.in_progress()) {
         guest.done();
+        spin.record(true);
         return s;
       }
     }
+    spin.record(false);
   }
   // Sleep; the background thread drives from here on.
   int left = timeout_ms;
