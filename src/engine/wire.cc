@@ -43,7 +43,9 @@ Status append_frame2(FrameType type, uint64_t id, const uint8_t* payload, size_t
   if (len > kMaxPayloadBytes)
     return InvalidArgument("frame payload of " + std::to_string(len) + " bytes exceeds " +
                            std::to_string(kMaxPayloadBytes));
-  out->reserve(out->size() + kFrameHeaderBytes + len);
+  // No exact reserve here: it would defeat the vector's geometric growth,
+  // making every frame queued behind unsent ones copy the whole buffer
+  // (quadratic; 1000 inline 64 KiB writes stalled the loop for seconds).
   ByteWriter w(out);
   w.u32(kFrameMagic);
   w.u16(kWireVersion);
