@@ -66,19 +66,21 @@ ucx_final() {  # test bytes iters [extra args...]
 
 # ucx_perftest <test> <bytes>: GB/s. Iterations sized to take about
 # BENCH_SECONDS at UCX's usual loopback speed (fixed counts, as perftest has
-# no duration option). Its MB/s is MiB/s.
+# no duration option). The "overall" column ($7, MiB/s): the "average" one
+# ($6) covers only the last report interval, a few iterations at large sizes
+# (it read 0.13 GB/s where the whole run moved 0.94).
 ucx_gbps() {
   local test=$1 bytes=$2 rate iters mibps
   rate=$(( bytes <= 8192 ? 600000000 : (bytes <= 262144 ? 2000000000 : 4000000000) ))
   iters=$(awk -v s="$BENCH_SECONDS" -v r="$rate" -v b="$bytes" \
           'BEGIN {n = int(s * r / b); print (n < 20 ? 20 : (n > 1000000 ? 1000000 : n))}')
-  mibps=$(ucx_final "$test" "$bytes" "$iters" | awk '{print $6}')
+  mibps=$(ucx_final "$test" "$bytes" "$iters" | awk '{print $7}')
   [[ -n "$mibps" ]] || { echo "n/a"; return; }
   awk -v m="$mibps" 'BEGIN {printf "%.3f\n", m * 1048576 / 1e9}'
 }
 
 # tag_lat: "p50 p99" one-way microseconds at `bytes` (two runs: perftest
-# reports one percentile per run, -R).
+# reports one percentile per run, -R, over its last 2048 or so iterations).
 ucx_lat_us() {
   local bytes=${1:-8} p50 p99 iters
   iters=$(awk -v s="$BENCH_SECONDS" 'BEGIN {print int(s * 50000)}')

@@ -128,7 +128,7 @@ capi_round() {
     record capi write "$shape" "${w:-n/a}"
     record capi read "$shape" "${r:-n/a}"
     record capi send "$shape" "${s:-n/a}"
-    if [[ $round == 1 ]]; then
+    if [[ $round == 1 && $shape == "${CAPI_SHAPES%% *}" ]]; then
       grep '^capi client threads' <<<"$out" | sed 's/^capi client threads:/capi client/' >>"$work/threads" || true
       grep '^capi server threads' "$work/server" | sed 's/^capi server threads:/capi server/' >>"$work/threads" || true
     fi

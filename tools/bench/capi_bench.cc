@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -177,21 +178,23 @@ double one_sided(uccl_conn_t* conn, bool is_read, Registered& local, size_t loca
     mds[i].data.tx_data.data_size = o.desc_size;
   }
   std::vector<uint64_t> ids(o.descs);
+  std::vector<std::array<char, FIFO_ITEM_SIZE>> items(is_read ? o.descs : 0);
   auto t0 = Clock::now();
+  // prepXfer: the md vector, then (READ) every FIFO item, in order.
   if (uccl_engine_send_tx_md_vector(conn, mds.data(), mds.size()) != 0) return -1;
+  for (size_t i = 0; i < items.size(); ++i) {
+    int rc;
+    while ((rc = uccl_engine_get_fifo_item(conn, static_cast<int>(i), items[i].data())) == UCCL_IN_PROGRESS) {
+      if (Clock::now() - t0 > kDeadline) return -1;
+      nap();
+    }
+    if (rc != 0) return std::fprintf(stderr, "FIFO item %zu: %d\n", i, rc), -1;
+  }
+  // postXfer: one read or write per descriptor.
   for (int i = 0; i < o.descs; ++i) {
     uint8_t* at = local.data + local_off + i * o.desc_size;
-    int rc;
-    if (is_read) {
-      char item[FIFO_ITEM_SIZE];
-      while ((rc = uccl_engine_get_fifo_item(conn, i, item)) == UCCL_IN_PROGRESS) {
-        if (Clock::now() - t0 > kDeadline) return -1;
-        nap();
-      }
-      if (rc == 0) rc = uccl_engine_read(conn, local.mr, at, o.desc_size, item, &ids[i]);
-    } else {
-      rc = uccl_engine_write(conn, local.mr, at, o.desc_size, &ids[i]);
-    }
+    int rc = is_read ? uccl_engine_read(conn, local.mr, at, o.desc_size, items[i].data(), &ids[i])
+                     : uccl_engine_write(conn, local.mr, at, o.desc_size, &ids[i]);
     if (rc != 0) return std::fprintf(stderr, "%s %d: %d\n", is_read ? "read" : "write", i, rc), -1;
   }
   if (!wait_all(conn, ids)) return -1;
@@ -267,8 +270,8 @@ int run_client(const ClientOptions& o) {
     std::string shape = std::to_string(o.descs) + "x" + tcpx::bench::format_size(o.desc_size);
     std::printf("capi write %s: %.3f GB/s (median of %d)\n", shape.c_str(), percentile(w, 50), o.rounds);
     std::printf("capi read %s: %.3f GB/s (median of %d)\n", shape.c_str(), percentile(r, 50), o.rounds);
-    std::printf("capi send 1x%zu: %.3f GB/s (median of %d, two-sided, same bytes)\n", total, percentile(s, 50),
-                o.rounds);
+    std::printf("capi send 1x%s: %.3f GB/s (median of %d, two-sided, same bytes)\n",
+                tcpx::bench::format_size(total).c_str(), percentile(s, 50), o.rounds);
   }
   say(conn, ctrl, "BYE");
   uccl_engine_conn_destroy(conn);

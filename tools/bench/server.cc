@@ -19,6 +19,14 @@ constexpr int kIdleMs = 3600 * 1000;  // a client may think for an hour between 
 // this long in mid-run only costs one look at the message queue.
 constexpr int kQuietMs = 5;
 
+// Receives kept posted: twice the client's window, so a send never waits for
+// one, but at most kAheadBytes (and at least 2), because after STOP every
+// receive posted beyond the client's count costs an extra, untimed send.
+constexpr size_t kAheadBytes = size_t{256} << 20;
+int receives_ahead(size_t size, int window) {
+  return static_cast<int>(std::clamp<size_t>(kAheadBytes / size, 2, 2 * static_cast<size_t>(window)));
+}
+
 // Two-sided: keeps `window` receives posted until the client's STOP, then
 // matches every send it made. *cpu_s: CPU used until the client went quiet.
 Status serve_send(Endpoint& ep, ConnId c, Buffer& b, size_t size, int window, double* cpu_s) {
@@ -83,7 +91,7 @@ Status serve_plan(Endpoint& ep, ConnId c, Buffer& buf, const std::string& line, 
   if (mode == "send") {
     std::memset(buf.data, 0, size);
     TCPX_RETURN_IF_ERROR(send_text(ep, c, "READY"));
-    s = serve_send(ep, c, buf, size, window * 2, &cpu_s);
+    s = serve_send(ep, c, buf, size, receives_ahead(size, window), &cpu_s);
     if (s.ok() && !verify(buf.data, size)) s = Internal("bad data");
   } else if (mode == "lat") {
     TCPX_RETURN_IF_ERROR(send_text(ep, c, "READY"));
