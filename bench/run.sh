@@ -55,7 +55,8 @@ record() { echo "$round $*" >>"$raw"; }
 start_server() {
   local ready_re=$1
   shift
-  timeout 900 "$@" >"$work/server" 2>&1 &
+  : >"$work/server"  # emptied here, not in the job: the last server's ready line must not count
+  timeout 900 "$@" >>"$work/server" 2>&1 &
   server_pid=$!
   server_line=""
   for _ in $(seq 200); do
@@ -67,7 +68,16 @@ start_server() {
   echo "server did not start: $(cat "$work/server")" >&2
   return 1
 }
-finish_server() { wait "$server_pid" 2>/dev/null || echo "(server exit $?: $(tail -2 "$work/server"))" >&2; }
+# Gives the server 10 s to end after its client (one whose client failed to
+# connect waits in accept), then stops it.
+finish_server() {
+  for _ in $(seq 200); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || echo "(server exit $?: $(tail -2 "$work/server"))" >&2
+}
 
 tcpx_client() {  # client args... -> its output; the server's port is ephemeral
   start_server 'port [0-9]+' "$bench" --server || return 0

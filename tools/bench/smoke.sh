@@ -7,12 +7,14 @@ set -euo pipefail
 bench=$1 capi=$2
 export TCPX_LISTEN_ADDR=127.0.0.1
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+server_pid=""
+trap 'rm -f "$log"; [[ -z $server_pid ]] || kill "$server_pid" 2>/dev/null || true' EXIT
 
 serve() {  # ready_regex server_cmd...: starts it, sets server_pid and server_line
   local re=$1
   shift
-  timeout 120 "$@" >"$log" 2>&1 &
+  : >"$log"  # emptied here, not in the job: the last server's ready line must not count
+  timeout 120 "$@" >>"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 400); do
     server_line=$(grep -m1 -E "$re" "$log" || true)
@@ -34,6 +36,7 @@ for mode in send write read latency; do
   [[ $mode == latency ]] && args=(--latency --sizes 8,4K)
   out=$(timeout 120 "$bench" --client "127.0.0.1:$port" "${args[@]}" --seconds 0.1 --warmup 0.05)
   wait "$server_pid"
+  server_pid=""
   expect '^threads: [0-9]+ before the endpoint' "$out"
   if [[ $mode == latency ]]; then
     expect '^lat +8 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[1-9][0-9]* ' "$out"
@@ -47,6 +50,7 @@ serve '^META ' "$capi" --server
 out=$(timeout 120 "$capi" --client "${server_line#META }" --descs 20 --desc-size 4K --rounds 1 --fifo 20 --cold 2 \
       --gap-ms 5)
 wait "$server_pid"
+server_pid=""
 expect '^capi server threads: ' "$(cat "$log")"
 for re in '^capi client threads: ' '^capi fifo warm: median [0-9.]+ us p99 [0-9.]+' \
           '^capi fifo cold .*: median [0-9.]+ us p99 [0-9.]+' '^capi write 20x4K: [0-9.]+ GB/s' \
