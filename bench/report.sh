@@ -16,10 +16,12 @@ CONTENDED=${CONTENDED:-2}
 mkdir -p "$out"
 
 if [[ ${REPORT_ONLY:-0} != 1 ]]; then
-  "$here/run.sh" "$build" --raw "$out/quiet.raw" | tee "$out/quiet.txt"
-  rm -f "$out/contended.raw" "$out/contended.txt"
+  # stderr kept too: what failed goes into RESULTS.md next to its "n/a".
+  "$here/run.sh" "$build" --raw "$out/quiet.raw" 2> >(tee "$out/quiet.err" >&2) | tee "$out/quiet.txt"
+  rm -f "$out"/contended.*
   if ((CONTENDED > 0)); then
-    "$here/run.sh" "$build" --contended "$CONTENDED" --raw "$out/contended.raw" | tee "$out/contended.txt"
+    "$here/run.sh" "$build" --contended "$CONTENDED" --raw "$out/contended.raw" \
+      2> >(tee "$out/contended.err" >&2) | tee "$out/contended.txt"
   fi
 fi
 contended_raw=""
@@ -45,19 +47,20 @@ awk '
 plot=""
 if command -v gnuplot >/dev/null; then
   gnuplot <<EOF
-set terminal svg size 720,420 dynamic font "sans,11"
+set terminal svg size 880,420 dynamic font "sans,11"
 set output "$out/bandwidth.svg"
 set logscale x 2
+set xrange [3000:90000000]
 set xtics ("4K" 4096, "64K" 65536, "1M" 1048576, "16M" 16777216, "64M" 67108864)
 set xlabel "transfer size"
 set ylabel "GB/s (medians of the rounds)"
-set key left top
+set key outside right top
 set grid
 plot "$out/bandwidth.dat" using 1:2 with linespoints title "tcpx send", \
      "" using 1:3 with linespoints title "tcpx write", \
      "" using 1:4 with linespoints title "tcpx read", \
      "" using 1:5 with linespoints dashtype 2 title "UCX tag\\\\_bw (TCP)", \
-     "" using 1:8 with lines dashtype 3 title "iperf3 one stream", \
+     "" using 1:8 with lines lw 2 lc rgb "black" dashtype 3 title "iperf3 one stream", \
      "" using 1:6 with linespoints title "tcpx send, contended", \
      "" using 1:7 with linespoints dashtype 2 title "UCX tag\\\\_bw, contended"
 EOF
@@ -69,11 +72,10 @@ fi
 {
   echo "# Benchmark results"
   echo
-  echo "Regenerate with \`bench/report.sh build\` (about $((CONTENDED > 0 ? 10 : 5)) minutes; \`REPORT_ONLY=1\` re-renders"
+  echo "Regenerate with \`bench/report.sh build\` (about $((CONTENDED > 0 ? 20 : 10)) minutes on 2 cores; \`REPORT_ONLY=1\` re-renders"
   echo "from the raw records in \`bench/results/\`). Loopback, two processes, medians of alternating rounds"
   echo "(three unless the header below says otherwise); tcpx-bench window 32; UCX is \`ucx_perftest\` with"
-  echo "\`UCX_TLS=tcp\`. See README \"Benchmarks\""
-  echo "for what each column means."
+  echo "\`UCX_TLS=tcp\`. See README \"Benchmarks\" for what each column means."
   echo
   [[ -z ${REPORT_NOTE:-} ]] || { echo "**$REPORT_NOTE**"; echo; }
   echo "$plot"
@@ -82,18 +84,22 @@ fi
   echo
   "$here/targets.sh" "$out/quiet.raw" $contended_raw
   echo
-  echo "## Quiet"
-  echo
-  echo '```text'
-  "$here/summarize.sh" "$out/quiet.raw"
-  echo '```'
-  if [[ -n $contended_raw ]]; then
+  for run in quiet contended; do
+    [[ -f $out/$run.raw ]] || continue
     echo
-    echo "## With $CONTENDED CPU-bound processes beside both"
+    [[ $run == quiet ]] && echo "## Quiet" || echo "## With $CONTENDED CPU-bound processes beside both"
     echo
     echo '```text'
-    "$here/summarize.sh" "$contended_raw"
+    "$here/summarize.sh" "$out/$run.raw"
     echo '```'
-  fi
+    if grep -qv '^round ' "$out/$run.err" 2>/dev/null; then
+      echo
+      echo "What failed in this run (each is an n/a above):"
+      echo
+      echo '```text'
+      grep -v '^round ' "$out/$run.err"
+      echo '```'
+    fi
+  done
 } >"$here/RESULTS.md"
 echo "wrote $here/RESULTS.md"
