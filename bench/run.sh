@@ -13,7 +13,8 @@
 #   --raw FILE     keep the raw per-round records there (bench/report.sh does)
 # Env: SIZES (4K,64K,1M,16M,64M), MODES (send write read), WINDOW (32),
 #      BENCH_SECONDS (1, per figure), LAT_SIZES (8), CAPI_SHAPES ("1000x4K
-#      1000x64K"), UCX_ONESIDED=1 (also ucp_put_bw / ucp_get columns).
+#      1000x64K"), UCX_ONESIDED=1 (also ucp_put_bw / ucp_get columns); TCPX_*
+#      reach both tcpx processes (e.g. TCPX_EAGER_BYTES=0: no inline path).
 # Needs: ./scripts/install-deps.sh --bench (iperf3, ucx-utils).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +24,7 @@ while (($#)); do
     --contended) contended=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --raw) raw=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) build=$1; shift ;;
   esac
 done
