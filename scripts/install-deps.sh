@@ -2,7 +2,8 @@
 # Installs what building and testing tcpx-p2p needs on Debian 12 (bookworm).
 # The CUDA toolkit is optional and not installed here: when nvcc is present
 # (/usr/local/cuda/bin/nvcc or on PATH) the CUDA parts are built too.
-# With --bench it also installs the baselines the benchmarks compare against;
+# With --bench it also installs the baselines the benchmarks compare against
+# and gnuplot for bench/report.sh's plot;
 # with --torch, Debian's CPU torch (large) for the Python tests that use
 # tensors, which skip themselves without it.
 set -euo pipefail
@@ -11,7 +12,7 @@ pkgs=(cmake ninja-build g++ make pkg-config binutils libgtest-dev libgmock-dev
       python3-dev pybind11-dev python3-pytest python3-numpy)
 for opt in "$@"; do
   case $opt in
-    --bench) pkgs+=(iperf3 ucx-utils) ;;
+    --bench) pkgs+=(iperf3 ucx-utils gnuplot-nox) ;;
     --torch) pkgs+=(python3-torch) ;;
     *) echo "install-deps.sh: unknown option $opt (--bench, --torch)" >&2; exit 2 ;;
   esac

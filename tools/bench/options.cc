@@ -8,8 +8,10 @@ namespace tcpx::bench {
 const char* const kUsage =
     "usage: tcpx-bench --server [--port P] [--channels C]\n"
     "       tcpx-bench --client HOST:PORT [--mode send|read|write | --latency]\n"
-    "                  [--sizes 4K,64K,1M,16M,64M] [--window N (32)] [--channels C]\n"
-    "                  [--iters N | --seconds S] [--gpu G] [--remote-gpu G]\n";
+    "                  [--sizes LIST] [--window N (32)] [--channels C]\n"
+    "                  [--seconds S (1)] [--warmup S (0.2)] [--gpu G] [--remote-gpu G]\n"
+    "  --sizes: bandwidth default 4K,64K,1M,16M,64M; --latency default 8\n"
+    "  Each figure: a --warmup run, then transfers until --seconds have passed.\n";
 
 const char* mode_name(Mode m) {
   switch (m) {
@@ -79,9 +81,9 @@ bool parse_options(int argc, char** argv, Options* o, std::string* why) {
     } else if (a == "--channels" && (v = need(i))) {
       o->channels = std::atoi(v);
       if (o->channels < 1) return *why = std::string("bad --channels\n") + kUsage, false;
-    } else if (a == "--iters" && (v = need(i))) {
-      o->iters = std::atol(v);
-      if (o->iters < 1) return *why = std::string("bad --iters\n") + kUsage, false;
+    } else if (a == "--warmup" && (v = need(i))) {
+      o->warmup = std::atof(v);
+      if (!(o->warmup >= 0)) return *why = std::string("bad --warmup\n") + kUsage, false;
     } else if (a == "--seconds" && (v = need(i))) {
       o->seconds = std::atof(v);
       if (!(o->seconds > 0)) return *why = std::string("bad --seconds\n") + kUsage, false;
@@ -98,6 +100,7 @@ bool parse_options(int argc, char** argv, Options* o, std::string* why) {
     *why = std::string("give exactly one of --server and --client\n") + kUsage;
     return false;
   }
+  if (o->sizes.empty()) o->sizes = o->latency ? kLatencySizes : kBandwidthSizes;
   return true;
 }
 

@@ -19,12 +19,16 @@ struct Options {
   int remote_gpu = 0;
   Mode mode = Mode::kSend;
   bool latency = false;
-  std::vector<size_t> sizes = {4096, 65536, 1 << 20, 16 << 20, 64 << 20};
+  // Empty = the default: kBandwidthSizes, or kLatencySizes with --latency.
+  std::vector<size_t> sizes;
   int window = 32;       // transfers in flight (bench/run.sh uses the same)
   int channels = 0;      // 0 = TCPX_CHANNELS / default
-  long iters = 0;        // 0 = derived from --seconds
-  double seconds = 1.0;  // per size
+  double seconds = 1.0;  // measured time per size (the loop runs until it passes)
+  double warmup = 0.2;   // unmeasured run of the same plan before each figure
 };
+
+inline const std::vector<size_t> kBandwidthSizes = {4096, 65536, 1 << 20, 16 << 20, 64 << 20};
+inline const std::vector<size_t> kLatencySizes = {8};
 
 const char* mode_name(Mode m);
 // Parses argv; on error returns false and fills *why (usage included).
