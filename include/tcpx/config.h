@@ -29,7 +29,9 @@ struct Config {
   // How long a thread blocked in wait() (or a blocking send/recv/read/write)
   // drives progress itself, busy-polling, before it sleeps and leaves the
   // work to the background thread. Spinning turns a small transfer's
-  // completion into no thread wake-up at all; 0 always sleeps at once.
+  // completion into no thread wake-up at all; 0 always sleeps at once. An
+  // endpoint stops spinning after three spins in a row ran out (the peer
+  // shares our core) and resumes when a probe succeeds (engine/spin_policy.h).
   //                                                    TCPX_SPIN_US
   int spin_us = 200;
   // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS
