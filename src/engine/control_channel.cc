@@ -164,8 +164,8 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
     // (microseconds per small message).
     if (in_.size() < in_len_ + kReadBytes) in_.resize(in_len_ + kReadBytes);
     ssize_t n = recv(fd_, in_.data() + in_len_, kReadBytes, 0);
-    if (n > 0) in_len_ += static_cast<size_t>(n);
     if (n > 0) {
+      in_len_ += static_cast<size_t>(n);
       bytes_read_ += static_cast<uint64_t>(n);
       if (static_cast<size_t>(n) < kReadBytes) break;
       continue;

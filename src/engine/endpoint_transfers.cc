@@ -58,7 +58,8 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   Status s = xfers.poll(id, bytes);
-  if (!s.in_progress() || timeout_ms == 0) return s.in_progress() ? xfers.wait(id, 0, bytes) : s;
+  if (!s.in_progress()) return s;
+  if (timeout_ms == 0) return xfers.wait(id, 0, bytes);  // TIMED_OUT; the transfer stays live
   int spin_us = spin.next_budget_us();
   if (spin_us > 0) {
     // Drive progress on this thread for up to spin_us: the transfer's last
@@ -68,8 +69,7 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
     if (timeout_ms >= 0) spin_end = std::min(spin_end, start + std::chrono::milliseconds(timeout_ms));
     engine::Progress::Guest guest(progress.get());
     while (Clock::now() < spin_end) {
-      bool moved = false;
-      if (!progress->try_pass(&moved)) cpu_relax();
+      if (!progress->try_pass()) cpu_relax();
       s = xfers.poll(id, bytes);
       if (!s.in_progress()) {
         guest.done();

@@ -64,13 +64,14 @@ void Progress::stop() {
   }
   // The thread is gone: finish the leftovers here, under the token like any
   // other driver (a late guest could still be around in a buggy caller).
-  std::lock_guard<std::mutex> token(drive_mu_);
-  driver_ = std::this_thread::get_id();
-  run_commands();
-  std::vector<ConnId> ids;
-  for (auto& [id, c] : conns_) ids.push_back(id);
-  for (ConnId id : ids) close_connection(id, PeerClosed("endpoint destroyed"));
-  driver_ = std::thread::id();
+  {
+    std::lock_guard<std::mutex> token(drive_mu_);
+    Driving driving(this);
+    run_commands();
+    std::vector<ConnId> ids;
+    for (auto& [id, c] : conns_) ids.push_back(id);
+    for (ConnId id : ids) close_connection(id, PeerClosed("endpoint destroyed"));
+  }
   if (wake_fd_ >= 0) close(wake_fd_);
   wake_fd_ = -1;
 }
@@ -83,6 +84,11 @@ void Progress::assert_driving() const {
 void Progress::wake_bg() {
   uint64_t one = 1;
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Progress::drain_wake() {
+  uint64_t v;
+  (void)!read(wake_fd_, &v, sizeof v);
 }
 
 void Progress::hand_back(bool lazy) {
@@ -134,23 +140,24 @@ void Progress::submit(std::span<const PostedOp> ops) {
   }
   // Nobody drives right now: start the ops here, so their first frames leave
   // before this call returns.
-  driver_ = std::this_thread::get_id();
-  run_commands();
-  bool streaming = false;
-  for (const auto& op : ops) {
-    auto it = conns_.find(op.conn);
-    if (it != conns_.end() && it->second->live_ops > 0) streaming = true;
-    start_op(op);
+  {
+    Driving driving(this);
+    run_commands();
+    bool streaming = false;
+    for (const auto& op : ops) {
+      auto it = conns_.find(op.conn);
+      if (it != conns_.end() && it->second->live_ops > 0) streaming = true;
+      start_op(op);
+    }
+    // The first op of an idle connection leaves now (latency). Behind ops
+    // already outstanding, the frames wait for the next pass, so consecutive
+    // posts leave in one send(): that pass comes soon when a waiter drives or
+    // the background thread runs or is parked (back within kParkSlice); only
+    // a background thread asleep on the sockets would not come, so then flush.
+    bool next_pass_soon = guests_.load() > 0 || bg_state_.load() != BgState::kSleeping;
+    if (!streaming || !next_pass_soon) flush_all();
+    work_pending_.store(any_busy());
   }
-  // The first op of an idle connection leaves now (latency). Behind ops
-  // already outstanding, the frames wait for the next pass, so consecutive
-  // posts leave in one send(): that pass comes soon when a waiter drives or
-  // the background thread runs or is parked (back within kParkSlice); only a
-  // background thread asleep on the sockets would not come, so then flush.
-  bool next_pass_soon = guests_.load() > 0 || bg_state_.load() != BgState::kSleeping;
-  if (!streaming || !next_pass_soon) flush_all();
-  work_pending_.store(any_busy());
-  driver_ = std::thread::id();
   token.unlock();
   hand_back();
 }
@@ -158,20 +165,21 @@ void Progress::submit(std::span<const PostedOp> ops) {
 void Progress::run_sync(const std::function<void()>& fn) {
   Guest guest(this);
   std::lock_guard<std::mutex> token(drive_mu_);
-  driver_ = std::this_thread::get_id();
+  Driving driving(this);
   run_commands();
   fn();
   flush_all();
   work_pending_.store(any_busy());
-  driver_ = std::thread::id();
 }
 
 bool Progress::try_pass(bool* moved) {
   std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) return false;
-  driver_ = std::this_thread::get_id();
-  bool m = pass();
-  driver_ = std::thread::id();
+  bool m;
+  {
+    Driving driving(this);
+    m = pass();
+  }
   token.unlock();
   hand_back();
   if (moved != nullptr) *moved = m;
@@ -243,9 +251,11 @@ void Progress::loop() {
       token.unlock();
       continue;
     }
-    driver_ = std::this_thread::get_id();
-    bool moved = pass();
-    driver_ = std::thread::id();
+    bool moved;
+    {
+      Driving driving(this);
+      moved = pass();
+    }
     if (!work_pending_.load()) {
       // Nothing in flight: sleep until a socket, a command or a guest's
       // departure wakes us, or the next heartbeat step is due. No lingering
@@ -277,10 +287,7 @@ void Progress::park() {
   if (guests_.load() > 0 && !stop_.load()) {
     pollfd p{wake_fd_, POLLIN, 0};
     timespec slice{0, kParkSlice.count()};
-    if (ppoll(&p, 1, &slice, nullptr) > 0) {
-      uint64_t v;
-      (void)!read(wake_fd_, &v, sizeof v);
-    }
+    if (ppoll(&p, 1, &slice, nullptr) > 0) drain_wake();
   }
   bg_state_.store(BgState::kRunning);
 }
@@ -289,12 +296,7 @@ void Progress::sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout
   bg_must_look_.store(false);  // this sleep set and deadline are current
   sleep_pfds_.clear();
   sleep_pfds_.push_back(pollfd{wake_fd_, POLLIN, 0});
-  for (auto& [id, c] : conns_) {
-    if (!c->error.ok()) continue;
-    short ev = POLLIN;
-    if (c->control->wants_write()) ev |= POLLOUT;
-    sleep_pfds_.push_back(pollfd{c->control->fd(), ev, 0});
-  }
+  add_control_fds(&sleep_pfds_, nullptr);
   // Publish the state, then re-check what would wake us: whoever changes
   // guests_ or queues a command does the opposite (writes, then reads our
   // state), so one of the two always notices the other.
@@ -305,10 +307,7 @@ void Progress::sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout
   // it (POLLNVAL) or not; either way we only wake up and look again.
   int n = poll(sleep_pfds_.data(), sleep_pfds_.size(), timeout_ms);
   bg_state_.store(BgState::kRunning);
-  if (n > 0 && (sleep_pfds_[0].revents & POLLIN)) {
-    uint64_t v;
-    (void)!read(wake_fd_, &v, sizeof v);
-  }
+  if (n > 0 && (sleep_pfds_[0].revents & POLLIN)) drain_wake();
 }
 
 bool Progress::drive_channels() {
@@ -345,16 +344,20 @@ void Progress::flush_all() {
   }
 }
 
-void Progress::poll_sockets() {
-  pfds_.clear();
-  pconns_.clear();
+void Progress::add_control_fds(std::vector<pollfd>* fds, std::vector<Connection*>* owners) {
   for (auto& [id, c] : conns_) {
     if (!c->error.ok()) continue;
     short ev = POLLIN;
     if (c->control->wants_write()) ev |= POLLOUT;
-    pfds_.push_back(pollfd{c->control->fd(), ev, 0});
-    pconns_.push_back(c.get());
+    fds->push_back(pollfd{c->control->fd(), ev, 0});
+    if (owners != nullptr) owners->push_back(c.get());
   }
+}
+
+void Progress::poll_sockets() {
+  pfds_.clear();
+  pconns_.clear();
+  add_control_fds(&pfds_, &pconns_);
   if (pfds_.empty()) return;
   int n = poll(pfds_.data(), pfds_.size(), 0);
   if (n <= 0) return;

@@ -115,6 +115,22 @@ class Progress : private LoopHooks {
   void park();
   void sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms);
   void wake_bg();
+  void drain_wake();  // background thread: consume the eventfd's count
+  // Appends a pollfd per working control connection (POLLOUT while it has
+  // bytes to write) and, if owners is given, the connection of each.
+  void add_control_fds(std::vector<pollfd>* fds, std::vector<Connection*>* owners);
+  // Marks the calling thread as the token holder for assert_driving() while
+  // it lives; the caller holds drive_mu_.
+  class Driving {
+   public:
+    explicit Driving(Progress* p) : p_(p) { p_->driver_ = std::this_thread::get_id(); }
+    ~Driving() { p_->driver_ = std::thread::id(); }
+    Driving(const Driving&) = delete;
+    Driving& operator=(const Driving&) = delete;
+
+   private:
+    Progress* p_;
+  };
   // After a non-background driver released the token, or a guest left: wake
   // the background thread if it must take over now.
   void hand_back(bool lazy = false);

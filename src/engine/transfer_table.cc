@@ -55,43 +55,45 @@ Status TransferTable::poll(XferId id, uint64_t* bytes) {
 Status TransferTable::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   std::unique_lock<std::mutex> lock(mu_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return NotFound("unknown or already retired transfer " + std::to_string(id));
-  if (it->second.pending == 0) return take_if_final(it, bytes);
-  if (timeout_ms == 0)
-    return TimedOut("transfer " + std::to_string(id) + " not done after " + std::to_string(timeout_ms) + " ms");
+  // Registered in the entry once we block: the first waiter of an id gets a
+  // condition variable of its own, any further one the shared one.
   std::condition_variable own;
-  bool mine = it->second.waiter == nullptr;
-  if (mine) it->second.waiter = &own;
-  else ++shared_waiters_;
-  std::condition_variable& cv = mine ? own : shared_cv_;
+  std::condition_variable* cv = nullptr;
   auto unregister = [&] {
-    if (!mine) {
+    if (cv == &shared_cv_) {
       --shared_waiters_;
-      return;
+    } else if (cv == &own) {
+      auto j = entries_.find(id);
+      if (j != entries_.end() && j->second.waiter == &own) j->second.waiter = nullptr;
     }
-    auto j = entries_.find(id);
-    if (j != entries_.end() && j->second.waiter == &own) j->second.waiter = nullptr;
   };
+  bool timed_out = false;
   for (;;) {
-    it = entries_.find(id);
+    auto it = entries_.find(id);
     if (it == entries_.end()) {
       unregister();
-      return NotFound("transfer " + std::to_string(id) + " was retired by another caller");
+      return NotFound(cv == nullptr ? "unknown or already retired transfer " + std::to_string(id)
+                                    : "transfer " + std::to_string(id) + " was retired by another caller");
     }
     if (it->second.pending == 0) {
       unregister();
       return take_if_final(it, bytes);
     }
-    if (timeout_ms < 0) {
-      cv.wait(lock);
-    } else if (cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+    if (timed_out || timeout_ms == 0) {
       unregister();
-      it = entries_.find(id);
-      if (it != entries_.end() && it->second.pending == 0) return take_if_final(it, bytes);
-      if (it == entries_.end()) return NotFound("transfer " + std::to_string(id) + " was retired by another caller");
       return TimedOut("transfer " + std::to_string(id) + " not done after " + std::to_string(timeout_ms) + " ms");
     }
+    if (cv == nullptr) {
+      if (it->second.waiter == nullptr) {
+        it->second.waiter = &own;
+        cv = &own;
+      } else {
+        ++shared_waiters_;
+        cv = &shared_cv_;
+      }
+    }
+    if (timeout_ms < 0) cv->wait(lock);
+    else timed_out = cv->wait_until(lock, deadline) == std::cv_status::timeout;
   }
 }
 
