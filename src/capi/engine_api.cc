@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "capi/state.h"
+#include "common/c_string.h"
 #include "common/log.h"
 
 using tcpx::Status;
@@ -249,11 +250,7 @@ uccl_conn_t* uccl_engine_accept(uccl_engine_t* e, char* ip_addr_buf, size_t ip_a
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       return nullptr;
     }
-    if (ip_addr_buf != nullptr && ip_addr_buf_len > 0) {
-      size_t n = std::min(peer.ip.size(), ip_addr_buf_len - 1);
-      std::memcpy(ip_addr_buf, peer.ip.data(), n);
-      ip_addr_buf[n] = '\0';
-    }
+    tcpx::copy_c_string(peer.ip, ip_addr_buf, ip_addr_buf_len);
     if (remote_gpu_idx != nullptr) *remote_gpu_idx = peer.gpu_idx;
     return make_conn(e, std::move(ep), id, peer);
   }

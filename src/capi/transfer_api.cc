@@ -7,6 +7,7 @@
 
 #include "capi/state.h"
 #include "capi/wire.h"
+#include "common/c_string.h"
 #include "common/log.h"
 
 using tcpx::Status;
@@ -306,12 +307,7 @@ int uccl_engine_xfer_result(uccl_conn_t* c, uint64_t tid, char* msg, size_t msg_
       if (it->second.final && s.ok()) remember_ok(c, tid);
     }
   }
-  if (msg != nullptr && msg_len > 0) {
-    std::string text = s.to_string();
-    size_t n = std::min(text.size(), msg_len - 1);
-    std::memcpy(msg, text.data(), n);
-    msg[n] = '\0';
-  }
+  tcpx::copy_c_string(s.to_string(), msg, msg_len);
   return rejected ? UCCL_E_REJECTED : to_code(s);
 }
 

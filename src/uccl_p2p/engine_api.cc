@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "common/c_string.h"
 #include "common/log.h"
 #include "uccl_p2p/state.h"
 
@@ -146,11 +147,7 @@ uccl_conn_t* uccl_engine_accept(uccl_engine_t* engine, char* ip_addr_buf, size_t
     engine->ep->close_connection(id);
     return nullptr;
   }
-  if (ip_addr_buf != nullptr && ip_addr_buf_len > 0) {
-    size_t n = std::min(peer.ip.size(), ip_addr_buf_len - 1);
-    std::memcpy(ip_addr_buf, peer.ip.data(), n);
-    ip_addr_buf[n] = '\0';
-  }
+  tcpx::copy_c_string(peer.ip, ip_addr_buf, ip_addr_buf_len);
   if (remote_gpu_idx != nullptr) *remote_gpu_idx = peer.gpu_idx;
   return adopt_connection(engine, id, peer);
 }

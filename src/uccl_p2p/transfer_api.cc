@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/c_string.h"
 #include "common/log.h"
 #include "uccl_p2p/messages.h"
 #include "uccl_p2p/state.h"
@@ -162,11 +163,7 @@ int uccl_engine_xfer_result(uccl_conn_t* conn, uint64_t transfer_id, char* why, 
     rc = result_locked(conn, transfer_id, &reason);
     if (rc < 0) conn->transfers.erase(transfer_id);  // final: retire it
   }
-  if (why != nullptr && why_len > 0) {
-    size_t n = std::min(reason.size(), why_len - 1);
-    std::memcpy(why, reason.data(), n);
-    why[n] = '\0';
-  }
+  tcpx::copy_c_string(reason, why, why_len);
   return rc;
 }
 
