@@ -105,7 +105,8 @@ class Endpoint {
   // cached. Host or CUDA memory is detected (CUDA must be 4096-byte aligned).
   Status reg(const void* data, size_t size, MrId* out);
   // Releases every plugin handle of the region. Refused with kBusy while a
-  // transfer still uses it.
+  // transfer still uses it (after driving progress for up to 5 ms, so a
+  // request whose bytes already left does not count).
   Status dereg(MrId mr);
   // The registration that contains [data, data+size), for callers that only
   // have addresses (the C API). NOT_FOUND if none does.

@@ -5,6 +5,9 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <chrono>
+#include <thread>
+
 #include "common/log.h"
 #include "cuda/cuda_ops.h"
 #include "engine/endpoint_impl.h"
@@ -242,7 +245,18 @@ Status Endpoint::close_connection(ConnId conn) {
 Status Endpoint::reg(const void* data, size_t size, MrId* out) { return impl_->mrs.reg(data, size, out); }
 
 Status Endpoint::dereg(MrId mr) {
-  TCPX_RETURN_IF_ERROR(impl_->mrs.dereg(mr));
+  Status s = impl_->mrs.dereg(mr);
+  // A peer that read this region may already hold every byte while our
+  // plugin send request has not been tested yet, so the region still counts
+  // as in use. Drive progress for a moment so finished requests release it;
+  // BUSY only when a transfer really still uses it.
+  constexpr auto kSettle = std::chrono::milliseconds(5);
+  const auto until = std::chrono::steady_clock::now() + kSettle;
+  while (s.code() == StatusCode::kBusy && std::chrono::steady_clock::now() < until) {
+    if (!impl_->progress->try_pass()) std::this_thread::yield();
+    s = impl_->mrs.dereg(mr);
+  }
+  TCPX_RETURN_IF_ERROR(s);
   // Plugin handles go before dereg returns: the caller may free the memory.
   impl_->progress->run_sync([&] { impl_->progress->drop_mr(mr); });
   return Status::Ok();
