@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -184,6 +185,27 @@ class Endpoint {
   // none arrived in time; PEER_CLOSED once the connection is gone and its
   // queue is drained.
   Status recv_message(ConnId conn, std::vector<uint8_t>* out, int timeout_ms);
+
+  // A service that answers a connection's messages where they are read, on
+  // the progress path, instead of queueing them for recv_message(): a
+  // request and its reply then cost no thread hand-off (the C API serves its
+  // md/FIFO traffic this way). Both callbacks run on whichever thread drives
+  // progress at the time, one at a time, and must not block: no wait(), no
+  // blocking transfer, no close_connection()/dereg() (refused there). They
+  // may call send_message() and send_notification() (the frame leaves in the
+  // same pass), advertise(), find_mr(), the *_async calls and poll_async().
+  struct MessageService {
+    // Each message, in arrival order. An error fails the connection with it
+    // (the peer sees PEER_CLOSED).
+    std::function<Status(std::vector<uint8_t>&& msg)> on_message;
+    // Once, when the connection fails or is closed (endpoint destruction
+    // included); may be empty.
+    std::function<void(const Status& why)> on_closed;
+  };
+  // Installs the service. Messages that arrived before are handed to it
+  // first, in order; a connection that already failed gets on_closed at
+  // once. BUSY if the connection has a service already.
+  Status serve_messages(ConnId conn, MessageService service);
 
   // ---- Introspection -------------------------------------------------------
   // Plugin name, channels, direct or bounce path, as the README run prints.

@@ -53,6 +53,7 @@ inline Status ProtocolError(std::string m) { return {StatusCode::kProtocolError,
 inline Status TransportError(std::string m) { return {StatusCode::kTransportError, std::move(m)}; }
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
+inline Status Busy(std::string m) { return {StatusCode::kBusy, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
 }  // namespace tcpx

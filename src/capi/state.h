@@ -6,7 +6,7 @@
 //    process-wide list) so that an accept parked on it, or a late call with
 //    the stale handle, finds valid memory.
 //  - uccl_conn is freed by uccl_engine_conn_destroy. Engine destroy shuts its
-//    connections down (listener joined, connection closed, endpoint reference
+//    connections down (connection closed with its md service, endpoint reference
 //    dropped) but leaves the handles to the user.
 //  - Every call takes its own reference to the Endpoint for its duration, so
 //    the Endpoint dies when the last user lets go, never under someone.
@@ -21,7 +21,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -86,7 +85,7 @@ struct uccl_conn {
   std::condition_variable changed;  // FIFO replies arrived, or the conn broke
   std::shared_ptr<tcpx::Endpoint> ep;  // dropped at shutdown
   bool closing = false;
-  tcpx::Status broken;  // sticky once the listener saw the connection fail
+  tcpx::Status broken;  // sticky once the connection failed (md service's on_closed)
 
   // md vectors this side sent; READ answers of the latest READ vector.
   uint32_t next_seq = 1;
@@ -102,9 +101,6 @@ struct uccl_conn {
   std::unordered_map<uint64_t, tcpx::capi::XferEntry> xfers;
   std::unordered_set<uint64_t> recent_ok;
   std::deque<uint64_t> recent_ok_order;
-
-  std::mutex listener_mu;  // guards starting/joining the listener thread
-  std::thread listener;
 
   std::shared_ptr<tcpx::Endpoint> endpoint() {
     std::lock_guard<std::mutex> lk(mu);
@@ -123,10 +119,11 @@ inline int to_code(const Status& s) { return to_code(s.code()); }
 FifoItem poisoned_item(uint8_t status);
 bool is_poisoned(const void* item, uint8_t* status);
 
-// The listener thread body and the helpers the entry points share.
-void run_listener(uccl_conn* conn);
-// Marks the conn closing, wakes waiters, joins the listener, closes the
-// connection and drops the endpoint reference. Idempotent.
+// The connection's md/FIFO service, which the engine runs on its progress
+// path once uccl_engine_start_listener installs it (md_service.cc).
+Endpoint::MessageService md_service(uccl_conn* conn, Endpoint* ep);
+// Marks the conn closing, wakes waiters, closes the connection (which retires
+// its md service) and drops the endpoint reference. Idempotent.
 void shutdown_conn(uccl_conn* conn);
 // Records a new transfer id for `entry`.
 uint64_t add_transfer(uccl_conn* conn, XferEntry entry);

@@ -1,4 +1,4 @@
-// C entry points for a connection: its listener, md vectors and FIFO items,
+// C entry points for a connection: its md service, md vectors and FIFO items,
 // transfers and their completion.
 #include <algorithm>
 #include <chrono>
@@ -56,15 +56,29 @@ Status rejection(const char* op, uint8_t code) {
                     tcpx::status_code_name(static_cast<StatusCode>(code)));
 }
 
-// Brings a live entry up to date (conn->mu held). Logs a failure once.
-void refresh(uccl_conn* c, uint64_t tid, XferEntry& e) {
-  if (e.final || !e.has_engine_id) return;
-  std::shared_ptr<tcpx::Endpoint> ep = c->closing ? nullptr : c->ep;
-  Status s = ep ? ep->poll_async(e.engine_id)
-                : Status(StatusCode::kPeerClosed, "connection destroyed");
+// Brings a live entry up to date. Asks the engine without conn->mu held: a
+// poll may run a progress pass, which may call this connection's md service,
+// which takes conn->mu. Logs a failure once.
+void refresh(uccl_conn* c, uint64_t tid) {
+  tcpx::XferId engine_id = 0;
+  std::shared_ptr<tcpx::Endpoint> ep;
+  {
+    std::lock_guard<std::mutex> lk(c->mu);
+    auto it = c->xfers.find(tid);
+    if (it == c->xfers.end() || it->second.final || !it->second.has_engine_id) return;
+    engine_id = it->second.engine_id;
+    ep = c->closing ? nullptr : c->ep;
+  }
+  Status s = ep ? ep->poll_async(engine_id) : Status(StatusCode::kPeerClosed, "connection destroyed");
   if (s.in_progress()) return;
-  e.final = true;
-  e.result = s;
+  std::lock_guard<std::mutex> lk(c->mu);
+  auto it = c->xfers.find(tid);
+  if (it == c->xfers.end() || it->second.final) return;
+  // Two threads polled the same id: the engine gave the final answer to the
+  // other one (this one got NOT_FOUND), which records it.
+  if (ep && s.code() == StatusCode::kNotFound) return;
+  it->second.final = true;
+  it->second.result = s;
   if (!s.ok())
     TCPX_WARN("capi: transfer %llu on conn %llu failed: %s", static_cast<unsigned long long>(tid),
               static_cast<unsigned long long>(c->id), s.to_string().c_str());
@@ -100,14 +114,12 @@ extern "C" {
 
 int uccl_engine_start_listener(uccl_conn_t* c) {
   if (c == nullptr) return UCCL_E_INVALID;
-  {
-    std::lock_guard<std::mutex> lk(c->mu);
-    if (c->closing) return UCCL_E_CLOSED;
-  }
-  std::lock_guard<std::mutex> lk(c->listener_mu);
-  if (c->listener.joinable()) return UCCL_E_BUSY;
-  c->listener = std::thread(tcpx::capi::run_listener, c);
-  return UCCL_OK;
+  auto ep = c->endpoint();
+  if (!ep) return UCCL_E_CLOSED;
+  // No thread: the engine serves the md/FIFO traffic on its progress path.
+  Status s = ep->serve_messages(c->id, tcpx::capi::md_service(c, ep.get()));
+  if (s.code() == StatusCode::kNotFound) return UCCL_E_CLOSED;
+  return to_code(s);
 }
 
 void uccl_engine_conn_destroy(uccl_conn_t* c) {
@@ -278,10 +290,10 @@ int uccl_engine_recv(uccl_conn_t* c, uccl_mr_t* mr, void* data, size_t max_size)
 
 int uccl_engine_xfer_status(uccl_conn_t* c, uint64_t tid) {
   if (c == nullptr) return 0;
+  refresh(c, tid);
   std::lock_guard<std::mutex> lk(c->mu);
   auto it = c->xfers.find(tid);
   if (it == c->xfers.end()) return c->recent_ok.count(tid) ? 1 : 0;
-  refresh(c, tid, it->second);
   if (!it->second.final || !it->second.result.ok()) {
     forget_old_failures(c);
     return 0;
@@ -294,6 +306,7 @@ int uccl_engine_xfer_result(uccl_conn_t* c, uint64_t tid, char* msg, size_t msg_
   if (c == nullptr) return UCCL_E_INVALID;
   Status s;
   bool rejected = false;
+  refresh(c, tid);
   {
     std::lock_guard<std::mutex> lk(c->mu);
     auto it = c->xfers.find(tid);
@@ -301,7 +314,6 @@ int uccl_engine_xfer_result(uccl_conn_t* c, uint64_t tid, char* msg, size_t msg_
       s = c->recent_ok.count(tid) ? Status::Ok()
                                   : Status(StatusCode::kNotFound, "unknown transfer id");
     } else {
-      refresh(c, tid, it->second);
       s = it->second.final ? it->second.result : Status(StatusCode::kInProgress, "in progress");
       rejected = it->second.rejected;
       if (it->second.final && s.ok()) remember_ok(c, tid);

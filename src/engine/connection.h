@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "engine/comm_queue.h"
@@ -43,6 +44,11 @@ class ConnShared {
     cv_.notify_all();
   }
   Status pop_message(std::vector<uint8_t>* out, int timeout_ms);
+  // Everything queued, for a message service installed late.
+  std::deque<std::vector<uint8_t>> take_messages() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(messages_, {});
+  }
 
  private:
   mutable std::mutex mu_;
@@ -110,6 +116,10 @@ struct Connection {
 
   // Heartbeat state, and the ops (ours or served for the peer) that wait on
   // this connection: with any, a silent peer is pinged sooner.
+  // Answers this connection's messages on the progress path when set
+  // (Endpoint::serve_messages); otherwise they queue in shared.
+  Endpoint::MessageService service;
+
   Liveness liveness;
   uint64_t bytes_seen = 0;  // control->bytes_read() when last looked at
   size_t live_ops = 0;

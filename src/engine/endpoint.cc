@@ -161,6 +161,15 @@ ConnId Endpoint::Impl::adopt(engine::HandshakeResult&& hs) {
   return id;
 }
 
+void Endpoint::Impl::send_frame(ConnId conn, engine::FrameType type, std::vector<uint8_t> payload) {
+  // A message service answering on the loop: the frame joins this pass's
+  // flush, so a request read in a pass is answered in the same pass.
+  if (progress->on_loop()) return progress->send_frame(conn, type, std::move(payload));
+  progress->post([this, conn, type, payload = std::move(payload)]() mutable {
+    progress->send_frame(conn, type, std::move(payload));
+  });
+}
+
 Status Endpoint::Impl::usable(ConnId conn) const {
   std::lock_guard<std::mutex> lock(mu);
   auto it = conns.find(conn);
@@ -237,7 +246,13 @@ Status Endpoint::close_connection(ConnId conn) {
     shared = it->second;
   }
   Status why = PeerClosed("connection " + std::to_string(conn) + " closed locally");
-  impl_->progress->run_sync([&] { impl_->progress->close_connection(conn, why); });
+  if (impl_->progress->on_loop()) {
+    // From a message service, inside the pass that is reading this very
+    // connection perhaps: close it at the start of the next pass instead.
+    impl_->progress->post([this, conn, why] { impl_->progress->close_connection(conn, why); });
+  } else {
+    TCPX_RETURN_IF_ERROR(impl_->progress->run_sync([&] { impl_->progress->close_connection(conn, why); }));
+  }
   shared->fail(why);
   return Status::Ok();
 }
@@ -245,6 +260,9 @@ Status Endpoint::close_connection(ConnId conn) {
 Status Endpoint::reg(const void* data, size_t size, MrId* out) { return impl_->mrs.reg(data, size, out); }
 
 Status Endpoint::dereg(MrId mr) {
+  // Its plugin handles must be dropped under the token, which a message
+  // service already holds.
+  if (impl_->progress->on_loop()) return Busy("dereg is not allowed on the progress path (from a message service)");
   Status s = impl_->mrs.dereg(mr);
   // A peer that read this region may already hold every byte while our
   // plugin send request has not been tested yet, so the region still counts
@@ -258,8 +276,7 @@ Status Endpoint::dereg(MrId mr) {
   }
   TCPX_RETURN_IF_ERROR(s);
   // Plugin handles go before dereg returns: the caller may free the memory.
-  impl_->progress->run_sync([&] { impl_->progress->drop_mr(mr); });
-  return Status::Ok();
+  return impl_->progress->run_sync([&] { impl_->progress->drop_mr(mr); });
 }
 
 Status Endpoint::find_mr(const void* data, size_t size, MrId* out) const {
@@ -271,10 +288,7 @@ Status Endpoint::send_notification(ConnId conn, const std::string& name, const s
   if (name.size() > engine::kMaxNotifyField || msg.size() > engine::kMaxNotifyField)
     return InvalidArgument("notification name/msg longer than 4096 bytes");
   TCPX_RETURN_IF_ERROR(impl_->usable(conn));
-  auto payload = engine::encode_notify({name, msg});
-  impl_->progress->post([this, conn, payload]() mutable {
-    impl_->progress->send_frame(conn, engine::FrameType::kNotify, std::move(payload));
-  });
+  impl_->send_frame(conn, engine::FrameType::kNotify, engine::encode_notify({name, msg}));
   return Status::Ok();
 }
 
@@ -291,11 +305,17 @@ Status Endpoint::send_message(ConnId conn, const void* data, size_t size) {
   if (data == nullptr && size > 0) return InvalidArgument("send_message: data is null");
   TCPX_RETURN_IF_ERROR(impl_->usable(conn));
   const auto* p = static_cast<const uint8_t*>(data);
-  std::vector<uint8_t> payload(p, p + size);
-  impl_->progress->post([this, conn, payload]() mutable {
-    impl_->progress->send_frame(conn, engine::FrameType::kMessage, std::move(payload));
-  });
+  impl_->send_frame(conn, engine::FrameType::kMessage, std::vector<uint8_t>(p, p + size));
   return Status::Ok();
+}
+
+Status Endpoint::serve_messages(ConnId conn, MessageService service) {
+  if (!service.on_message) return InvalidArgument("serve_messages: on_message is empty");
+  if (impl_->progress->on_loop()) return impl_->progress->serve_messages(conn, std::move(service));
+  Status result;
+  TCPX_RETURN_IF_ERROR(
+      impl_->progress->run_sync([&] { result = impl_->progress->serve_messages(conn, std::move(service)); }));
+  return result;
 }
 
 Status Endpoint::recv_message(ConnId conn, std::vector<uint8_t>* out, int timeout_ms) {

@@ -28,6 +28,8 @@ class Endpoint::Impl {
   ConnId adopt(engine::HandshakeResult&& hs);
   // The connection's shared state, or the reason it cannot be used.
   Status usable(ConnId conn) const;
+  // Queues a control frame on conn: at once on the loop, else posted.
+  void send_frame(ConnId conn, engine::FrameType type, std::vector<uint8_t> payload);
   // Acquires the regions, creates the transfer and posts its pieces.
   Status post(engine::OpKind kind, ConnId conn, const std::vector<IoPiece>& pieces, XferId* out);
   // wait() for every blocking call: drives progress on the calling thread for

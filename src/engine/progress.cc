@@ -128,7 +128,10 @@ void Progress::post(std::function<void()> fn) {
 }
 
 void Progress::submit(std::span<const PostedOp> ops) {
-  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  // On the loop (a message service posting a transfer) the ops queue and
+  // start with the next pass, like those of a thread that found it busy.
+  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
+  if (!on_loop()) (void)token.try_lock();
   if (!token.owns_lock()) {
     {
       std::lock_guard<std::mutex> lock(cmd_mu_);
@@ -162,7 +165,8 @@ void Progress::submit(std::span<const PostedOp> ops) {
   hand_back();
 }
 
-void Progress::run_sync(const std::function<void()>& fn) {
+Status Progress::run_sync(const std::function<void()>& fn) {
+  if (on_loop()) return Busy("not allowed on the progress path (from a message service)");
   Guest guest(this);
   std::lock_guard<std::mutex> token(drive_mu_);
   Driving driving(this);
@@ -170,9 +174,11 @@ void Progress::run_sync(const std::function<void()>& fn) {
   fn();
   flush_all();
   work_pending_.store(any_busy());
+  return Status::Ok();
 }
 
 bool Progress::try_pass(bool* moved) {
+  if (on_loop()) return false;  // a message service polling: the pass is ours already
   std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) return false;
   bool m;
@@ -450,6 +456,25 @@ void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payloa
   queue_frame(it->second.get(), type, 0, payload);
 }
 
+Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
+  assert_driving();
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return NotFound("unknown connection " + std::to_string(id));
+  Connection* c = it->second.get();
+  if (c->service.on_message || c->service.on_closed)
+    return Busy("connection " + std::to_string(id) + " has a message service already");
+  c->service = std::move(service);
+  // What arrived before the service: the handshake's leftovers, or messages
+  // read while the application had not installed it yet.
+  for (auto& m : c->shared->take_messages()) {
+    if (!c->error.ok()) break;
+    Status s = c->service.on_message(std::move(m));
+    if (!s.ok()) fail_connection(c, s);
+  }
+  if (!c->error.ok() && c->service.on_closed) std::exchange(c->service, {}).on_closed(c->error);
+  return Status::Ok();
+}
+
 void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload) {
   if (!c->error.ok()) return;
   // Written by flush_all() at the end of the pass: frames produced in one
@@ -465,6 +490,8 @@ void Progress::fail_connection(Connection* c, const Status& s) {
   c->error = err;
   bg_must_look_.store(true);  // one socket fewer to watch
   c->shared->fail(err);
+  // The service goes with the connection; it hears why, once.
+  if (auto service = std::exchange(c->service, {}); service.on_closed) service.on_closed(err);
   // Plugin requests cannot be cancelled: close the comms (which abandons
   // them) before finishing the ops whose buffers they point into.
   c->channels.clear();

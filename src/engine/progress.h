@@ -63,11 +63,14 @@ class Progress : private LoopHooks {
   // queued commands, so order is kept), else queued. Never blocks.
   void submit(std::span<const PostedOp> ops);
   // Takes the token (waiting for the pass in progress), runs queued commands,
-  // then fn, and flushes. fn must not block.
-  void run_sync(const std::function<void()>& fn);
+  // then fn, and flushes. fn must not block. Refused (BUSY) on the loop
+  // itself, i.e. from a message service: the token is not recursive.
+  Status run_sync(const std::function<void()>& fn);
   // One pass on the calling thread if nobody else is driving. Returns whether
   // it ran; *moved tells whether anything happened.
   bool try_pass(bool* moved = nullptr);
+  // Whether the calling thread holds the token (a message service runs so).
+  bool on_loop() const { return driver_.load(std::memory_order_relaxed) == std::this_thread::get_id(); }
 
   // An application thread that is about to drive (a waiter). While any guest
   // exists the background thread stays parked, so the guest's passes run
@@ -91,6 +94,8 @@ class Progress : private LoopHooks {
   void adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeResult&& hs);
   void start_op(const PostedOp& p);
   void send_frame(ConnId id, FrameType type, std::vector<uint8_t> payload);
+  // Installs c's message service (Endpoint::serve_messages).
+  Status serve_messages(ConnId id, Endpoint::MessageService service);
   void close_connection(ConnId id, const Status& why);
   void drop_mr(MrId id);
 

@@ -85,7 +85,7 @@ void Protocol::handle_frame(Connection* c, Frame& f) {
     case FrameType::kWriteAck: on_write_ack(c, f); return;
     case FrameType::kReadReq: on_read_req(c, f); return;
     case FrameType::kNotify: on_notify(c, f); return;
-    case FrameType::kMessage: c->shared->push_message(std::move(f.payload)); return;
+    case FrameType::kMessage: on_message(c, f); return;
     case FrameType::kSendEager: on_send_eager(c, f); return;
     case FrameType::kWriteInline: on_write_inline(c, f); return;
     case FrameType::kReadInline: on_read_inline(c, f); return;
@@ -95,6 +95,12 @@ void Protocol::handle_frame(Connection* c, Frame& f) {
       loop_.fail_connection(c, ProtocolError(std::string("unexpected ") + frame_type_name(f.type) +
                                        " frame after the handshake"));
   }
+}
+
+void Protocol::on_message(Connection* c, Frame& f) {
+  if (!c->service.on_message) return c->shared->push_message(std::move(f.payload));
+  Status s = c->service.on_message(std::move(f.payload));
+  if (!s.ok()) loop_.fail_connection(c, s);
 }
 
 // A reply must name one of our ops on this very connection, in a state that

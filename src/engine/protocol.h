@@ -71,6 +71,8 @@ class Protocol {
   void on_write_ack(Connection* c, const Frame& f);
   void on_read_req(Connection* c, const Frame& f);
   void on_notify(Connection* c, const Frame& f);
+  // An application message: to the connection's service, else its queue.
+  void on_message(Connection* c, Frame& f);
   void on_send_eager(Connection* c, Frame& f);
   void on_write_inline(Connection* c, const Frame& f);
   void on_read_inline(Connection* c, const Frame& f);

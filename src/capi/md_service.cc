@@ -1,7 +1,8 @@
-// A connection's listener: serves the peer's READ/WRITE md items (look the
-// region up, advertise it, answer with FIFO items) and files the peer's
-// answers to our own md items. It waits on the control channel with a short
-// timeout so that shutdown is noticed promptly; nothing here spins.
+// A connection's md/FIFO service: serves the peer's READ/WRITE md items (look
+// the region up, advertise it, answer with FIFO items) and files the peer's
+// answers to our own md items. The engine runs it on its progress path
+// (Endpoint::serve_messages), in the pass that read the request, so an answer
+// leaves in the same pass: no thread of its own, no hand-off.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -13,7 +14,6 @@
 namespace tcpx::capi {
 namespace {
 
-constexpr int kListenerWaitMs = 50;
 constexpr uint8_t kPoisonMagic[16] = {0xff, 'u', 'c', 'c', 'l', '-', 'r', 'e',
                                       'j', 'e', 'c', 't', 'e', 'd', '!', 0xff};
 
@@ -46,23 +46,16 @@ ReplyItem serve_item(Endpoint& ep, ConnId conn, const RequestItem& req,
   return r;
 }
 
-// Answers in growing pieces (16, 32, 64, ... items): the initiator polls item
-// 0 first with a budget of a few milliseconds (NIXL: 5 tries 1 ms apart), so
-// the first answers leave at once while the rest of a large vector follows.
+// Answers a request batch with one reply batch (the requester's batches are
+// at most kItemsPerBatch items, so the reply stays under the message cap). It
+// leaves with the pass's flush.
 Status serve_requests(uccl_conn* conn, Endpoint& ep, const Batch& b) {
   std::vector<ReplyItem> replies;
-  size_t piece = 16;
-  for (size_t done = 0; done < b.requests.size();) {
-    size_t n = std::min(piece, b.requests.size() - done);
-    replies.clear();
-    for (size_t i = done; i < done + n; ++i)
-      replies.push_back(serve_item(ep, conn->id, b.requests[i], b.base + static_cast<uint32_t>(i)));
-    std::vector<uint8_t> msg = encode_replies(b.seq, b.base + static_cast<uint32_t>(done), replies);
-    TCPX_RETURN_IF_ERROR(ep.send_message(conn->id, msg.data(), msg.size()));
-    done += n;
-    piece = std::min<size_t>(piece * 2, kItemsPerBatch);
-  }
-  return Status::Ok();
+  replies.reserve(b.requests.size());
+  for (size_t i = 0; i < b.requests.size(); ++i)
+    replies.push_back(serve_item(ep, conn->id, b.requests[i], b.base + static_cast<uint32_t>(i)));
+  std::vector<uint8_t> msg = encode_replies(b.seq, b.base, replies);
+  return ep.send_message(conn->id, msg.data(), msg.size());
 }
 
 // Files the peer's answers. Answers nobody asked for are a protocol error.
@@ -129,36 +122,26 @@ bool is_poisoned(const void* item, uint8_t* status) {
   return true;
 }
 
-void run_listener(uccl_conn* conn) {
-  std::shared_ptr<Endpoint> ep = conn->endpoint();
-  std::vector<uint8_t> msg;
-  Batch batch;
-  while (ep) {
-    {
-      std::lock_guard<std::mutex> lk(conn->mu);
-      if (conn->closing) break;
-    }
-    Status s = ep->recv_message(conn->id, &msg, kListenerWaitMs);
-    if (s.code() == StatusCode::kTimedOut) continue;
-    if (s.ok()) s = decode(msg, &batch);
-    if (s.ok()) {
-      s = batch.type == MsgType::kRequests ? serve_requests(conn, *ep, batch)
-                                           : absorb_replies(conn, batch);
-    }
+Endpoint::MessageService md_service(uccl_conn* conn, Endpoint* ep) {
+  // ep outlives the service: the service is owned by ep's connection.
+  Endpoint::MessageService service;
+  service.on_message = [conn, ep](std::vector<uint8_t>&& msg) {
+    Batch batch;
+    Status s = decode(msg, &batch);
+    if (s.ok())
+      s = batch.type == MsgType::kRequests ? serve_requests(conn, *ep, batch) : absorb_replies(conn, batch);
     if (!s.ok()) {
-      // A malformed or hostile message ends this connection only.
-      if (s.code() == StatusCode::kProtocolError) {
-        TCPX_WARN("capi: closing conn %llu: %s", static_cast<unsigned long long>(conn->id),
-                  s.to_string().c_str());
-        ep->close_connection(conn->id);
-      } else {
-        TCPX_INFO("capi: listener of conn %llu ends: %s",
-                  static_cast<unsigned long long>(conn->id), s.to_string().c_str());
-      }
-      mark_broken(conn, s);
-      break;
+      // A malformed or hostile message ends this connection only (the engine
+      // fails it with s, and on_closed records it).
+      TCPX_WARN("capi: closing conn %llu: %s", static_cast<unsigned long long>(conn->id), s.to_string().c_str());
     }
-  }
+    return s;
+  };
+  service.on_closed = [conn](const Status& why) {
+    TCPX_INFO("capi: conn %llu ends: %s", static_cast<unsigned long long>(conn->id), why.to_string().c_str());
+    mark_broken(conn, why);
+  };
+  return service;
 }
 
 void shutdown_conn(uccl_conn* conn) {
@@ -170,10 +153,8 @@ void shutdown_conn(uccl_conn* conn) {
     conn->changed.notify_all();
     ep = std::move(conn->ep);
   }
-  {
-    std::lock_guard<std::mutex> lk(conn->listener_mu);
-    if (conn->listener.joinable()) conn->listener.join();
-  }
+  // Closing the connection also retires its md service: once close returns,
+  // the engine never calls the service (which points at conn) again.
   if (ep) {
     Status s = ep->close_connection(conn->id);
     if (!s.ok() && s.code() != StatusCode::kNotFound)
