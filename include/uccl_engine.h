@@ -14,10 +14,10 @@
  * negative values are the errors of enum uccl_status.
  *
  * Threading: every function is thread-safe. A connection's control traffic is
- * served by its listener thread (uccl_engine_start_listener), which must run on
- * both ends of a connection for READ/WRITE requests and their FIFO replies to
- * flow. The target application never calls anything for a peer's READ or
- * WRITE.
+ * served by its md service (uccl_engine_start_listener), which must be started
+ * on both ends of a connection for READ/WRITE requests and their FIFO replies
+ * to flow. The engine runs it on its progress path (no thread per connection).
+ * The target application never calls anything for a peer's READ or WRITE.
  *
  * Compatibility rules kept on purpose (NIXL depends on them):
  *  - uccl_engine_xfer_status() is read as a boolean by NIXL: it returns 1 only
@@ -153,11 +153,13 @@ uccl_conn_t* uccl_engine_connect(uccl_engine_t* engine, const char* ip_addr,
 uccl_conn_t* uccl_engine_accept(uccl_engine_t* engine, char* ip_addr_buf,
                                 size_t ip_addr_buf_len, int* remote_gpu_idx);
 
-/* Starts the thread that serves the peer's READ/WRITE requests and receives
- * the FIFO replies to ours. Returns 0, or UCCL_E_BUSY if already started. */
+/* Starts serving the peer's READ/WRITE requests and receiving the FIFO replies
+ * to ours (no thread: the engine answers them where it reads them). Messages
+ * that arrived before are served first. Returns 0, UCCL_E_BUSY if already
+ * started, UCCL_E_CLOSED once the connection is destroyed. */
 int uccl_engine_start_listener(uccl_conn_t* conn);
 
-/* Stops the listener, fails this connection's outstanding transfers and
+/* Stops the md service, fails this connection's outstanding transfers and
  * frees the handle. Returns promptly even when the peer is gone. */
 void uccl_engine_conn_destroy(uccl_conn_t* conn);
 
