@@ -120,6 +120,10 @@ struct Connection {
   // (Endpoint::serve_messages); otherwise they queue in shared.
   Endpoint::MessageService service;
 
+  // The pass in which flush_all() first held back this connection's lazy
+  // frames (0: none held); they leave with the next pass at the latest.
+  uint64_t lazy_pass = 0;
+
   Liveness liveness;
   uint64_t bytes_seen = 0;  // control->bytes_read() when last looked at
   size_t live_ops = 0;

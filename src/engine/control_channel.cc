@@ -109,8 +109,9 @@ Status ControlChannel::fail(Status s) {
   return error_;
 }
 
-Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload) {
+Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy) {
   if (!error_.ok()) return error_;
+  if (!lazy) urgent_ = true;
   // Drop what was already written before the buffer grows further, so a
   // long-lived connection does not accumulate sent bytes.
   if (out_off_ > 0 && out_off_ == out_.size()) {
@@ -123,6 +124,7 @@ Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint
 Status ControlChannel::queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data,
                               size_t len) {
   if (!error_.ok()) return error_;
+  urgent_ = true;
   if (out_off_ > 0 && out_off_ == out_.size()) {
     out_.clear();
     out_off_ = 0;
@@ -146,6 +148,7 @@ Status ControlChannel::flush() {
   if (out_off_ == out_.size()) {
     out_.clear();
     out_off_ = 0;
+    urgent_ = false;
   } else if (out_off_ > (1u << 20)) {
     out_.erase(out_.begin(), out_.begin() + static_cast<long>(out_off_));
     out_off_ = 0;

@@ -42,14 +42,18 @@ class ControlChannel {
   int fd() const { return fd_; }
   const Status& error() const { return error_; }
 
-  // Queues a frame; the bytes go out on the next flush().
-  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload);
+  // Queues a frame; the bytes go out on the next flush(). A lazy frame (an
+  // acknowledgement nobody's data waits for) may wait for the next urgent one
+  // to share its send(): see has_urgent().
+  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy = false);
   // Payload = header bytes + raw data, copied once into the write buffer.
   Status queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data, size_t len);
   // Writes what the socket takes now. OK with bytes possibly left (see
   // wants_write()), or the sticky error.
   Status flush();
   bool wants_write() const { return out_off_ < out_.size(); }
+  // Unsent bytes include a frame queued without `lazy`.
+  bool has_urgent() const { return urgent_ && wants_write(); }
   // Bytes received so far (a partial frame counts: the peer is alive).
   uint64_t bytes_read() const { return bytes_read_; }
   // Reads everything available and appends complete frames to *frames.
@@ -67,6 +71,7 @@ class ControlChannel {
   Status error_;
   std::vector<uint8_t> out_;
   size_t out_off_ = 0;
+  bool urgent_ = false;  // a non-lazy frame is among the unsent bytes
   std::vector<uint8_t> in_;  // [in_off_, in_len_) received, not yet decoded
   size_t in_len_ = 0;
   size_t in_off_ = 0;

@@ -107,8 +107,9 @@ void Progress::hand_back(bool lazy) {
       if (!lazy || needed) wake_bg();
       return;
     case BgState::kSleeping:
-      // Asleep on the sockets, which wake it for anything they bring.
-      if (needed) wake_bg();
+      // Asleep on the sockets, which wake it for anything they bring; acks
+      // held back for company would wait for the peer's next frame.
+      if (needed || acks_held_.load()) wake_bg();
       return;
   }
 }
@@ -160,6 +161,7 @@ void Progress::submit(std::span<const PostedOp> ops) {
     bool next_pass_soon = guests_.load() > 0 || bg_state_.load() != BgState::kSleeping;
     if (!streaming || !next_pass_soon) flush_all();
     work_pending_.store(any_busy());
+    note_lazy_held();
   }
   token.unlock();
   hand_back();
@@ -174,6 +176,7 @@ Status Progress::run_sync(const std::function<void()>& fn) {
   fn();
   flush_all();
   work_pending_.store(any_busy());
+  note_lazy_held();
   return Status::Ok();
 }
 
@@ -185,6 +188,7 @@ bool Progress::try_pass(bool* moved) {
   {
     Driving driving(this);
     m = pass();
+    note_lazy_held();
   }
   token.unlock();
   hand_back();
@@ -215,6 +219,7 @@ bool Progress::any_busy() const {
 bool Progress::pass() {
   // Longest time control frames wait while data moves.
   constexpr auto kControlPollGap = std::chrono::microseconds(200);
+  ++pass_no_;
   run_commands();
   bool moved = drive_channels();
   // One clock read per pass serves the heartbeat and the control-poll gap.
@@ -343,12 +348,23 @@ bool Progress::drive_channels() {
 }
 
 void Progress::flush_all() {
+  lazy_held_ = false;
   for (auto& [id, c] : conns_) {
     if (!c->error.ok() || !c->control->wants_write()) continue;
+    if (!c->control->has_urgent()) {
+      if (c->lazy_pass == 0) c->lazy_pass = pass_no_;
+      if (c->lazy_pass == pass_no_) {
+        lazy_held_ = true;
+        continue;
+      }
+    }
+    c->lazy_pass = 0;
     Status s = c->control->flush();
     if (!s.ok()) fail_connection(c.get(), s);
   }
 }
+
+void Progress::note_lazy_held() { acks_held_.store(lazy_held_); }
 
 void Progress::add_control_fds(std::vector<pollfd>* fds, std::vector<Connection*>* owners) {
   for (auto& [id, c] : conns_) {
@@ -361,6 +377,16 @@ void Progress::add_control_fds(std::vector<pollfd>* fds, std::vector<Connection*
 }
 
 void Progress::poll_sockets() {
+  // With one or two connections, recv() straight away: a poll() that finds
+  // data costs a second syscall per message, on the latency path; an empty
+  // socket costs one recv() instead of one poll(). More connections share
+  // one poll().
+  constexpr size_t kDirectReadConns = 2;
+  if (conns_.size() <= kDirectReadConns) {
+    for (auto& [id, c] : conns_)
+      if (c->error.ok()) on_readable(c.get());
+    return;
+  }
   pfds_.clear();
   pconns_.clear();
   add_control_fds(&pfds_, &pconns_);
@@ -475,11 +501,12 @@ Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
   return Status::Ok();
 }
 
-void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload) {
+void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+                           bool lazy) {
   if (!c->error.ok()) return;
   // Written by flush_all() at the end of the pass: frames produced in one
   // pass leave in one send().
-  Status s = c->control->queue(type, id, payload);
+  Status s = c->control->queue(type, id, payload, lazy);
   if (!s.ok()) fail_connection(c, s);
 }
 

@@ -111,7 +111,14 @@ class Progress : private LoopHooks {
   void run_commands();
   bool drive_channels();
   void poll_sockets();
+  // Writes every connection's queued frames, except lazy frames alone (acks)
+  // queued in this very pass: those wait one pass for company (see
+  // Connection::lazy_pass). Sets lazy_held_ when it held some back.
   void flush_all();
+  // Publishes lazy_held_ for hand_back(): held-back acks need the background
+  // thread when it sleeps on the sockets (parked, it looks again within
+  // kParkSlice anyway, so a guest leaving does not wake it for them).
+  void note_lazy_held();
   bool any_busy() const;
   // Background thread, without the token: park() waits on the eventfd
   // while a guest drives; sleep_on_sockets() (called with the token, which
@@ -147,7 +154,8 @@ class Progress : private LoopHooks {
   Clock::time_point check_liveness(Clock::time_point now);
 
   // LoopHooks, for the protocol.
-  void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload) override;
+  void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+                   bool lazy = false) override;
   void fail_connection(Connection* c, const Status& s) override;
   void connection_busy(Connection* c) override;
 
@@ -167,6 +175,7 @@ class Progress : private LoopHooks {
   // Another driver changed what the background thread sleeps on (sockets,
   // heartbeat deadline) since it built its sleep set.
   std::atomic<bool> bg_must_look_{false};
+  std::atomic<bool> acks_held_{false};  // lazy frames held back (flush_all)
   std::atomic<BgState> bg_state_{BgState::kRunning};
   std::atomic<std::thread::id> driver_{};  // debug: the token holder
   std::vector<pollfd> sleep_pfds_;         // background thread only
@@ -180,6 +189,8 @@ class Progress : private LoopHooks {
   std::vector<void*> done_;  // reused buffer of finished chunk owners
   std::vector<pollfd> pfds_;
   std::vector<Connection*> pconns_;
+  uint64_t pass_no_ = 1;     // passes run so far, plus one
+  bool lazy_held_ = false;   // the last flush_all() held lazy frames back
   int idle_passes_ = 0;
   int passes_since_poll_ = 0;
   Clock::time_point last_control_poll_{};

@@ -20,6 +20,11 @@
 #include "engine/protocol.h"
 
 namespace tcpx::engine {
+namespace {
+// Acks go out lazily: nobody's bytes wait for them, and the application that
+// just received often answers at once, so the ack rides in the answer's send().
+constexpr bool kLazy = true;
+}  // namespace
 
 Op* Protocol::new_op(Connection* c, OpKind kind) {
   Op* op = ops_.create();
@@ -163,7 +168,7 @@ void Protocol::try_match(Connection* c) {
     op->size = a.size;
     if (a.eager) {
       Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
-      loop_.queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s));
+      loop_.queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s), kLazy);
       finish(op, s);
       continue;
     }
@@ -298,7 +303,7 @@ void Protocol::data_done(Op* op) {
       op->state = OpState::kAwaitAck;
       return;
     case OpKind::kServeWrite:
-      loop_.queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_ack(Status::Ok()));
+      loop_.queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_ack(Status::Ok()), kLazy);
       return finish(op, Status::Ok());
     default:
       return finish(op, Status::Ok());
@@ -379,7 +384,7 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
-  loop_.queue_frame(c, FrameType::kWriteAck, f.id, encode_ack(Status::Ok()));
+  loop_.queue_frame(c, FrameType::kWriteAck, f.id, encode_ack(Status::Ok()), kLazy);
 }
 
 void Protocol::on_read_inline(Connection* c, const Frame& f) {

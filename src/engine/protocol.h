@@ -41,8 +41,10 @@ struct ProgressDeps {
 class LoopHooks {
  public:
   virtual ~LoopHooks() = default;
-  // Appends a control frame; it leaves with the pass's flush.
-  virtual void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload) = 0;
+  // Appends a control frame; it leaves with the pass's flush. A lazy one (an
+  // ack) may wait one pass for an urgent frame to share its send().
+  virtual void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+                           bool lazy = false) = 0;
   // Closes c's comms and fails its ops (through Protocol::fail_ops).
   virtual void fail_connection(Connection* c, const Status& s) = 0;
   // c went from no live op to one: its heartbeat now pings sooner.
