@@ -127,7 +127,9 @@ class Endpoint {
 
   // ---- One-sided ----------------------------------------------------------------
   // Describes [addr, addr+len) of a local registration for one peer read or
-  // write. INVALID_ARGUMENT if the range is not inside mr.
+  // write over connection conn only (the item carries conn as its tag; the
+  // same item used over another connection is refused with
+  // INVALID_ARGUMENT). INVALID_ARGUMENT if the range is not inside mr.
   Status advertise(ConnId conn, MrId mr, const void* addr, size_t len,
                    FifoItem* out);
   // Reads the advertised remote region into dst (size must equal the

@@ -310,14 +310,26 @@ void Protocol::data_done(Op* op) {
   }
 }
 
+// A FifoItem is good for the connection it was advertised for only
+// (advertise() tags it with the target's id of that connection): an item
+// handed to one peer cannot be used by another peer, or over another
+// connection, to reach the region.
+Status Protocol::acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields,
+                                    MrInfo* mr) {
+  TCPX_RETURN_IF_ERROR(decode_fifo_item(item, fields));
+  if (fields->tag != c->id)
+    return InvalidArgument("FifoItem was advertised for connection " + std::to_string(fields->tag) +
+                           ", not for connection " + std::to_string(c->id) + " that the request came on");
+  return d_.mrs->acquire_remote(*fields, size, mr);
+}
+
 void Protocol::on_write_req(Connection* c, const Frame& f) {
   OneSidedPayload p;
   Status s = decode_one_sided(f.payload, &p);
   if (!s.ok()) return loop_.fail_connection(c, s);
   FifoFields fields;
   MrInfo mr;
-  s = decode_fifo_item(p.item, &fields);
-  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
   Op* op = new_op(c, OpKind::kServeWrite);
   op->mr = mr;
@@ -350,8 +362,7 @@ void Protocol::on_read_req(Connection* c, const Frame& f) {
   if (!s.ok()) return loop_.fail_connection(c, s);
   FifoFields fields;
   MrInfo mr;
-  s = decode_fifo_item(p.item, &fields);
-  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
   const uint8_t* src = reinterpret_cast<const uint8_t*>(mr.base + fields.offset);
   if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost) {
@@ -378,8 +389,7 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
     return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   FifoFields fields;
   MrInfo mr;
-  s = decode_fifo_item(p.item, &fields);
-  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);

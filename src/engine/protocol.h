@@ -80,6 +80,9 @@ class Protocol {
   void on_read_inline(Connection* c, const Frame& f);
   // Copies inline bytes into a local buffer (host memcpy or CUDA upload).
   static Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
+  // Decodes a one-sided request's FifoItem, checks it was advertised for c
+  // and acquires the region it names.
+  Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);
   void try_match(Connection* c);
   void start_sending(Op* op, uint64_t token);
   void start_receiving(Op* op, const DataPayload& d);
