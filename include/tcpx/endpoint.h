@@ -98,7 +98,10 @@ class Endpoint {
   // inside accept() is the caller's bug (the C API parks such callers).
   Status accept(ConnId* out, PeerInfo* peer, int timeout_ms = -1);
   // Closes one connection: its outstanding transfers fail, the peer sees
-  // PEER_CLOSED. Returns promptly even when the peer is gone.
+  // PEER_CLOSED. Returns promptly even when the peer is gone. Frees all the
+  // connection's state (a failed connection keeps its error and undelivered
+  // messages until closed). Ids are never reused: afterwards every call on
+  // the id returns PEER_CLOSED, and closing it again is OK.
   Status close_connection(ConnId conn);
 
   // ---- Memory registration ------------------------------------------------
@@ -213,6 +216,9 @@ class Endpoint {
   // Plugin name, channels, direct or bounce path, as the README run prints.
   std::string describe_path() const;
   int local_gpu_idx() const;
+  // Connections this endpoint holds state for: open ones, and failed ones not
+  // yet passed to close_connection.
+  size_t connection_count() const;
   // The most recent failure of an incoming handshake (version or GPU-id
   // mismatch, timeout...), OK if none: accept() keeps waiting after such a
   // failure, so this is how the accepting side observes it.

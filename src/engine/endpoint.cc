@@ -170,11 +170,21 @@ void Endpoint::Impl::send_frame(ConnId conn, engine::FrameType type, std::vector
   });
 }
 
+Status Endpoint::Impl::find_locked(ConnId conn, std::shared_ptr<engine::ConnShared>* out) const {
+  auto it = conns.find(conn);
+  if (it != conns.end()) {
+    *out = it->second;
+    return Status::Ok();
+  }
+  if (conn != 0 && conn < next_conn) return PeerClosed("connection " + std::to_string(conn) + " was closed locally");
+  return NotFound("unknown connection " + std::to_string(conn));
+}
+
 Status Endpoint::Impl::usable(ConnId conn) const {
   std::lock_guard<std::mutex> lock(mu);
-  auto it = conns.find(conn);
-  if (it == conns.end()) return NotFound("unknown connection " + std::to_string(conn));
-  return it->second->error();
+  std::shared_ptr<engine::ConnShared> shared;
+  TCPX_RETURN_IF_ERROR(find_locked(conn, &shared));
+  return shared->error();
 }
 
 Endpoint::Endpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -241,9 +251,9 @@ Status Endpoint::close_connection(ConnId conn) {
   std::shared_ptr<engine::ConnShared> shared;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    auto it = impl_->conns.find(conn);
-    if (it == impl_->conns.end()) return NotFound("unknown connection " + std::to_string(conn));
-    shared = it->second;
+    Status s = impl_->find_locked(conn, &shared);
+    if (s.code() == StatusCode::kPeerClosed) return Status::Ok();  // closed before
+    TCPX_RETURN_IF_ERROR(s);
   }
   Status why = PeerClosed("connection " + std::to_string(conn) + " closed locally");
   if (impl_->progress->on_loop()) {
@@ -254,6 +264,8 @@ Status Endpoint::close_connection(ConnId conn) {
     TCPX_RETURN_IF_ERROR(impl_->progress->run_sync([&] { impl_->progress->close_connection(conn, why); }));
   }
   shared->fail(why);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->conns.erase(conn);  // the id now reads as closed (find_locked)
   return Status::Ok();
 }
 
@@ -323,9 +335,7 @@ Status Endpoint::recv_message(ConnId conn, std::vector<uint8_t>* out, int timeou
   std::shared_ptr<engine::ConnShared> shared;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    auto it = impl_->conns.find(conn);
-    if (it == impl_->conns.end()) return NotFound("unknown connection " + std::to_string(conn));
-    shared = it->second;
+    TCPX_RETURN_IF_ERROR(impl_->find_locked(conn, &shared));
   }
   return shared->pop_message(out, timeout_ms);
 }
@@ -354,6 +364,11 @@ std::string Endpoint::describe_path() const {
 }
 
 int Endpoint::local_gpu_idx() const { return impl_->gpu; }
+
+size_t Endpoint::connection_count() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->conns.size();
+}
 
 Status Endpoint::last_handshake_error() const { return impl_->listener.last_error(); }
 
