@@ -97,8 +97,11 @@ struct Connection {
     uint64_t size;
     bool eager;                 // the bytes came inline (SEND_EAGER)
     std::vector<uint8_t> data;  // those bytes
+    // What holding it costs, against Config::max_unmatched_bytes.
+    uint64_t held_bytes() const { return data.size() + 64; }
   };
   std::deque<Announce> unmatched_announces;
+  uint64_t unmatched_bytes = 0;  // sum of held_bytes() over unmatched_announces
 
   // Incoming transfers are numbered in DATA order; a notification waits until
   // every transfer numbered before its arrival has completed.

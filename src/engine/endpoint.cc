@@ -114,6 +114,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   deps.chunk_bytes = cfg.chunk_bytes;
   deps.eager_bytes = cfg.eager_bytes;
   deps.peer_timeout_ms = cfg.peer_timeout_ms;
+  deps.max_unmatched_bytes = cfg.max_unmatched_bytes;
   deps.deliver_notification = [this](Notification&& n) {
     std::lock_guard<std::mutex> lock(mu);
     notifications.push_back(std::move(n));

@@ -128,13 +128,27 @@ void Protocol::on_announce(Connection* c, const Frame& f) {
   uint64_t size = 0;
   Status s = decode_u64(f.payload, &size);
   if (!s.ok()) return loop_.fail_connection(c, s);
-  c->unmatched_announces.push_back({f.id, size, false, {}});
-  try_match(c);
+  hold_announce(c, {f.id, size, false, {}});
 }
 
 void Protocol::on_send_eager(Connection* c, Frame& f) {
   uint64_t size = f.payload.size();
-  c->unmatched_announces.push_back({f.id, size, true, std::move(f.payload)});
+  hold_announce(c, {f.id, size, true, std::move(f.payload)});
+}
+
+// Refusing (rather than no longer reading the control socket) cannot stall
+// the connection: acks, heartbeats and the receives' own frames keep flowing.
+// Refused sends are never queued, so the order of the others is kept.
+void Protocol::hold_announce(Connection* c, Connection::Announce a) {
+  if (c->unmatched_recvs.empty() && c->unmatched_bytes + a.held_bytes() > d_.max_unmatched_bytes) {
+    return reject(c, a.peer_id,
+                  Status(StatusCode::kBusy, "receiver already holds " + std::to_string(c->unmatched_bytes) +
+                                                " bytes of " + std::to_string(c->unmatched_announces.size()) +
+                                                " sends no receive was posted for (TCPX_MAX_UNMATCHED_BYTES=" +
+                                                std::to_string(d_.max_unmatched_bytes) + ")"));
+  }
+  c->unmatched_bytes += a.held_bytes();
+  c->unmatched_announces.push_back(std::move(a));
   try_match(c);
 }
 
@@ -157,6 +171,7 @@ void Protocol::try_match(Connection* c) {
     Connection::Announce a = std::move(c->unmatched_announces.front());
     c->unmatched_recvs.pop_front();
     c->unmatched_announces.pop_front();
+    c->unmatched_bytes -= a.held_bytes();
     op->peer_id = a.peer_id;
     if (a.size > op->size) {
       Status s = InvalidArgument("receive buffer of " + std::to_string(op->size) +

@@ -33,6 +33,9 @@ struct ProgressDeps {
   uint64_t eager_bytes = 64 << 10;
   // A peer silent this long (no answer to a PING) is declared dead.
   int peer_timeout_ms = 5000;
+  // Per connection: bytes of sends held for receives not yet posted
+  // (Config::max_unmatched_bytes).
+  uint64_t max_unmatched_bytes = 16 << 20;
   // Notifications released in order land here (the endpoint's queue).
   std::function<void(Notification&&)> deliver_notification;
 };
@@ -76,6 +79,9 @@ class Protocol {
   // An application message: to the connection's service, else its queue.
   void on_message(Connection* c, Frame& f);
   void on_send_eager(Connection* c, Frame& f);
+  // Holds an announced send until a receive is posted, within
+  // max_unmatched_bytes; past it the send is refused with BUSY.
+  void hold_announce(Connection* c, Connection::Announce a);
   void on_write_inline(Connection* c, const Frame& f);
   void on_read_inline(Connection* c, const Frame& f);
   // Copies inline bytes into a local buffer (host memcpy or CUDA upload).

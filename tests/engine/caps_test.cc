@@ -51,3 +51,65 @@ TEST(Caps, ClosedConnectionsLeaveNoStateBehind) {
 }
 
 }  // namespace
+
+// Two endpoints, one connection (a -> b); b with its own Config.
+class CapsPair : public ::testing::Test {
+ protected:
+  void connect(const Config& bcfg) {
+    set_test_env(false);
+    ASSERT_TRUE(make_endpoint(&a_).ok());
+    Status s = make_endpoint(&b_, 0, bcfg);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    ASSERT_TRUE(a_->connect(b_->local_info(), &ca_).ok());
+    ASSERT_TRUE(b_->accept(&cb_, nullptr, kBoundMs).ok());
+    abuf_.resize(1 << 20);
+    bbuf_.resize(1 << 20);
+    ASSERT_TRUE(a_->reg(abuf_.data(), abuf_.size(), &amr_).ok());
+    ASSERT_TRUE(b_->reg(bbuf_.data(), bbuf_.size(), &bmr_).ok());
+  }
+  std::unique_ptr<Endpoint> a_, b_;
+  ConnId ca_ = 0, cb_ = 0;
+  std::vector<uint8_t> abuf_, bbuf_;
+  MrId amr_ = 0, bmr_ = 0;
+};
+
+// Eager (inline) sends nobody posted a receive for: b holds them up to its
+// cap, refuses the rest with BUSY, and the held ones are delivered in order
+// once receives come.
+TEST_F(CapsPair, EagerSendsPastTheUnmatchedCapAreRefused) {
+  Config cfg = loopback_config();
+  cfg.max_unmatched_bytes = 64 << 10;
+  connect(cfg);
+  constexpr size_t kMsg = 4096, kSends = 40;
+  constexpr size_t kHeld = (64 << 10) / (kMsg + 64);  // 15
+  std::vector<XferId> sends(kSends);
+  for (size_t i = 0; i < kSends; ++i) {
+    fill_pattern(abuf_.data() + i * kMsg, kMsg, 100 + i);
+    ASSERT_TRUE(a_->send_async(ca_, amr_, abuf_.data() + i * kMsg, kMsg, &sends[i]).ok());
+  }
+  // The refused ones fail on the sender with BUSY; the held ones wait.
+  for (size_t i = kHeld; i < kSends; ++i) {
+    Status s = a_->wait(sends[i], kBoundMs);
+    EXPECT_EQ(s.code(), StatusCode::kBusy) << i << ": " << s.to_string();
+    EXPECT_NE(s.message().find("TCPX_MAX_UNMATCHED_BYTES"), std::string::npos) << s.to_string();
+  }
+  for (size_t i = 0; i < kHeld; ++i) EXPECT_EQ(a_->poll_async(sends[i]).code(), StatusCode::kInProgress) << i;
+  for (size_t i = 0; i < kHeld; ++i) {
+    size_t got = 0;
+    Status s = b_->recv(cb_, bmr_, bbuf_.data(), kMsg, &got);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    EXPECT_EQ(got, kMsg);
+    EXPECT_EQ(check_pattern(bbuf_.data(), kMsg, 100 + i), SIZE_MAX) << i;
+    s = a_->wait(sends[i], kBoundMs);
+    EXPECT_TRUE(s.ok()) << i << ": " << s.to_string();
+  }
+  // The connection still works, on the eager and the plugin path.
+  for (size_t size : {kMsg, size_t{1} << 20}) {
+    fill_pattern(abuf_.data(), size, 7);
+    XferId r;
+    ASSERT_TRUE(b_->recv_async(cb_, bmr_, bbuf_.data(), size, &r).ok());
+    ASSERT_TRUE(a_->send(ca_, amr_, abuf_.data(), size).ok());
+    ASSERT_TRUE(b_->wait(r, kBoundMs).ok());
+    EXPECT_EQ(check_pattern(bbuf_.data(), size, 7), SIZE_MAX);
+  }
+}
