@@ -115,8 +115,11 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   deps.eager_bytes = cfg.eager_bytes;
   deps.peer_timeout_ms = cfg.peer_timeout_ms;
   deps.max_unmatched_bytes = cfg.max_unmatched_bytes;
+  deps.max_undelivered_bytes = cfg.max_undelivered_bytes;
+  deps.queued_notification_bytes = &notification_bytes;
   deps.deliver_notification = [this](Notification&& n) {
     std::lock_guard<std::mutex> lock(mu);
+    notification_bytes += engine::notification_cost(n);
     notifications.push_back(std::move(n));
   };
   progress = std::make_unique<engine::Progress>(std::move(deps));
@@ -148,7 +151,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
 }
 
 ConnId Endpoint::Impl::adopt(engine::HandshakeResult&& hs) {
-  auto shared = std::make_shared<engine::ConnShared>();
+  auto shared = std::make_shared<engine::ConnShared>(cfg.max_undelivered_bytes);
   ConnId id;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -310,6 +313,7 @@ std::vector<Notification> Endpoint::get_notifications() {
   std::vector<Notification> out(std::make_move_iterator(impl_->notifications.begin()),
                                 std::make_move_iterator(impl_->notifications.end()));
   impl_->notifications.clear();
+  impl_->notification_bytes = 0;
   return out;
 }
 

@@ -4,6 +4,7 @@
 #ifndef TCPX_ENGINE_ENDPOINT_IMPL_H_
 #define TCPX_ENGINE_ENDPOINT_IMPL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -66,6 +67,8 @@ class Endpoint::Impl {
   std::unordered_map<ConnId, std::shared_ptr<engine::ConnShared>> conns;
   std::deque<std::pair<ConnId, PeerInfo>> accepted;
   std::deque<Notification> notifications;
+  // notification_cost() of those in notifications; written under mu.
+  std::atomic<uint64_t> notification_bytes{0};
   ConnId next_conn = 1;
 };
 

@@ -103,8 +103,9 @@ void Protocol::handle_frame(Connection* c, Frame& f) {
 }
 
 void Protocol::on_message(Connection* c, Frame& f) {
-  if (!c->service.on_message) return c->shared->push_message(std::move(f.payload));
-  Status s = c->service.on_message(std::move(f.payload));
+  // Queued for recv_message within TCPX_MAX_UNDELIVERED_BYTES, else failed.
+  Status s = c->service.on_message ? c->service.on_message(std::move(f.payload))
+                                   : c->shared->push_message(std::move(f.payload));
   if (!s.ok()) loop_.fail_connection(c, s);
 }
 
@@ -427,13 +428,25 @@ void Protocol::on_notify(Connection* c, const Frame& f) {
   NotifyPayload p;
   Status s = decode_notify(f.payload, &p);
   if (!s.ok()) return loop_.fail_connection(c, s);
-  c->held.push_back({c->incoming_next, Notification{c->id, std::move(p.name), std::move(p.msg)}});
+  Notification n{c->id, std::move(p.name), std::move(p.msg)};
+  // Checked on arrival, where failing the connection is safe (release runs
+  // inside op completion too). What other connections hold back is not
+  // counted, so the endpoint queue stays within the cap plus that.
+  uint64_t queued = d_.queued_notification_bytes ? d_.queued_notification_bytes->load() : 0;
+  if (queued + c->held_bytes + notification_cost(n) > d_.max_undelivered_bytes)
+    return loop_.fail_connection(
+        c, ProtocolError("peer overran the notification queue: " + std::to_string(queued + c->held_bytes) +
+                         " bytes undelivered, get_notifications is not keeping up (TCPX_MAX_UNDELIVERED_BYTES=" +
+                         std::to_string(d_.max_undelivered_bytes) + ")"));
+  c->held_bytes += notification_cost(n);
+  c->held.push_back({c->incoming_next, std::move(n)});
   release_notifications(c);
 }
 
 void Protocol::release_notifications(Connection* c) {
   uint64_t first_pending = c->incoming_pending.empty() ? c->incoming_next : *c->incoming_pending.begin();
   while (!c->held.empty() && c->held.front().barrier <= first_pending) {
+    c->held_bytes -= notification_cost(c->held.front().n);
     d_.deliver_notification(std::move(c->held.front().n));
     c->held.pop_front();
   }

@@ -9,6 +9,7 @@
 #ifndef TCPX_ENGINE_PROTOCOL_H_
 #define TCPX_ENGINE_PROTOCOL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,8 +37,12 @@ struct ProgressDeps {
   // Per connection: bytes of sends held for receives not yet posted
   // (Config::max_unmatched_bytes).
   uint64_t max_unmatched_bytes = 16 << 20;
-  // Notifications released in order land here (the endpoint's queue).
+  // Notifications released in order land here (the endpoint's queue)...
   std::function<void(Notification&&)> deliver_notification;
+  // ... whose cost (notification_cost) is this; with what a connection holds
+  // back for ordering, at most max_undelivered_bytes.
+  const std::atomic<uint64_t>* queued_notification_bytes = nullptr;
+  uint64_t max_undelivered_bytes = 64 << 20;
 };
 
 // What the protocol needs from the loop that owns the connections.

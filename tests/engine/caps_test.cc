@@ -1,6 +1,7 @@
 // Bounded resources a peer or a long-lived application can drive, with two
 // endpoints in one process (or a raw socket peer): connection bookkeeping is
-// freed on close.
+// freed on close, held sends and undelivered messages and notifications are
+// capped.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -50,7 +51,6 @@ TEST(Caps, ClosedConnectionsLeaveNoStateBehind) {
   EXPECT_EQ(a->close_connection(0).code(), StatusCode::kNotFound);
 }
 
-}  // namespace
 
 // Two endpoints, one connection (a -> b); b with its own Config.
 class CapsPair : public ::testing::Test {
@@ -113,3 +113,61 @@ TEST_F(CapsPair, EagerSendsPastTheUnmatchedCapAreRefused) {
     EXPECT_EQ(check_pattern(bbuf_.data(), size, 7), SIZE_MAX);
   }
 }
+
+// Messages nobody takes with recv_message: past the cap the connection fails
+// with PROTOCOL_ERROR; what was queued before is still delivered, in order.
+TEST_F(CapsPair, MessageQueueOverrunFailsTheConnection) {
+  Config cfg = loopback_config();
+  cfg.max_undelivered_bytes = 2 << 20;
+  connect(cfg);
+  constexpr size_t kMsg = 512 << 10;  // 3 fit in 2 MiB (each + 64)
+  std::vector<uint8_t> m(kMsg);
+  for (int i = 0; i < 5; ++i) {
+    fill_pattern(m.data(), kMsg, 200 + i);
+    ASSERT_TRUE(a_->send_message(ca_, m.data(), kMsg).ok());
+  }
+  // Wait (taking nothing) until b has failed the connection: a call on it
+  // answers its sticky error from then on.
+  auto t0 = std::chrono::steady_clock::now();
+  while (b_->send_notification(cb_, "probe", "").ok() && ms_since(t0) < kBoundMs)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(b_->recv_message(cb_, &m, kBoundMs).ok()) << i;
+    ASSERT_EQ(m.size(), kMsg);
+    EXPECT_EQ(check_pattern(m.data(), kMsg, 200 + i), SIZE_MAX) << i;
+  }
+  Status s = b_->recv_message(cb_, &m, kBoundMs);
+  EXPECT_EQ(s.code(), StatusCode::kProtocolError) << s.to_string();
+  EXPECT_NE(s.message().find("overran the message queue: 3 messages"), std::string::npos) << s.to_string();
+  // The sender sees the connection go.
+  s = a_->recv_message(ca_, &m, kBoundMs);
+  EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.to_string();
+}
+
+// Notifications nobody takes with get_notifications: the same.
+TEST_F(CapsPair, NotificationQueueOverrunFailsTheConnection) {
+  Config cfg = loopback_config();
+  cfg.max_undelivered_bytes = 2 << 20;
+  connect(cfg);
+  const std::string field(4096, 'x');
+  // How many fit: each costs its name + msg + 64 bytes.
+  size_t fit = 0;
+  for (uint64_t used = 0;; ++fit) {
+    uint64_t cost = std::to_string(fit).size() + field.size() + 64;
+    if (used + cost > (2u << 20)) break;
+    used += cost;
+  }
+  for (size_t i = 0; i < fit + 20; ++i) ASSERT_TRUE(a_->send_notification(ca_, std::to_string(i), field).ok());
+  std::vector<uint8_t> m;
+  Status s = b_->recv_message(cb_, &m, kBoundMs);
+  EXPECT_EQ(s.code(), StatusCode::kProtocolError) << s.to_string();
+  EXPECT_NE(s.message().find("overran the notification queue"), std::string::npos) << s.to_string();
+  std::vector<Notification> notes = b_->get_notifications();
+  ASSERT_EQ(notes.size(), fit);
+  for (size_t i = 0; i < notes.size(); ++i) {
+    EXPECT_EQ(notes[i].name, std::to_string(i));
+    EXPECT_EQ(notes[i].msg, field);
+  }
+}
+
+}  // namespace
