@@ -34,7 +34,10 @@ Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadl
 
 class ControlChannel {
  public:
-  explicit ControlChannel(int fd);  // takes ownership; makes it non-blocking
+  // Takes ownership of fd and makes it non-blocking. max_backlog: queued
+  // bytes not yet written past which queue() fails the channel (a peer that
+  // stops reading must not make us buffer without limit).
+  explicit ControlChannel(int fd, size_t max_backlog = 64u << 20);
   ~ControlChannel();
   ControlChannel(const ControlChannel&) = delete;
   ControlChannel& operator=(const ControlChannel&) = delete;
@@ -67,7 +70,11 @@ class ControlChannel {
 
  private:
   Status fail(Status s);
+  // Makes room for a frame of payload_len: drops what was already written,
+  // or fails the channel when the unwritten bytes would pass max_backlog_.
+  Status reserve(size_t payload_len);
   int fd_;
+  size_t max_backlog_;
   Status error_;
   std::vector<uint8_t> out_;
   size_t out_off_ = 0;

@@ -133,6 +133,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   hs_params.channels = cfg.channels_per_peer;
   hs_params.sockets_per_channel = cfg.sockets_per_channel;
   hs_params.peer_timeout_ms = cfg.peer_timeout_ms;
+  hs_params.max_control_backlog = cfg.max_control_backlog_bytes;
   hs_params.cancel = &closing;
   hs_params.self = local;
   TCPX_RETURN_IF_ERROR(listener.bind(local.ip, cfg.listen_port));

@@ -3,6 +3,7 @@
 // freed on close, held sends and undelivered messages and notifications are
 // capped.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <thread>
@@ -171,3 +172,33 @@ TEST_F(CapsPair, NotificationQueueOverrunFailsTheConnection) {
 }
 
 }  // namespace
+
+// A peer that stops reading its control connection (frozen: its kernel
+// still acknowledges, so TCP never fails): the frames we queue for it pile up
+// only to the cap, then the connection fails with TRANSPORT_ERROR, long
+// before the heartbeat would declare the peer dead.
+TEST(Caps, PeerThatStopsReadingIsFailedPastTheBacklogCap) {
+  set_test_env(false);
+  Config cfg = loopback_config();
+  cfg.max_control_backlog_bytes = 2 << 20;
+  cfg.peer_timeout_ms = 60000;
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_TRUE(make_endpoint(&ep, 0, cfg).ok());
+  PeerProcess peer;
+  ASSERT_TRUE(peer.start("sink"));
+  ConnId c = 0;
+  Status s = ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(peer.expect("READY "))), &c);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_EQ(kill(peer.pid(), SIGSTOP), 0);
+  std::vector<uint8_t> m(1 << 20, 0x5a);
+  auto t0 = std::chrono::steady_clock::now();
+  // The kernel's socket buffers take some MiB first; then the backlog grows.
+  for (int i = 0; i < 200 && s.ok(); ++i) {
+    s = ep->send_message(c, m.data(), m.size());
+    if (s.ok()) s = ep->send_notification(c, "n", std::string(4096, 'x'));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(s.code(), StatusCode::kTransportError) << s.to_string();
+  EXPECT_NE(s.message().find("not reading its control connection"), std::string::npos) << s.to_string();
+  EXPECT_LT(ms_since(t0), 5000);
+}
