@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 
+#include "engine/wire.h"
+
 namespace tcpx {
 namespace {
 
@@ -40,7 +42,7 @@ void env_string(const char* var, std::string* field) {
 }
 
 constexpr size_t kMaxChunk = 4u << 20;  // TCPX bounce buffer: 2048 x 4 KiB
-constexpr size_t kMaxEager = 512u << 10;  // stays well inside one control frame
+constexpr size_t kMaxEager = engine::kMaxInlineBytes;  // stays well inside one control frame
 // The resource caps: at least a maximal frame (1 MiB message) must fit.
 constexpr long long kMinUnmatched = 4096;
 constexpr long long kMinQueueCap = 2 << 20;

@@ -19,6 +19,9 @@ constexpr size_t kReadBytes = 64 * 1024;
 // Buffers larger than this are released once empty again (a large frame or a
 // burst must not pin its memory for the connection's life).
 constexpr size_t kKeepBufferBytes = 4u << 20;
+// The same for the read buffer, which holds at most one frame: beyond a few
+// eager frames' worth (a 1 MiB message), it is released.
+constexpr size_t kKeepReadBytes = 256u << 10;
 constexpr int kSlicesMs = 20;  // how often blocking helpers look at *cancel
 
 std::string errno_text(int e) { return std::string(std::strerror(e)) + " (errno " + std::to_string(e) + ")"; }
@@ -173,9 +176,12 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
   if (!error_.ok()) return error_;
   bool eof = false;
   int err = 0;
-  for (;;) {
-    // in_ only grows: resizing it per read would zero-fill 64 KiB each time
-    // (microseconds per small message).
+  // Undecoded bytes stay below one maximal frame plus one read: what is
+  // left in the socket is read on the next call (poll still reports it), so
+  // a peer that sends without pause cannot make this buffer grow.
+  while (in_len_ - in_off_ < kFrameHeaderBytes + kMaxPayloadBytes) {
+    // in_ grows only up to that: resizing it per read would zero-fill 64 KiB
+    // each time (microseconds per small message).
     if (in_.size() < in_len_ + kReadBytes) in_.resize(in_len_ + kReadBytes);
     ssize_t n = recv(fd_, in_.data() + in_len_, kReadBytes, 0);
     if (n > 0) {
@@ -204,6 +210,8 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
   if (in_off_ == in_len_) {
     in_len_ = 0;
     in_off_ = 0;
+    // A large frame's buffer goes back once it is decoded.
+    if (in_.size() > kKeepReadBytes) std::vector<uint8_t>().swap(in_);
   } else if (in_off_ > 0) {
     std::memmove(in_.data(), in_.data() + in_off_, in_len_ - in_off_);
     in_len_ -= in_off_;

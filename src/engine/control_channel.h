@@ -59,6 +59,9 @@ class ControlChannel {
   bool has_urgent() const { return urgent_ && wants_write(); }
   // Bytes received so far (a partial frame counts: the peer is alive).
   uint64_t bytes_read() const { return bytes_read_; }
+  // Memory the read buffer holds now: at most one maximal frame plus one
+  // read while a frame is partial, small again once a large one is decoded.
+  size_t read_buffer_bytes() const { return in_.size(); }
   // Reads everything available and appends complete frames to *frames.
   // PEER_CLOSED on EOF/RST, PROTOCOL_ERROR on a malformed frame; frames
   // decoded before the error are still returned.

@@ -26,6 +26,12 @@ inline constexpr size_t kFrameHeaderBytes = 20;
 // Largest payload: an application message (1 MiB) plus slack for framing.
 inline constexpr size_t kMaxMessageBytes = 1u << 20;
 inline constexpr size_t kMaxPayloadBytes = kMaxMessageBytes + 4096;
+// Largest inline transfer (SEND_EAGER, WRITE_INLINE, READ_INLINE data);
+// Config::eager_bytes may not exceed it.
+inline constexpr size_t kMaxInlineBytes = 512u << 10;
+// Largest payload of every other frame type but MESSAGE (HELLO with 16
+// channels' plugin handles is about 2 KiB, NOTIFY at most 8 KiB).
+inline constexpr size_t kMaxControlPayloadBytes = 16u << 10;
 inline constexpr size_t kMaxReasonBytes = 1024;
 inline constexpr size_t kMaxNotifyField = 4096;
 
@@ -56,6 +62,10 @@ enum class FrameType : uint8_t {
 };
 inline constexpr uint8_t kMaxFrameType = 17;
 const char* frame_type_name(FrameType t);
+// The most a frame of type t may carry. decode_frame refuses a header that
+// claims more, so only the types that are large by nature (MESSAGE and the
+// inline transfers) can make a receiver buffer a large partial frame.
+size_t max_payload(FrameType t);
 
 struct Frame {
   FrameType type = FrameType::kMessage;
