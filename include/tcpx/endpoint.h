@@ -169,7 +169,10 @@ class Endpoint {
   // wait() and the blocking calls drive by themselves. *moved: whether the
   // pass did anything.
   Status progress(bool* moved = nullptr);
-  // Per-piece result of a finished vector transfer (before it is retired).
+  // Per-piece result of a vector transfer: while it runs, and after
+  // poll_async/wait returned its final status for as long as it is among the
+  // 1024 most recent vector transfers so retired (65536 pieces in all);
+  // NOT_FOUND after that.
   Status piece_status(XferId xfer, size_t piece, Status* out) const;
 
   // ---- Notifications -----------------------------------------------------------

@@ -1,6 +1,7 @@
 // Checks the target and the transfer table make on behalf of the
 // application, with two endpoints in one process: a FifoItem is honoured only
-// on the connection it was advertised for.
+// on the connection it was advertised for, and a vector transfer's piece
+// results stay readable after its final status.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,6 +78,39 @@ TEST_F(TwoConnections, FifoItemHonouredOnlyOnTheConnectionItWasAdvertisedFor) {
     ASSERT_TRUE(s.ok()) << s.to_string();
     EXPECT_EQ(check_pattern(a_.buf.data(), size, 9), SIZE_MAX);
   }
+}
+
+// A vector read with one bad piece: after wait() returned the transfer's
+// final error, piece_status still tells which piece failed and why.
+TEST_F(TwoConnections, PieceStatusAfterTheFinalStatus) {
+  FifoItem good, wrong_conn;
+  ASSERT_TRUE(b_.ep->advertise(b1_, b_.mr, b_.buf.data(), 8192, &good).ok());
+  ASSERT_TRUE(b_.ep->advertise(b2_, b_.mr, b_.buf.data(), 8192, &wrong_conn).ok());
+  fill_pattern(b_.buf.data(), 8192, 11);
+  std::vector<IoPiece> pieces(3);
+  for (size_t i = 0; i < 3; ++i) {
+    pieces[i].mr = a_.mr;
+    pieces[i].data = a_.buf.data() + i * 8192;
+    pieces[i].size = 8192;
+    pieces[i].remote = i == 1 ? wrong_conn : good;
+  }
+  XferId id = 0;
+  ASSERT_TRUE(a_.ep->readv_async(a1_, pieces, &id).ok());
+  Status s = a_.ep->wait(id, kBoundMs);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+  EXPECT_EQ(s.message().rfind("piece 1: ", 0), 0u) << s.to_string();
+  EXPECT_EQ(a_.ep->poll_async(id).code(), StatusCode::kNotFound);  // retired
+  Status st;
+  ASSERT_TRUE(a_.ep->piece_status(id, 0, &st).ok());
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  ASSERT_TRUE(a_.ep->piece_status(id, 1, &st).ok());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  EXPECT_NE(st.message().find("advertised for connection"), std::string::npos) << st.to_string();
+  ASSERT_TRUE(a_.ep->piece_status(id, 2, &st).ok());
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(a_.ep->piece_status(id, 3, &st).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(check_pattern(a_.buf.data(), 8192, 11), SIZE_MAX);
+  EXPECT_EQ(check_pattern(a_.buf.data() + 2 * 8192, 8192, 11), SIZE_MAX);
 }
 
 }  // namespace

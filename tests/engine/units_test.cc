@@ -18,6 +18,7 @@
 #include "engine/liveness.h"
 #include "engine/metadata.h"
 #include "engine/mr_table.h"
+#include "engine/transfer_table.h"
 #include "engine/wire.h"
 #include "tcpx/config.h"
 #include "tcpx/endpoint.h"
@@ -333,6 +334,37 @@ TEST(ConfigTest, EnvOverridesAndMalformedValues) {
   EXPECT_TRUE(Config::from_env(&c).ok());
   EXPECT_NE(c.describe().find("chunk_bytes="), std::string::npos);
   EXPECT_NE(c.describe().find("max_control_backlog_bytes="), std::string::npos);
+}
+
+// Retired vector transfers keep their piece results for the most recent
+// kKeptRetired of them (and kKeptPieces pieces in all), then NOT_FOUND.
+TEST(TransferTableTest, PieceResultsKeptForRecentRetiredTransfers) {
+  TransferTable t;
+  auto run = [&t](size_t pieces) {
+    XferId id = t.create(pieces);
+    for (size_t i = 0; i < pieces; ++i) t.piece_done(id, i, i == 1 ? NotFound("gone") : Status::Ok(), 1);
+    EXPECT_EQ(t.poll(id).code(), StatusCode::kNotFound);  // the transfer's result: piece 1's
+    EXPECT_EQ(t.poll(id).code(), StatusCode::kNotFound);  // and retired
+    return id;
+  };
+  XferId first = run(2);
+  Status st;
+  ASSERT_TRUE(t.piece_status(first, 0, &st).ok());
+  EXPECT_TRUE(st.ok());
+  ASSERT_TRUE(t.piece_status(first, 1, &st).ok());
+  EXPECT_EQ(st.message(), "gone");
+  XferId single = t.create(1);
+  t.piece_done(single, 0, Status::Ok(), 1);
+  ASSERT_TRUE(t.poll(single).ok());
+  EXPECT_EQ(t.piece_status(single, 0, &st).code(), StatusCode::kNotFound);  // one piece: not kept
+  for (size_t i = 1; i < TransferTable::kKeptRetired; ++i) run(2);
+  EXPECT_TRUE(t.piece_status(first, 1, &st).ok());  // still among the most recent
+  run(2);
+  EXPECT_EQ(t.piece_status(first, 1, &st).code(), StatusCode::kNotFound);
+  // The piece bound: one huge vector pushes out older ones.
+  XferId recent = run(2);
+  run(TransferTable::kKeptPieces - 1);
+  EXPECT_EQ(t.piece_status(recent, 0, &st).code(), StatusCode::kNotFound);
 }
 
 TEST(MrTableTest, ContainmentBoundsAndBusy) {
