@@ -112,6 +112,9 @@ class Endpoint {
   // transfer still uses it (after driving progress for up to 5 ms, so a
   // request whose bytes already left does not count).
   Status dereg(MrId mr);
+  // The same, but while transfers still use the region, waits up to wait_ms
+  // for the last of them to end (woken by its end, no polling); BUSY after.
+  Status dereg(MrId mr, int wait_ms);
   // The registration that contains [data, data+size), for callers that only
   // have addresses (the C API). NOT_FOUND if none does.
   Status find_mr(const void* data, size_t size, MrId* out) const;

@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -294,6 +295,16 @@ Status Endpoint::dereg(MrId mr) {
   TCPX_RETURN_IF_ERROR(s);
   // Plugin handles go before dereg returns: the caller may free the memory.
   return impl_->progress->run_sync([&] { impl_->progress->drop_mr(mr); });
+}
+
+Status Endpoint::dereg(MrId mr, int wait_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(wait_ms, 0));
+  Status s = dereg(mr);
+  if (impl_->progress->on_loop()) return s;  // never block the progress path
+  // Woken by the release of the region's last user; a transfer posted on it
+  // meanwhile makes it BUSY again, and we wait again.
+  while (s.code() == StatusCode::kBusy && impl_->mrs.wait_unused(mr, deadline)) s = dereg(mr);
+  return s;
 }
 
 Status Endpoint::find_mr(const void* data, size_t size, MrId* out) const {

@@ -1,10 +1,13 @@
 // Checks the target and the transfer table make on behalf of the
 // application, with two endpoints in one process: a FifoItem is honoured only
 // on the connection it was advertised for, and a vector transfer's piece
-// results stay readable after its final status.
+// results stay readable after its final status, and dereg can wait for the
+// transfers using a region.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -111,6 +114,23 @@ TEST_F(TwoConnections, PieceStatusAfterTheFinalStatus) {
   EXPECT_EQ(a_.ep->piece_status(id, 3, &st).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(check_pattern(a_.buf.data(), 8192, 11), SIZE_MAX);
   EXPECT_EQ(check_pattern(a_.buf.data() + 2 * 8192, 8192, 11), SIZE_MAX);
+}
+
+// dereg with a wait: BUSY when the transfer outlives the wait, OK as soon as
+// the transfer ends.
+TEST_F(TwoConnections, DeregWaitsForTheTransferUsingTheRegion) {
+  XferId x;
+  ASSERT_TRUE(a_.ep->send_async(a1_, a_.mr, a_.buf.data(), kBuf, &x).ok());  // nobody receives yet
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = a_.ep->dereg(a_.mr, 100);
+  EXPECT_EQ(s.code(), StatusCode::kBusy) << s.to_string();
+  EXPECT_GE(ms_since(t0), 100);
+  std::thread receiver([&] { EXPECT_TRUE(b_.ep->recv(b1_, b_.mr, b_.buf.data(), kBuf).ok()); });
+  s = a_.ep->dereg(a_.mr, kBoundMs);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  receiver.join();
+  EXPECT_TRUE(a_.ep->wait(x, kBoundMs).ok());
+  EXPECT_EQ(a_.ep->dereg(a_.mr, 0).code(), StatusCode::kNotFound);
 }
 
 }  // namespace
