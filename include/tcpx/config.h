@@ -22,8 +22,12 @@ struct Config {
   // Largest piece of a transfer handed to one isend/irecv (<= 4 MiB, the
   // TCPX bounce-buffer limit).                         TCPX_CHUNK_BYTES
   size_t chunk_bytes = 1u << 20;
-  // Transfers of at most this many bytes between host buffers travel inline
+  // Transfers of at most this many bytes from a host buffer travel inline
   // on the control connection (one frame, no plugin requests); 0 disables.
+  // Inline bytes are never copied into device memory on the progress thread
+  // (a synchronous cudaMemcpy): a receive or write target in device memory
+  // asks for them again through the plugin, landed by the GPU unpacker, and a
+  // read into device memory is never answered inline.
   //                                                    TCPX_EAGER_BYTES
   size_t eager_bytes = 64u << 10;
   // How long a thread blocked in wait() (or a blocking send/recv/read/write)

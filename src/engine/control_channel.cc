@@ -131,10 +131,11 @@ Status ControlChannel::reserve(size_t payload_len) {
   return Status::Ok();
 }
 
-Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy) {
+Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy,
+                             uint8_t flags) {
   TCPX_RETURN_IF_ERROR(reserve(payload.size()));
   if (!lazy) urgent_ = true;
-  return append_frame(type, id, payload, &out_);
+  return append_frame(type, id, payload, &out_, flags);
 }
 
 Status ControlChannel::queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data,

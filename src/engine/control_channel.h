@@ -47,8 +47,9 @@ class ControlChannel {
 
   // Queues a frame; the bytes go out on the next flush(). A lazy frame (an
   // acknowledgement nobody's data waits for) may wait for the next urgent one
-  // to share its send(): see has_urgent().
-  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy = false);
+  // to share its send(): see has_urgent(). flags: the frame header's.
+  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy = false,
+               uint8_t flags = 0);
   // Payload = header bytes + raw data, copied once into the write buffer.
   Status queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data, size_t len);
   // Writes what the socket takes now. OK with bytes possibly left (see

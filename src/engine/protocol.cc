@@ -15,7 +15,6 @@
 #include <string>
 
 #include "common/log.h"
-#include "cuda/cuda_ops.h"
 #include "engine/chunk_schedule.h"
 #include "engine/protocol.h"
 
@@ -67,10 +66,16 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
         loop_.queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
       }
       break;
-    case OpKind::kRead:
+    case OpKind::kRead: {
       op->incoming = true;
-      loop_.queue_frame(c, FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}));
+      // Into device memory, the data must come through the plugin (see
+      // copy_in): ask the target not to answer inline.
+      uint8_t flags = op->mr.kind == MemoryKind::kHost ? 0 : kFlagNoInline;
+      Status s = c->control->queue(FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}),
+                                   /*lazy=*/false, flags);
+      if (!s.ok()) loop_.fail_connection(c, s);
       break;
+    }
     default:
       finish(op, Internal("bad posted op kind"));
   }
@@ -153,16 +158,15 @@ void Protocol::hold_announce(Connection* c, Connection::Announce a) {
   try_match(c);
 }
 
+// Inline bytes land in host memory only. An upload into device memory here
+// would be a synchronous cudaMemcpy on the progress thread, which waits for
+// every kernel the application queued on the legacy stream; so inline data
+// meant for device memory is asked for again through the plugin (try_match,
+// on_write_inline), whose receives the GPU unpacker lands asynchronously,
+// and reads into device memory are never answered inline (kFlagNoInline).
 Status Protocol::copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n) {
-  if (n == 0) return Status::Ok();
-  if (mr.kind == MemoryKind::kHost) {
-    std::memcpy(dst, src, n);
-    return Status::Ok();
-  }
-  const tcpxCudaOps_v1* ops = cuda::ops();
-  if (ops == nullptr) return Unsupported("CUDA destination but no CUDA runtime");
-  int e = ops->memcpy_h2d(dst, src, n);
-  if (e != 0) return Status(StatusCode::kCudaError, std::string("memcpy_h2d: ") + ops->error_string(e));
+  if (mr.kind != MemoryKind::kHost) return Internal("inline data for device memory reached copy_in");
+  if (n > 0) std::memcpy(dst, src, n);
   return Status::Ok();
 }
 
@@ -182,7 +186,9 @@ void Protocol::try_match(Connection* c) {
       continue;
     }
     op->size = a.size;
-    if (a.eager) {
+    // Eager bytes for a device buffer: the sender has not completed (it waits
+    // for our answer), so a CTS makes it send them again through the plugin.
+    if (a.eager && op->mr.kind == MemoryKind::kHost) {
       Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
       loop_.queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s), kLazy);
       finish(op, s);
@@ -201,6 +207,7 @@ void Protocol::on_cts(Connection* c, const Frame& f) {
   if (op == nullptr) return;
   if ((op->kind != OpKind::kSend && op->kind != OpKind::kWrite) || op->state != OpState::kAwaitReply)
     return loop_.fail_connection(c, ProtocolError("CTS for a request that did not ask for one"));
+  op->eager = false;  // an inline send or write the peer wants through the plugin
   start_sending(op, token);
 }
 
@@ -347,13 +354,18 @@ void Protocol::on_write_req(Connection* c, const Frame& f) {
   MrInfo mr;
   s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
+  serve_write(c, f.id, fields, mr, p.size);
+}
+
+void Protocol::serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr,
+                           uint64_t size) {
   Op* op = new_op(c, OpKind::kServeWrite);
   op->mr = mr;
   op->mr_held = true;
   op->data = reinterpret_cast<uint8_t*>(mr.base + fields.offset);
-  op->size = p.size;
-  op->peer_id = f.id;
-  loop_.queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
+  op->size = size;
+  op->peer_id = peer_id;
+  loop_.queue_frame(c, FrameType::kCts, peer_id, encode_u64(op->id));
 }
 
 void Protocol::on_write_ack(Connection* c, const Frame& f) {
@@ -381,7 +393,7 @@ void Protocol::on_read_req(Connection* c, const Frame& f) {
   s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
   const uint8_t* src = reinterpret_cast<const uint8_t*>(mr.base + fields.offset);
-  if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost) {
+  if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost && (f.flags & kFlagNoInline) == 0) {
     Status q = c->control->queue2(FrameType::kReadInline, f.id, {}, src, p.size);
     d_.mrs->release(mr.id);
     if (!q.ok()) loop_.fail_connection(c, q);
@@ -407,6 +419,7 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
   MrInfo mr;
   s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
+  if (mr.kind != MemoryKind::kHost) return serve_write(c, f.id, fields, mr, p.size);  // see copy_in
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
@@ -421,6 +434,9 @@ void Protocol::on_read_inline(Connection* c, const Frame& f) {
   if (f.payload.size() != op->size)
     return loop_.fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(f.payload.size()) +
                                             " bytes, expected " + std::to_string(op->size)));
+  if (op->mr.kind != MemoryKind::kHost)
+    return finish(op, ProtocolError("READ_INLINE answers a read into device memory, which asked for DATA "
+                                    "(the peer ignores READ_REQ's no-inline flag)"));
   finish(op, copy_in(op->mr, op->data, f.payload.data(), f.payload.size()));
 }
 

@@ -89,8 +89,11 @@ class Protocol {
   void hold_announce(Connection* c, Connection::Announce a);
   void on_write_inline(Connection* c, const Frame& f);
   void on_read_inline(Connection* c, const Frame& f);
-  // Copies inline bytes into a local buffer (host memcpy or CUDA upload).
+  // Copies inline bytes into a local host buffer (never device memory: see
+  // protocol.cc).
   static Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
+  // Target side of a write through the plugin: a serving op, then CTS.
+  void serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr, uint64_t size);
   // Decodes a one-sided request's FifoItem, checks it was advertised for c
   // and acquires the region it names.
   Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);

@@ -33,12 +33,12 @@ const char* frame_type_name(FrameType t) {
 }
 
 Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
-                    std::vector<uint8_t>* out) {
-  return append_frame2(type, id, payload, len, nullptr, 0, out);
+                    std::vector<uint8_t>* out, uint8_t flags) {
+  return append_frame2(type, id, payload, len, nullptr, 0, out, flags);
 }
 
 Status append_frame2(FrameType type, uint64_t id, const uint8_t* payload, size_t alen, const uint8_t* b,
-                     size_t blen, std::vector<uint8_t>* out) {
+                     size_t blen, std::vector<uint8_t>* out, uint8_t flags) {
   size_t len = alen + blen;
   if (len > max_payload(type))
     return InvalidArgument(std::string(frame_type_name(type)) + " frame payload of " + std::to_string(len) +
@@ -50,7 +50,7 @@ Status append_frame2(FrameType type, uint64_t id, const uint8_t* payload, size_t
   w.u32(kFrameMagic);
   w.u16(kWireVersion);
   w.u8(static_cast<uint8_t>(type));
-  w.u8(0);
+  w.u8(flags);
   w.u32(static_cast<uint32_t>(len));
   w.u64(id);
   if (alen > 0) w.bytes(payload, alen);

@@ -74,19 +74,24 @@ struct Frame {
   std::vector<uint8_t> payload;
 };
 
+// Frame flags.
+// READ_REQ: the initiator's destination is device memory; answer with DATA
+// (the plugin path, which the GPU unpacker lands), never READ_INLINE.
+inline constexpr uint8_t kFlagNoInline = 0x1;
+
 // Appends one encoded frame to *out (a write buffer). INVALID_ARGUMENT if the
-// payload exceeds kMaxPayloadBytes.
+// payload exceeds max_payload(type).
 Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
-                    std::vector<uint8_t>* out);
+                    std::vector<uint8_t>* out, uint8_t flags = 0);
 inline Status append_frame(FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
-                           std::vector<uint8_t>* out) {
-  return append_frame(type, id, payload.data(), payload.size(), out);
+                           std::vector<uint8_t>* out, uint8_t flags = 0) {
+  return append_frame(type, id, payload.data(), payload.size(), out, flags);
 }
 
 // Same with the payload in two parts (a header and raw data), so inline
 // transfer data is copied once, straight into the write buffer.
 Status append_frame2(FrameType type, uint64_t id, const uint8_t* a, size_t alen, const uint8_t* b, size_t blen,
-                     std::vector<uint8_t>* out);
+                     std::vector<uint8_t>* out, uint8_t flags = 0);
 
 // Decodes one frame from the start of [p, p+n). *consumed = 0 and OK when the
 // bytes are a valid but incomplete prefix; PROTOCOL_ERROR on a bad magic,
