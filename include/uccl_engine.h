@@ -169,8 +169,9 @@ void uccl_engine_conn_destroy(uccl_conn_t* conn);
  * bytes). Returns NULL on failure. */
 uccl_mr_t* uccl_engine_reg(uccl_engine_t* engine, uintptr_t data, size_t size);
 
-/* Deregisters (waits a bounded time for transfers still using the region)
- * and frees the handle. Later peer requests for the region are rejected. */
+/* Deregisters (waits up to 10 s for transfers still using the region; it is
+ * woken by the last one's end, so it returns as soon as that ends) and frees
+ * the handle. Later peer requests for the region are rejected. */
 void uccl_engine_mr_destroy(uccl_mr_t* mr);
 
 /* ---- Requests to the peer (md vectors) ------------------------------------ */

@@ -22,8 +22,12 @@ struct Config {
   // Largest piece of a transfer handed to one isend/irecv (<= 4 MiB, the
   // TCPX bounce-buffer limit).                         TCPX_CHUNK_BYTES
   size_t chunk_bytes = 1u << 20;
-  // Transfers of at most this many bytes between host buffers travel inline
+  // Transfers of at most this many bytes from a host buffer travel inline
   // on the control connection (one frame, no plugin requests); 0 disables.
+  // Inline bytes are never copied into device memory on the progress thread
+  // (a synchronous cudaMemcpy): a receive or write target in device memory
+  // asks for them again through the plugin, landed by the GPU unpacker, and a
+  // read into device memory is never answered inline.
   //                                                    TCPX_EAGER_BYTES
   size_t eager_bytes = 64u << 10;
   // How long a thread blocked in wait() (or a blocking send/recv/read/write)
@@ -53,6 +57,22 @@ struct Config {
   std::string listen_addr;
   // Control listener port; 0 = ephemeral.              TCPX_LISTEN_PORT
   uint16_t listen_port = 0;
+
+  // ---- What a peer can make this endpoint hold (docs/design.md, "Bounds") --
+  // Per connection: sends the peer announced before a receive was posted for
+  // them, eager ones with their bytes (each counts its bytes + 64). A send
+  // past it is refused: it fails on the sender with BUSY, the connection
+  // stays up.                                          TCPX_MAX_UNMATCHED_BYTES
+  size_t max_unmatched_bytes = 16u << 20;
+  // Application messages waiting for recv_message, per connection, and
+  // notifications waiting for get_notifications, per endpoint (each counts
+  // its bytes + 64). A peer that overruns it has its connection failed with
+  // PROTOCOL_ERROR; what was queued before stays readable.
+  //                                                    TCPX_MAX_UNDELIVERED_BYTES
+  size_t max_undelivered_bytes = 64u << 20;
+  // Control bytes queued for a peer that does not read them. Past it the
+  // connection fails with TRANSPORT_ERROR.             TCPX_MAX_CONTROL_BACKLOG_BYTES
+  size_t max_control_backlog_bytes = 64u << 20;
 
   // Defaults overridden by any TCPX_* variable that is set. A malformed or
   // out-of-range value is an INVALID_ARGUMENT naming the variable, never a

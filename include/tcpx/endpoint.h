@@ -98,7 +98,10 @@ class Endpoint {
   // inside accept() is the caller's bug (the C API parks such callers).
   Status accept(ConnId* out, PeerInfo* peer, int timeout_ms = -1);
   // Closes one connection: its outstanding transfers fail, the peer sees
-  // PEER_CLOSED. Returns promptly even when the peer is gone.
+  // PEER_CLOSED. Returns promptly even when the peer is gone. Frees all the
+  // connection's state (a failed connection keeps its error and undelivered
+  // messages until closed). Ids are never reused: afterwards every call on
+  // the id returns PEER_CLOSED, and closing it again is OK.
   Status close_connection(ConnId conn);
 
   // ---- Memory registration ------------------------------------------------
@@ -109,6 +112,9 @@ class Endpoint {
   // transfer still uses it (after driving progress for up to 5 ms, so a
   // request whose bytes already left does not count).
   Status dereg(MrId mr);
+  // The same, but while transfers still use the region, waits up to wait_ms
+  // for the last of them to end (woken by its end, no polling); BUSY after.
+  Status dereg(MrId mr, int wait_ms);
   // The registration that contains [data, data+size), for callers that only
   // have addresses (the C API). NOT_FOUND if none does.
   Status find_mr(const void* data, size_t size, MrId* out) const;
@@ -127,7 +133,9 @@ class Endpoint {
 
   // ---- One-sided ----------------------------------------------------------------
   // Describes [addr, addr+len) of a local registration for one peer read or
-  // write. INVALID_ARGUMENT if the range is not inside mr.
+  // write over connection conn only (the item carries conn as its tag; the
+  // same item used over another connection is refused with
+  // INVALID_ARGUMENT). INVALID_ARGUMENT if the range is not inside mr.
   Status advertise(ConnId conn, MrId mr, const void* addr, size_t len,
                    FifoItem* out);
   // Reads the advertised remote region into dst (size must equal the
@@ -164,7 +172,10 @@ class Endpoint {
   // wait() and the blocking calls drive by themselves. *moved: whether the
   // pass did anything.
   Status progress(bool* moved = nullptr);
-  // Per-piece result of a finished vector transfer (before it is retired).
+  // Per-piece result of a vector transfer: while it runs, and after
+  // poll_async/wait returned its final status for as long as it is among the
+  // 1024 most recent vector transfers so retired (65536 pieces in all);
+  // NOT_FOUND after that.
   Status piece_status(XferId xfer, size_t piece, Status* out) const;
 
   // ---- Notifications -----------------------------------------------------------
@@ -211,6 +222,9 @@ class Endpoint {
   // Plugin name, channels, direct or bounce path, as the README run prints.
   std::string describe_path() const;
   int local_gpu_idx() const;
+  // Connections this endpoint holds state for: open ones, and failed ones not
+  // yet passed to close_connection.
+  size_t connection_count() const;
   // The most recent failure of an incoming handshake (version or GPU-id
   // mismatch, timeout...), OK if none: accept() keeps waiting after such a
   // failure, so this is how the accepting side observes it.

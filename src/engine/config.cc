@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 
+#include "engine/wire.h"
+
 namespace tcpx {
 namespace {
 
@@ -40,7 +42,11 @@ void env_string(const char* var, std::string* field) {
 }
 
 constexpr size_t kMaxChunk = 4u << 20;  // TCPX bounce buffer: 2048 x 4 KiB
-constexpr size_t kMaxEager = 512u << 10;  // stays well inside one control frame
+constexpr size_t kMaxEager = engine::kMaxInlineBytes;  // stays well inside one control frame
+// The resource caps: at least a maximal frame (1 MiB message) must fit.
+constexpr long long kMinUnmatched = 4096;
+constexpr long long kMinQueueCap = 2 << 20;
+constexpr long long kMaxCap = 1ll << 40;
 
 }  // namespace
 
@@ -56,6 +62,10 @@ Status Config::from_env(Config* out) {
   TCPX_RETURN_IF_ERROR(env_int("TCPX_PEER_TIMEOUT_MS", 100, 3600000, &c.peer_timeout_ms));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_NET_DEV", -1, 1023, &c.net_dev));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_LISTEN_PORT", 0, 65535, &c.listen_port));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_MAX_UNMATCHED_BYTES", kMinUnmatched, kMaxCap, &c.max_unmatched_bytes));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_MAX_UNDELIVERED_BYTES", kMinQueueCap, kMaxCap, &c.max_undelivered_bytes));
+  TCPX_RETURN_IF_ERROR(
+      env_int("TCPX_MAX_CONTROL_BACKLOG_BYTES", kMinQueueCap, kMaxCap, &c.max_control_backlog_bytes));
   env_string("TCPX_NET_PLUGIN", &c.plugin_path);
   env_string("TCPX_LISTEN_ADDR", &c.listen_addr);
   TCPX_RETURN_IF_ERROR(c.validate());
@@ -83,6 +93,16 @@ Status Config::validate() const {
   if (peer_timeout_ms < 100)
     return InvalidArgument("peer_timeout_ms (TCPX_PEER_TIMEOUT_MS) must be >= 100");
   if (net_dev < -1) return InvalidArgument("net_dev (TCPX_NET_DEV) must be >= -1");
+  auto in_range = [](size_t v, long long lo) { return v >= static_cast<size_t>(lo) && v <= static_cast<size_t>(kMaxCap); };
+  if (!in_range(max_unmatched_bytes, kMinUnmatched))
+    return InvalidArgument("max_unmatched_bytes (TCPX_MAX_UNMATCHED_BYTES) must be in [4096, 2^40], got " +
+                           std::to_string(max_unmatched_bytes));
+  if (!in_range(max_undelivered_bytes, kMinQueueCap))
+    return InvalidArgument("max_undelivered_bytes (TCPX_MAX_UNDELIVERED_BYTES) must be in [2097152, 2^40], got " +
+                           std::to_string(max_undelivered_bytes));
+  if (!in_range(max_control_backlog_bytes, kMinQueueCap))
+    return InvalidArgument("max_control_backlog_bytes (TCPX_MAX_CONTROL_BACKLOG_BYTES) must be in [2097152, 2^40], "
+                           "got " + std::to_string(max_control_backlog_bytes));
   return Status::Ok();
 }
 
@@ -98,7 +118,10 @@ std::string Config::describe() const {
     << "plugin_path=" << (plugin_path.empty() ? "(built-in)" : plugin_path) << "\n"
     << "net_dev=" << net_dev << "\n"
     << "listen_addr=" << (listen_addr.empty() ? "(auto)" : listen_addr) << "\n"
-    << "listen_port=" << listen_port << "\n";
+    << "listen_port=" << listen_port << "\n"
+    << "max_unmatched_bytes=" << max_unmatched_bytes << "\n"
+    << "max_undelivered_bytes=" << max_undelivered_bytes << "\n"
+    << "max_control_backlog_bytes=" << max_control_backlog_bytes << "\n";
   return o.str();
 }
 

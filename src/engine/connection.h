@@ -24,6 +24,10 @@ namespace tcpx::engine {
 
 class ConnShared {
  public:
+  // max_bytes: Config::max_undelivered_bytes (each message counts its size
+  // + kMessageOverhead).
+  explicit ConnShared(uint64_t max_bytes = UINT64_MAX) : max_bytes_(max_bytes) {}
+  static constexpr uint64_t kMessageOverhead = 64;
   // OK while the connection works; the sticky error after.
   Status error() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -36,12 +40,30 @@ class ConnShared {
     }
     cv_.notify_all();
   }
-  void push_message(std::vector<uint8_t> m) {
+  // Queues a message for recv_message. PROTOCOL_ERROR, and nothing queued,
+  // when the undelivered ones would exceed the cap: the caller fails the
+  // connection (the messages queued before stay readable).
+  Status push_message(std::vector<uint8_t> m) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // Messages leave from the front only (pop_message, take_messages): the
+      // costs beyond the messages still queued are those of messages taken.
+      while (costs_.size() > messages_.size()) {
+        message_bytes_ -= costs_.front();
+        costs_.pop_front();
+      }
+      uint64_t cost = m.size() + kMessageOverhead;
+      if (message_bytes_ + cost > max_bytes_)
+        return ProtocolError("peer overran the message queue: " + std::to_string(messages_.size()) +
+                             " messages (" + std::to_string(message_bytes_) +
+                             " bytes) undelivered, recv_message is not keeping up (TCPX_MAX_UNDELIVERED_BYTES=" +
+                             std::to_string(max_bytes_) + ")");
+      message_bytes_ += cost;
+      costs_.push_back(cost);
       messages_.push_back(std::move(m));
     }
     cv_.notify_all();
+    return Status::Ok();
   }
   Status pop_message(std::vector<uint8_t>* out, int timeout_ms);
   // Everything queued, for a message service installed late.
@@ -55,6 +77,9 @@ class ConnShared {
   std::condition_variable cv_;
   Status error_;
   std::deque<std::vector<uint8_t>> messages_;
+  std::deque<uint64_t> costs_;  // per message pushed and not yet accounted as taken
+  uint64_t message_bytes_ = 0;  // sum of costs_: what messages_ costs against max_bytes_
+  const uint64_t max_bytes_;
 };
 
 struct Op;  // engine/op.h
@@ -75,6 +100,9 @@ struct Channel {
     recv_mrs.clear();
   }
 };
+
+// What a notification costs against Config::max_undelivered_bytes.
+inline uint64_t notification_cost(const Notification& n) { return n.name.size() + n.msg.size() + 64; }
 
 struct HeldNotification {
   uint64_t barrier = 0;  // incoming transfers [0, barrier) must be complete
@@ -97,14 +125,18 @@ struct Connection {
     uint64_t size;
     bool eager;                 // the bytes came inline (SEND_EAGER)
     std::vector<uint8_t> data;  // those bytes
+    // What holding it costs, against Config::max_unmatched_bytes.
+    uint64_t held_bytes() const { return data.size() + 64; }
   };
   std::deque<Announce> unmatched_announces;
+  uint64_t unmatched_bytes = 0;  // sum of held_bytes() over unmatched_announces
 
   // Incoming transfers are numbered in DATA order; a notification waits until
   // every transfer numbered before its arrival has completed.
   uint64_t incoming_next = 0;
   std::set<uint64_t> incoming_pending;
   std::deque<HeldNotification> held;
+  uint64_t held_bytes = 0;  // notification_cost() of each in held
 
   uint32_t next_first_channel = 0;  // striping start, rotated per transfer
   // Plugin requests queued or in flight on this connection's comms.

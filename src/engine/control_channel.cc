@@ -16,6 +16,12 @@ namespace tcpx::engine {
 namespace {
 
 constexpr size_t kReadBytes = 64 * 1024;
+// Buffers larger than this are released once empty again (a large frame or a
+// burst must not pin its memory for the connection's life).
+constexpr size_t kKeepBufferBytes = 4u << 20;
+// The same for the read buffer, which holds at most one frame: beyond a few
+// eager frames' worth (a 1 MiB message), it is released.
+constexpr size_t kKeepReadBytes = 256u << 10;
 constexpr int kSlicesMs = 20;  // how often blocking helpers look at *cancel
 
 std::string errno_text(int e) { return std::string(std::strerror(e)) + " (errno " + std::to_string(e) + ")"; }
@@ -95,7 +101,7 @@ Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadl
   return Status::Ok();
 }
 
-ControlChannel::ControlChannel(int fd) : fd_(fd) {
+ControlChannel::ControlChannel(int fd, size_t max_backlog) : fd_(fd), max_backlog_(max_backlog) {
   int flags = fcntl(fd_, F_GETFL, 0);
   fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
 }
@@ -109,26 +115,33 @@ Status ControlChannel::fail(Status s) {
   return error_;
 }
 
-Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy) {
+Status ControlChannel::reserve(size_t payload_len) {
   if (!error_.ok()) return error_;
-  if (!lazy) urgent_ = true;
   // Drop what was already written before the buffer grows further, so a
   // long-lived connection does not accumulate sent bytes.
   if (out_off_ > 0 && out_off_ == out_.size()) {
     out_.clear();
     out_off_ = 0;
   }
-  return append_frame(type, id, payload, &out_);
+  size_t backlog = out_.size() - out_off_;
+  if (backlog + kFrameHeaderBytes + payload_len > max_backlog_)
+    return fail(TransportError("peer is not reading its control connection: " + std::to_string(backlog) +
+                               " bytes queued for it (TCPX_MAX_CONTROL_BACKLOG_BYTES=" +
+                               std::to_string(max_backlog_) + ")"));
+  return Status::Ok();
+}
+
+Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy,
+                             uint8_t flags) {
+  TCPX_RETURN_IF_ERROR(reserve(payload.size()));
+  if (!lazy) urgent_ = true;
+  return append_frame(type, id, payload, &out_, flags);
 }
 
 Status ControlChannel::queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data,
                               size_t len) {
-  if (!error_.ok()) return error_;
+  TCPX_RETURN_IF_ERROR(reserve(header.size() + len));
   urgent_ = true;
-  if (out_off_ > 0 && out_off_ == out_.size()) {
-    out_.clear();
-    out_off_ = 0;
-  }
   return append_frame2(type, id, header.data(), header.size(), static_cast<const uint8_t*>(data), len, &out_);
 }
 
@@ -149,6 +162,8 @@ Status ControlChannel::flush() {
     out_.clear();
     out_off_ = 0;
     urgent_ = false;
+    // After a burst (a backlog to a slow peer), give the memory back.
+    if (out_.capacity() > kKeepBufferBytes) std::vector<uint8_t>().swap(out_);
   } else if (out_off_ > (1u << 20)) {
     out_.erase(out_.begin(), out_.begin() + static_cast<long>(out_off_));
     out_off_ = 0;
@@ -162,9 +177,12 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
   if (!error_.ok()) return error_;
   bool eof = false;
   int err = 0;
-  for (;;) {
-    // in_ only grows: resizing it per read would zero-fill 64 KiB each time
-    // (microseconds per small message).
+  // Undecoded bytes stay below one maximal frame plus one read: what is
+  // left in the socket is read on the next call (poll still reports it), so
+  // a peer that sends without pause cannot make this buffer grow.
+  while (in_len_ - in_off_ < kFrameHeaderBytes + kMaxPayloadBytes) {
+    // in_ grows only up to that: resizing it per read would zero-fill 64 KiB
+    // each time (microseconds per small message).
     if (in_.size() < in_len_ + kReadBytes) in_.resize(in_len_ + kReadBytes);
     ssize_t n = recv(fd_, in_.data() + in_len_, kReadBytes, 0);
     if (n > 0) {
@@ -193,6 +211,8 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
   if (in_off_ == in_len_) {
     in_len_ = 0;
     in_off_ = 0;
+    // A large frame's buffer goes back once it is decoded.
+    if (in_.size() > kKeepReadBytes) std::vector<uint8_t>().swap(in_);
   } else if (in_off_ > 0) {
     std::memmove(in_.data(), in_.data() + in_off_, in_len_ - in_off_);
     in_len_ -= in_off_;

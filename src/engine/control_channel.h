@@ -34,7 +34,10 @@ Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadl
 
 class ControlChannel {
  public:
-  explicit ControlChannel(int fd);  // takes ownership; makes it non-blocking
+  // Takes ownership of fd and makes it non-blocking. max_backlog: queued
+  // bytes not yet written past which queue() fails the channel (a peer that
+  // stops reading must not make us buffer without limit).
+  explicit ControlChannel(int fd, size_t max_backlog = 64u << 20);
   ~ControlChannel();
   ControlChannel(const ControlChannel&) = delete;
   ControlChannel& operator=(const ControlChannel&) = delete;
@@ -44,8 +47,9 @@ class ControlChannel {
 
   // Queues a frame; the bytes go out on the next flush(). A lazy frame (an
   // acknowledgement nobody's data waits for) may wait for the next urgent one
-  // to share its send(): see has_urgent().
-  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy = false);
+  // to share its send(): see has_urgent(). flags: the frame header's.
+  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy = false,
+               uint8_t flags = 0);
   // Payload = header bytes + raw data, copied once into the write buffer.
   Status queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data, size_t len);
   // Writes what the socket takes now. OK with bytes possibly left (see
@@ -56,6 +60,9 @@ class ControlChannel {
   bool has_urgent() const { return urgent_ && wants_write(); }
   // Bytes received so far (a partial frame counts: the peer is alive).
   uint64_t bytes_read() const { return bytes_read_; }
+  // Memory the read buffer holds now: at most one maximal frame plus one
+  // read while a frame is partial, small again once a large one is decoded.
+  size_t read_buffer_bytes() const { return in_.size(); }
   // Reads everything available and appends complete frames to *frames.
   // PEER_CLOSED on EOF/RST, PROTOCOL_ERROR on a malformed frame; frames
   // decoded before the error are still returned.
@@ -67,7 +74,11 @@ class ControlChannel {
 
  private:
   Status fail(Status s);
+  // Makes room for a frame of payload_len: drops what was already written,
+  // or fails the channel when the unwritten bytes would pass max_backlog_.
+  Status reserve(size_t payload_len);
   int fd_;
+  size_t max_backlog_;
   Status error_;
   std::vector<uint8_t> out_;
   size_t out_off_ = 0;

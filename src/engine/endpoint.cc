@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -114,8 +115,12 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   deps.chunk_bytes = cfg.chunk_bytes;
   deps.eager_bytes = cfg.eager_bytes;
   deps.peer_timeout_ms = cfg.peer_timeout_ms;
+  deps.max_unmatched_bytes = cfg.max_unmatched_bytes;
+  deps.max_undelivered_bytes = cfg.max_undelivered_bytes;
+  deps.queued_notification_bytes = &notification_bytes;
   deps.deliver_notification = [this](Notification&& n) {
     std::lock_guard<std::mutex> lock(mu);
+    notification_bytes += engine::notification_cost(n);
     notifications.push_back(std::move(n));
   };
   progress = std::make_unique<engine::Progress>(std::move(deps));
@@ -129,6 +134,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   hs_params.channels = cfg.channels_per_peer;
   hs_params.sockets_per_channel = cfg.sockets_per_channel;
   hs_params.peer_timeout_ms = cfg.peer_timeout_ms;
+  hs_params.max_control_backlog = cfg.max_control_backlog_bytes;
   hs_params.cancel = &closing;
   hs_params.self = local;
   TCPX_RETURN_IF_ERROR(listener.bind(local.ip, cfg.listen_port));
@@ -147,7 +153,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
 }
 
 ConnId Endpoint::Impl::adopt(engine::HandshakeResult&& hs) {
-  auto shared = std::make_shared<engine::ConnShared>();
+  auto shared = std::make_shared<engine::ConnShared>(cfg.max_undelivered_bytes);
   ConnId id;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -170,11 +176,21 @@ void Endpoint::Impl::send_frame(ConnId conn, engine::FrameType type, std::vector
   });
 }
 
+Status Endpoint::Impl::find_locked(ConnId conn, std::shared_ptr<engine::ConnShared>* out) const {
+  auto it = conns.find(conn);
+  if (it != conns.end()) {
+    *out = it->second;
+    return Status::Ok();
+  }
+  if (conn != 0 && conn < next_conn) return PeerClosed("connection " + std::to_string(conn) + " was closed locally");
+  return NotFound("unknown connection " + std::to_string(conn));
+}
+
 Status Endpoint::Impl::usable(ConnId conn) const {
   std::lock_guard<std::mutex> lock(mu);
-  auto it = conns.find(conn);
-  if (it == conns.end()) return NotFound("unknown connection " + std::to_string(conn));
-  return it->second->error();
+  std::shared_ptr<engine::ConnShared> shared;
+  TCPX_RETURN_IF_ERROR(find_locked(conn, &shared));
+  return shared->error();
 }
 
 Endpoint::Endpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -241,9 +257,9 @@ Status Endpoint::close_connection(ConnId conn) {
   std::shared_ptr<engine::ConnShared> shared;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    auto it = impl_->conns.find(conn);
-    if (it == impl_->conns.end()) return NotFound("unknown connection " + std::to_string(conn));
-    shared = it->second;
+    Status s = impl_->find_locked(conn, &shared);
+    if (s.code() == StatusCode::kPeerClosed) return Status::Ok();  // closed before
+    TCPX_RETURN_IF_ERROR(s);
   }
   Status why = PeerClosed("connection " + std::to_string(conn) + " closed locally");
   if (impl_->progress->on_loop()) {
@@ -254,6 +270,8 @@ Status Endpoint::close_connection(ConnId conn) {
     TCPX_RETURN_IF_ERROR(impl_->progress->run_sync([&] { impl_->progress->close_connection(conn, why); }));
   }
   shared->fail(why);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->conns.erase(conn);  // the id now reads as closed (find_locked)
   return Status::Ok();
 }
 
@@ -279,6 +297,16 @@ Status Endpoint::dereg(MrId mr) {
   return impl_->progress->run_sync([&] { impl_->progress->drop_mr(mr); });
 }
 
+Status Endpoint::dereg(MrId mr, int wait_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(wait_ms, 0));
+  Status s = dereg(mr);
+  if (impl_->progress->on_loop()) return s;  // never block the progress path
+  // Woken by the release of the region's last user; a transfer posted on it
+  // meanwhile makes it BUSY again, and we wait again.
+  while (s.code() == StatusCode::kBusy && impl_->mrs.wait_unused(mr, deadline)) s = dereg(mr);
+  return s;
+}
+
 Status Endpoint::find_mr(const void* data, size_t size, MrId* out) const {
   if (out == nullptr) return InvalidArgument("find_mr: out is null");
   return impl_->mrs.find(data, size, out);
@@ -297,6 +325,7 @@ std::vector<Notification> Endpoint::get_notifications() {
   std::vector<Notification> out(std::make_move_iterator(impl_->notifications.begin()),
                                 std::make_move_iterator(impl_->notifications.end()));
   impl_->notifications.clear();
+  impl_->notification_bytes = 0;
   return out;
 }
 
@@ -323,9 +352,7 @@ Status Endpoint::recv_message(ConnId conn, std::vector<uint8_t>* out, int timeou
   std::shared_ptr<engine::ConnShared> shared;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    auto it = impl_->conns.find(conn);
-    if (it == impl_->conns.end()) return NotFound("unknown connection " + std::to_string(conn));
-    shared = it->second;
+    TCPX_RETURN_IF_ERROR(impl_->find_locked(conn, &shared));
   }
   return shared->pop_message(out, timeout_ms);
 }
@@ -354,6 +381,11 @@ std::string Endpoint::describe_path() const {
 }
 
 int Endpoint::local_gpu_idx() const { return impl_->gpu; }
+
+size_t Endpoint::connection_count() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->conns.size();
+}
 
 Status Endpoint::last_handshake_error() const { return impl_->listener.last_error(); }
 

@@ -4,6 +4,7 @@
 #ifndef TCPX_ENGINE_ENDPOINT_IMPL_H_
 #define TCPX_ENGINE_ENDPOINT_IMPL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -30,6 +31,10 @@ class Endpoint::Impl {
   Status usable(ConnId conn) const;
   // Queues a control frame on conn: at once on the loop, else posted.
   void send_frame(ConnId conn, engine::FrameType type, std::vector<uint8_t> payload);
+  // *out = conn's shared state. Ids are never reused, so an id below
+  // next_conn without an entry was closed: PEER_CLOSED for it, NOT_FOUND for
+  // an id this endpoint never handed out. Caller holds mu.
+  Status find_locked(ConnId conn, std::shared_ptr<engine::ConnShared>* out) const;
   // Acquires the regions, creates the transfer and posts its pieces.
   Status post(engine::OpKind kind, ConnId conn, const std::vector<IoPiece>& pieces, XferId* out);
   // wait() for every blocking call: drives progress on the calling thread for
@@ -57,9 +62,13 @@ class Endpoint::Impl {
 
   mutable std::mutex mu;
   std::condition_variable accept_cv;
+  // Open connections, and failed ones until close_connection (the sticky
+  // error and undelivered messages stay readable until then).
   std::unordered_map<ConnId, std::shared_ptr<engine::ConnShared>> conns;
   std::deque<std::pair<ConnId, PeerInfo>> accepted;
   std::deque<Notification> notifications;
+  // notification_cost() of those in notifications; written under mu.
+  std::atomic<uint64_t> notification_bytes{0};
   ConnId next_conn = 1;
 };
 

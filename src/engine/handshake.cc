@@ -96,7 +96,7 @@ Status handshake_connect(const HandshakeParams& p, const std::string& ip, uint16
   int fd = -1;
   TCPX_RETURN_IF_ERROR(tcp_connect(ip, port, deadline, p.cancel, &fd));
   configure_socket(fd, p.peer_timeout_ms);
-  auto control = std::make_unique<ControlChannel>(fd);
+  auto control = std::make_unique<ControlChannel>(fd, p.max_control_backlog);
   ControlChannel* c = control.get();
 
   std::vector<net::ListenComm> lc;
@@ -143,7 +143,7 @@ Status handshake_connect(const HandshakeParams& p, const std::string& ip, uint16
 Status handshake_accept(const HandshakeParams& p, int fd, Clock::time_point deadline,
                         HandshakeResult* out) {
   configure_socket(fd, p.peer_timeout_ms);
-  auto control = std::make_unique<ControlChannel>(fd);
+  auto control = std::make_unique<ControlChannel>(fd, p.max_control_backlog);
   ControlChannel* c = control.get();
   Frame f;
   TCPX_RETURN_IF_ERROR(c->read_frame_until(&f, deadline, p.cancel));

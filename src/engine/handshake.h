@@ -40,6 +40,7 @@ struct HandshakeParams {
   // (the built-in one); other plugins read their own configuration.
   int sockets_per_channel = 1;
   int peer_timeout_ms = 5000;
+  size_t max_control_backlog = 64u << 20;  // Config::max_control_backlog_bytes
   const std::atomic<bool>* cancel = nullptr;
 };
 

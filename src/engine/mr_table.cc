@@ -105,7 +105,19 @@ Status MrTable::acquire_remote(const FifoFields& f, uint64_t size, MrInfo* out) 
 void MrTable::release(MrId id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_id_.find(id);
-  if (it != by_id_.end() && it->second.users > 0) --it->second.users;
+  if (it != by_id_.end() && it->second.users > 0 && --it->second.users == 0 && unused_waiters_ > 0)
+    unused_cv_.notify_all();
+}
+
+bool MrTable::wait_unused(MrId id, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  ++unused_waiters_;
+  bool unused = unused_cv_.wait_until(lock, deadline, [&] {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() || it->second.users == 0;
+  });
+  --unused_waiters_;
+  return unused;
 }
 
 Status MrTable::lookup(MrId id, MrInfo* out) const {

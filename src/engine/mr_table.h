@@ -8,6 +8,8 @@
 #ifndef TCPX_ENGINE_MR_TABLE_H_
 #define TCPX_ENGINE_MR_TABLE_H_
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -42,6 +44,9 @@ class MrTable {
   // it used. The error message says which check failed.
   Status acquire_remote(const FifoFields& f, uint64_t size, MrInfo* out);
   void release(MrId id);
+  // Blocks until region id has no users (true; also when it is gone) or the
+  // deadline passes (false). Woken by the release that drops the last user.
+  bool wait_unused(MrId id, std::chrono::steady_clock::time_point deadline);
   // For advertise(): the region's info without acquiring it.
   Status lookup(MrId id, MrInfo* out) const;
 
@@ -51,6 +56,8 @@ class MrTable {
     int users = 0;
   };
   mutable std::mutex mu_;
+  std::condition_variable unused_cv_;  // a region's last user left
+  int unused_waiters_ = 0;
   std::unordered_map<MrId, Entry> by_id_;
   std::map<uintptr_t, MrId> by_base_;  // for find() by containment
   MrId next_id_ = 1;

@@ -15,7 +15,6 @@
 #include <string>
 
 #include "common/log.h"
-#include "cuda/cuda_ops.h"
 #include "engine/chunk_schedule.h"
 #include "engine/protocol.h"
 
@@ -67,10 +66,16 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
         loop_.queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
       }
       break;
-    case OpKind::kRead:
+    case OpKind::kRead: {
       op->incoming = true;
-      loop_.queue_frame(c, FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}));
+      // Into device memory, the data must come through the plugin (see
+      // copy_in): ask the target not to answer inline.
+      uint8_t flags = op->mr.kind == MemoryKind::kHost ? 0 : kFlagNoInline;
+      Status s = c->control->queue(FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}),
+                                   /*lazy=*/false, flags);
+      if (!s.ok()) loop_.fail_connection(c, s);
       break;
+    }
     default:
       finish(op, Internal("bad posted op kind"));
   }
@@ -103,8 +108,9 @@ void Protocol::handle_frame(Connection* c, Frame& f) {
 }
 
 void Protocol::on_message(Connection* c, Frame& f) {
-  if (!c->service.on_message) return c->shared->push_message(std::move(f.payload));
-  Status s = c->service.on_message(std::move(f.payload));
+  // Queued for recv_message within TCPX_MAX_UNDELIVERED_BYTES, else failed.
+  Status s = c->service.on_message ? c->service.on_message(std::move(f.payload))
+                                   : c->shared->push_message(std::move(f.payload));
   if (!s.ok()) loop_.fail_connection(c, s);
 }
 
@@ -128,26 +134,39 @@ void Protocol::on_announce(Connection* c, const Frame& f) {
   uint64_t size = 0;
   Status s = decode_u64(f.payload, &size);
   if (!s.ok()) return loop_.fail_connection(c, s);
-  c->unmatched_announces.push_back({f.id, size, false, {}});
-  try_match(c);
+  hold_announce(c, {f.id, size, false, {}});
 }
 
 void Protocol::on_send_eager(Connection* c, Frame& f) {
   uint64_t size = f.payload.size();
-  c->unmatched_announces.push_back({f.id, size, true, std::move(f.payload)});
+  hold_announce(c, {f.id, size, true, std::move(f.payload)});
+}
+
+// Refusing (rather than no longer reading the control socket) cannot stall
+// the connection: acks, heartbeats and the receives' own frames keep flowing.
+// Refused sends are never queued, so the order of the others is kept.
+void Protocol::hold_announce(Connection* c, Connection::Announce a) {
+  if (c->unmatched_recvs.empty() && c->unmatched_bytes + a.held_bytes() > d_.max_unmatched_bytes) {
+    return reject(c, a.peer_id,
+                  Status(StatusCode::kBusy, "receiver already holds " + std::to_string(c->unmatched_bytes) +
+                                                " bytes of " + std::to_string(c->unmatched_announces.size()) +
+                                                " sends no receive was posted for (TCPX_MAX_UNMATCHED_BYTES=" +
+                                                std::to_string(d_.max_unmatched_bytes) + ")"));
+  }
+  c->unmatched_bytes += a.held_bytes();
+  c->unmatched_announces.push_back(std::move(a));
   try_match(c);
 }
 
+// Inline bytes land in host memory only. An upload into device memory here
+// would be a synchronous cudaMemcpy on the progress thread, which waits for
+// every kernel the application queued on the legacy stream; so inline data
+// meant for device memory is asked for again through the plugin (try_match,
+// on_write_inline), whose receives the GPU unpacker lands asynchronously,
+// and reads into device memory are never answered inline (kFlagNoInline).
 Status Protocol::copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n) {
-  if (n == 0) return Status::Ok();
-  if (mr.kind == MemoryKind::kHost) {
-    std::memcpy(dst, src, n);
-    return Status::Ok();
-  }
-  const tcpxCudaOps_v1* ops = cuda::ops();
-  if (ops == nullptr) return Unsupported("CUDA destination but no CUDA runtime");
-  int e = ops->memcpy_h2d(dst, src, n);
-  if (e != 0) return Status(StatusCode::kCudaError, std::string("memcpy_h2d: ") + ops->error_string(e));
+  if (mr.kind != MemoryKind::kHost) return Internal("inline data for device memory reached copy_in");
+  if (n > 0) std::memcpy(dst, src, n);
   return Status::Ok();
 }
 
@@ -157,6 +176,7 @@ void Protocol::try_match(Connection* c) {
     Connection::Announce a = std::move(c->unmatched_announces.front());
     c->unmatched_recvs.pop_front();
     c->unmatched_announces.pop_front();
+    c->unmatched_bytes -= a.held_bytes();
     op->peer_id = a.peer_id;
     if (a.size > op->size) {
       Status s = InvalidArgument("receive buffer of " + std::to_string(op->size) +
@@ -166,7 +186,9 @@ void Protocol::try_match(Connection* c) {
       continue;
     }
     op->size = a.size;
-    if (a.eager) {
+    // Eager bytes for a device buffer: the sender has not completed (it waits
+    // for our answer), so a CTS makes it send them again through the plugin.
+    if (a.eager && op->mr.kind == MemoryKind::kHost) {
       Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
       loop_.queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s), kLazy);
       finish(op, s);
@@ -185,6 +207,7 @@ void Protocol::on_cts(Connection* c, const Frame& f) {
   if (op == nullptr) return;
   if ((op->kind != OpKind::kSend && op->kind != OpKind::kWrite) || op->state != OpState::kAwaitReply)
     return loop_.fail_connection(c, ProtocolError("CTS for a request that did not ask for one"));
+  op->eager = false;  // an inline send or write the peer wants through the plugin
   start_sending(op, token);
 }
 
@@ -310,22 +333,39 @@ void Protocol::data_done(Op* op) {
   }
 }
 
+// A FifoItem is good for the connection it was advertised for only
+// (advertise() tags it with the target's id of that connection): an item
+// handed to one peer cannot be used by another peer, or over another
+// connection, to reach the region.
+Status Protocol::acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields,
+                                    MrInfo* mr) {
+  TCPX_RETURN_IF_ERROR(decode_fifo_item(item, fields));
+  if (fields->tag != c->id)
+    return InvalidArgument("FifoItem was advertised for connection " + std::to_string(fields->tag) +
+                           ", not for connection " + std::to_string(c->id) + " that the request came on");
+  return d_.mrs->acquire_remote(*fields, size, mr);
+}
+
 void Protocol::on_write_req(Connection* c, const Frame& f) {
   OneSidedPayload p;
   Status s = decode_one_sided(f.payload, &p);
   if (!s.ok()) return loop_.fail_connection(c, s);
   FifoFields fields;
   MrInfo mr;
-  s = decode_fifo_item(p.item, &fields);
-  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
+  serve_write(c, f.id, fields, mr, p.size);
+}
+
+void Protocol::serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr,
+                           uint64_t size) {
   Op* op = new_op(c, OpKind::kServeWrite);
   op->mr = mr;
   op->mr_held = true;
   op->data = reinterpret_cast<uint8_t*>(mr.base + fields.offset);
-  op->size = p.size;
-  op->peer_id = f.id;
-  loop_.queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
+  op->size = size;
+  op->peer_id = peer_id;
+  loop_.queue_frame(c, FrameType::kCts, peer_id, encode_u64(op->id));
 }
 
 void Protocol::on_write_ack(Connection* c, const Frame& f) {
@@ -350,11 +390,10 @@ void Protocol::on_read_req(Connection* c, const Frame& f) {
   if (!s.ok()) return loop_.fail_connection(c, s);
   FifoFields fields;
   MrInfo mr;
-  s = decode_fifo_item(p.item, &fields);
-  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
   const uint8_t* src = reinterpret_cast<const uint8_t*>(mr.base + fields.offset);
-  if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost) {
+  if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost && (f.flags & kFlagNoInline) == 0) {
     Status q = c->control->queue2(FrameType::kReadInline, f.id, {}, src, p.size);
     d_.mrs->release(mr.id);
     if (!q.ok()) loop_.fail_connection(c, q);
@@ -378,9 +417,9 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
     return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   FifoFields fields;
   MrInfo mr;
-  s = decode_fifo_item(p.item, &fields);
-  if (s.ok()) s = d_.mrs->acquire_remote(fields, p.size, &mr);
+  s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
+  if (mr.kind != MemoryKind::kHost) return serve_write(c, f.id, fields, mr, p.size);  // see copy_in
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
@@ -395,6 +434,9 @@ void Protocol::on_read_inline(Connection* c, const Frame& f) {
   if (f.payload.size() != op->size)
     return loop_.fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(f.payload.size()) +
                                             " bytes, expected " + std::to_string(op->size)));
+  if (op->mr.kind != MemoryKind::kHost)
+    return finish(op, ProtocolError("READ_INLINE answers a read into device memory, which asked for DATA "
+                                    "(the peer ignores READ_REQ's no-inline flag)"));
   finish(op, copy_in(op->mr, op->data, f.payload.data(), f.payload.size()));
 }
 
@@ -402,13 +444,25 @@ void Protocol::on_notify(Connection* c, const Frame& f) {
   NotifyPayload p;
   Status s = decode_notify(f.payload, &p);
   if (!s.ok()) return loop_.fail_connection(c, s);
-  c->held.push_back({c->incoming_next, Notification{c->id, std::move(p.name), std::move(p.msg)}});
+  Notification n{c->id, std::move(p.name), std::move(p.msg)};
+  // Checked on arrival, where failing the connection is safe (release runs
+  // inside op completion too). What other connections hold back is not
+  // counted, so the endpoint queue stays within the cap plus that.
+  uint64_t queued = d_.queued_notification_bytes ? d_.queued_notification_bytes->load() : 0;
+  if (queued + c->held_bytes + notification_cost(n) > d_.max_undelivered_bytes)
+    return loop_.fail_connection(
+        c, ProtocolError("peer overran the notification queue: " + std::to_string(queued + c->held_bytes) +
+                         " bytes undelivered, get_notifications is not keeping up (TCPX_MAX_UNDELIVERED_BYTES=" +
+                         std::to_string(d_.max_undelivered_bytes) + ")"));
+  c->held_bytes += notification_cost(n);
+  c->held.push_back({c->incoming_next, std::move(n)});
   release_notifications(c);
 }
 
 void Protocol::release_notifications(Connection* c) {
   uint64_t first_pending = c->incoming_pending.empty() ? c->incoming_next : *c->incoming_pending.begin();
   while (!c->held.empty() && c->held.front().barrier <= first_pending) {
+    c->held_bytes -= notification_cost(c->held.front().n);
     d_.deliver_notification(std::move(c->held.front().n));
     c->held.pop_front();
   }

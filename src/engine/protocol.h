@@ -9,6 +9,7 @@
 #ifndef TCPX_ENGINE_PROTOCOL_H_
 #define TCPX_ENGINE_PROTOCOL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,8 +34,15 @@ struct ProgressDeps {
   uint64_t eager_bytes = 64 << 10;
   // A peer silent this long (no answer to a PING) is declared dead.
   int peer_timeout_ms = 5000;
-  // Notifications released in order land here (the endpoint's queue).
+  // Per connection: bytes of sends held for receives not yet posted
+  // (Config::max_unmatched_bytes).
+  uint64_t max_unmatched_bytes = 16 << 20;
+  // Notifications released in order land here (the endpoint's queue)...
   std::function<void(Notification&&)> deliver_notification;
+  // ... whose cost (notification_cost) is this; with what a connection holds
+  // back for ordering, at most max_undelivered_bytes.
+  const std::atomic<uint64_t>* queued_notification_bytes = nullptr;
+  uint64_t max_undelivered_bytes = 64 << 20;
 };
 
 // What the protocol needs from the loop that owns the connections.
@@ -76,10 +84,19 @@ class Protocol {
   // An application message: to the connection's service, else its queue.
   void on_message(Connection* c, Frame& f);
   void on_send_eager(Connection* c, Frame& f);
+  // Holds an announced send until a receive is posted, within
+  // max_unmatched_bytes; past it the send is refused with BUSY.
+  void hold_announce(Connection* c, Connection::Announce a);
   void on_write_inline(Connection* c, const Frame& f);
   void on_read_inline(Connection* c, const Frame& f);
-  // Copies inline bytes into a local buffer (host memcpy or CUDA upload).
+  // Copies inline bytes into a local host buffer (never device memory: see
+  // protocol.cc).
   static Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
+  // Target side of a write through the plugin: a serving op, then CTS.
+  void serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr, uint64_t size);
+  // Decodes a one-sided request's FifoItem, checks it was advertised for c
+  // and acquires the region it names.
+  Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);
   void try_match(Connection* c);
   void start_sending(Op* op, uint64_t token);
   void start_receiving(Op* op, const DataPayload& d);

@@ -41,8 +41,22 @@ Status TransferTable::take_if_final(std::unordered_map<XferId, Entry>::iterator 
   Status r = e.result;
   if (bytes != nullptr) *bytes = e.bytes;
   wake(e);  // another thread's wait() on this id ends with NOT_FOUND
+  if (e.pieces.size() > 1) keep_retired(it->first, std::move(e.pieces));
   entries_.erase(it);
   return r;
+}
+
+void TransferTable::keep_retired(XferId id, std::vector<Status>&& pieces) {
+  if (pieces.size() > kKeptPieces) return;
+  retired_pieces_ += pieces.size();
+  retired_.emplace(id, std::move(pieces));
+  retired_order_.push_back(id);
+  while (retired_order_.size() > kKeptRetired || retired_pieces_ > kKeptPieces) {
+    auto old = retired_.find(retired_order_.front());
+    retired_pieces_ -= old->second.size();
+    retired_.erase(old);
+    retired_order_.pop_front();
+  }
 }
 
 Status TransferTable::poll(XferId id, uint64_t* bytes) {
@@ -99,12 +113,15 @@ Status TransferTable::wait(XferId id, int timeout_ms, uint64_t* bytes) {
 
 Status TransferTable::piece_status(XferId id, size_t piece, Status* out) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return NotFound("unknown or already retired transfer " + std::to_string(id));
-  if (piece >= it->second.pieces.size())
-    return InvalidArgument("transfer " + std::to_string(id) + " has " + std::to_string(it->second.pieces.size()) +
-                           " pieces");
-  *out = it->second.pieces[piece];
+  const std::vector<Status>* pieces = nullptr;
+  if (auto it = entries_.find(id); it != entries_.end()) pieces = &it->second.pieces;
+  else if (auto r = retired_.find(id); r != retired_.end()) pieces = &r->second;
+  if (pieces == nullptr)
+    return NotFound("unknown transfer " + std::to_string(id) + ", or retired too long ago (the piece results of the " +
+                    std::to_string(kKeptRetired) + " most recent vector transfers are kept)");
+  if (piece >= pieces->size())
+    return InvalidArgument("transfer " + std::to_string(id) + " has " + std::to_string(pieces->size()) + " pieces");
+  *out = (*pieces)[piece];
   return Status::Ok();
 }
 

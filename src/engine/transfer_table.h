@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -25,7 +26,13 @@ class TransferTable {
   void piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes);
   Status poll(XferId id, uint64_t* bytes = nullptr);
   Status wait(XferId id, int timeout_ms, uint64_t* bytes = nullptr);
+  // A live transfer's piece, or a retired vector transfer's while it is among
+  // the kKeptRetired most recent ones (and kKeptPieces pieces in all);
+  // NOT_FOUND after that. One-piece transfers are not kept: their final
+  // status was the piece's.
   Status piece_status(XferId id, size_t piece, Status* out) const;
+  static constexpr size_t kKeptRetired = 1024;
+  static constexpr size_t kKeptPieces = 65536;
   // Drops an entry whose work was never posted (the post itself failed).
   void forget(XferId id);
 
@@ -41,10 +48,16 @@ class TransferTable {
   Status take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes);
   // Caller holds mu_: wakes whoever waits on e (it re-checks under mu_).
   void wake(const Entry& e);
+  // Caller holds mu_: files a retired vector transfer's piece results,
+  // dropping the oldest past the bounds.
+  void keep_retired(XferId id, std::vector<Status>&& pieces);
   mutable std::mutex mu_;
   std::condition_variable shared_cv_;  // second and later waiters of one id
   size_t shared_waiters_ = 0;
   std::unordered_map<XferId, Entry> entries_;
+  std::unordered_map<XferId, std::vector<Status>> retired_;
+  std::deque<XferId> retired_order_;  // oldest first
+  size_t retired_pieces_ = 0;
   XferId next_ = 1;
 };
 

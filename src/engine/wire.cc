@@ -33,16 +33,16 @@ const char* frame_type_name(FrameType t) {
 }
 
 Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
-                    std::vector<uint8_t>* out) {
-  return append_frame2(type, id, payload, len, nullptr, 0, out);
+                    std::vector<uint8_t>* out, uint8_t flags) {
+  return append_frame2(type, id, payload, len, nullptr, 0, out, flags);
 }
 
 Status append_frame2(FrameType type, uint64_t id, const uint8_t* payload, size_t alen, const uint8_t* b,
-                     size_t blen, std::vector<uint8_t>* out) {
+                     size_t blen, std::vector<uint8_t>* out, uint8_t flags) {
   size_t len = alen + blen;
-  if (len > kMaxPayloadBytes)
-    return InvalidArgument("frame payload of " + std::to_string(len) + " bytes exceeds " +
-                           std::to_string(kMaxPayloadBytes));
+  if (len > max_payload(type))
+    return InvalidArgument(std::string(frame_type_name(type)) + " frame payload of " + std::to_string(len) +
+                           " bytes exceeds " + std::to_string(max_payload(type)));
   // No exact reserve here: it would defeat the vector's geometric growth,
   // making every frame queued behind unsent ones copy the whole buffer
   // (quadratic; 1000 inline 64 KiB writes stalled the loop for seconds).
@@ -50,12 +50,22 @@ Status append_frame2(FrameType type, uint64_t id, const uint8_t* payload, size_t
   w.u32(kFrameMagic);
   w.u16(kWireVersion);
   w.u8(static_cast<uint8_t>(type));
-  w.u8(0);
+  w.u8(flags);
   w.u32(static_cast<uint32_t>(len));
   w.u64(id);
   if (alen > 0) w.bytes(payload, alen);
   if (blen > 0) w.bytes(b, blen);
   return Status::Ok();
+}
+
+size_t max_payload(FrameType t) {
+  switch (t) {
+    case FrameType::kMessage: return kMaxMessageBytes;
+    case FrameType::kSendEager:
+    case FrameType::kReadInline: return kMaxInlineBytes;
+    case FrameType::kWriteInline: return kMaxInlineBytes + sizeof(FifoItem) + 8;
+    default: return kMaxControlPayloadBytes;
+  }
 }
 
 Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed) {
@@ -77,8 +87,10 @@ Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed) {
   if (type == 0 || type > kMaxFrameType)
     return ProtocolError("unknown frame type " + std::to_string(type));
   if (!r.u8(&flags) || !r.u32(&len)) return Status::Ok();
-  if (len > kMaxPayloadBytes)
-    return ProtocolError("frame length " + std::to_string(len) + " exceeds the limit");
+  if (len > max_payload(static_cast<FrameType>(type)))
+    return ProtocolError(std::string(frame_type_name(static_cast<FrameType>(type))) + " frame length " +
+                         std::to_string(len) + " exceeds its limit of " +
+                         std::to_string(max_payload(static_cast<FrameType>(type))));
   if (!r.u64(&id) || r.remaining() < len) return Status::Ok();
   out->type = static_cast<FrameType>(type);
   out->flags = flags;

@@ -26,6 +26,12 @@ inline constexpr size_t kFrameHeaderBytes = 20;
 // Largest payload: an application message (1 MiB) plus slack for framing.
 inline constexpr size_t kMaxMessageBytes = 1u << 20;
 inline constexpr size_t kMaxPayloadBytes = kMaxMessageBytes + 4096;
+// Largest inline transfer (SEND_EAGER, WRITE_INLINE, READ_INLINE data);
+// Config::eager_bytes may not exceed it.
+inline constexpr size_t kMaxInlineBytes = 512u << 10;
+// Largest payload of every other frame type but MESSAGE (HELLO with 16
+// channels' plugin handles is about 2 KiB, NOTIFY at most 8 KiB).
+inline constexpr size_t kMaxControlPayloadBytes = 16u << 10;
 inline constexpr size_t kMaxReasonBytes = 1024;
 inline constexpr size_t kMaxNotifyField = 4096;
 
@@ -56,6 +62,10 @@ enum class FrameType : uint8_t {
 };
 inline constexpr uint8_t kMaxFrameType = 17;
 const char* frame_type_name(FrameType t);
+// The most a frame of type t may carry. decode_frame refuses a header that
+// claims more, so only the types that are large by nature (MESSAGE and the
+// inline transfers) can make a receiver buffer a large partial frame.
+size_t max_payload(FrameType t);
 
 struct Frame {
   FrameType type = FrameType::kMessage;
@@ -64,19 +74,24 @@ struct Frame {
   std::vector<uint8_t> payload;
 };
 
+// Frame flags.
+// READ_REQ: the initiator's destination is device memory; answer with DATA
+// (the plugin path, which the GPU unpacker lands), never READ_INLINE.
+inline constexpr uint8_t kFlagNoInline = 0x1;
+
 // Appends one encoded frame to *out (a write buffer). INVALID_ARGUMENT if the
-// payload exceeds kMaxPayloadBytes.
+// payload exceeds max_payload(type).
 Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
-                    std::vector<uint8_t>* out);
+                    std::vector<uint8_t>* out, uint8_t flags = 0);
 inline Status append_frame(FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
-                           std::vector<uint8_t>* out) {
-  return append_frame(type, id, payload.data(), payload.size(), out);
+                           std::vector<uint8_t>* out, uint8_t flags = 0) {
+  return append_frame(type, id, payload.data(), payload.size(), out, flags);
 }
 
 // Same with the payload in two parts (a header and raw data), so inline
 // transfer data is copied once, straight into the write buffer.
 Status append_frame2(FrameType type, uint64_t id, const uint8_t* a, size_t alen, const uint8_t* b, size_t blen,
-                     std::vector<uint8_t>* out);
+                     std::vector<uint8_t>* out, uint8_t flags = 0);
 
 // Decodes one frame from the start of [p, p+n). *consumed = 0 and OK when the
 // bytes are a valid but incomplete prefix; PROTOCOL_ERROR on a bad magic,

@@ -4,6 +4,7 @@
 // Engines talk to each other inside this process over loopback.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine_pair.h"
 #include "uccl_engine.h"
@@ -176,6 +178,62 @@ TEST_F(Lifecycle, TwoSidedSendRecvAndUnknownIds) {
   EXPECT_EQ(uccl_engine_send(ab, md, dst.data(), 10, &tid), UCCL_E_INVALID);  // other engine's MR
   EXPECT_EQ(uccl_engine_start_listener(ab), UCCL_E_BUSY);
   uccl_engine_mr_destroy(ms);
+  uccl_engine_mr_destroy(md);
+  uccl_engine_conn_destroy(ab);
+  uccl_engine_conn_destroy(ba);
+  uccl_engine_destroy(a);
+  uccl_engine_destroy(b);
+}
+
+// uccl_engine_mr_destroy waits for the transfers using the region and is
+// woken by the last one's end: prompt when none is left, and returning right
+// after an in-flight one ends.
+TEST_F(Lifecycle, MrDestroyWaitsForTheTransferAndReturnsPromptly) {
+  using ms = std::chrono::milliseconds;
+  uccl_engine_t* a = uccl_engine_create(0, 4, false);
+  uccl_engine_t* b = uccl_engine_create(0, 4, false);
+  auto [ab, ba] = connect_pair(a, b);
+  ASSERT_NE(ab, nullptr);
+  std::vector<uint8_t> src(1 << 20, 0x3c), dst(1 << 20, 0);
+  uccl_mr_t* md = uccl_engine_reg(b, reinterpret_cast<uintptr_t>(dst.data()), dst.size());
+  ASSERT_NE(md, nullptr);
+
+  // Right after a transfer completed.
+  uccl_mr_t* ms1 = uccl_engine_reg(a, reinterpret_cast<uintptr_t>(src.data()), src.size());
+  ASSERT_NE(ms1, nullptr);
+  uint64_t tid;
+  ASSERT_EQ(uccl_engine_send(ab, ms1, src.data(), src.size(), &tid), 0);
+  ASSERT_EQ(uccl_engine_recv(ba, md, dst.data(), dst.size()), 0);
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!uccl_engine_xfer_status(ab, tid) && Clock::now() < deadline) std::this_thread::sleep_for(ms(1));
+  ASSERT_EQ(uccl_engine_xfer_result(ab, tid, nullptr, 0), 0);
+  auto t0 = Clock::now();
+  uccl_engine_mr_destroy(ms1);
+  long took = std::chrono::duration_cast<ms>(Clock::now() - t0).count();
+  EXPECT_LT(took, 50);
+
+  // While a send is in flight (nobody receives yet): destroy waits for it.
+  uccl_mr_t* ms2 = uccl_engine_reg(a, reinterpret_cast<uintptr_t>(src.data()), src.size());
+  ASSERT_NE(ms2, nullptr);
+  ASSERT_EQ(uccl_engine_send(ab, ms2, src.data(), src.size(), &tid), 0);
+  std::atomic<bool> destroyed{false};
+  Clock::time_point destroyed_at;
+  std::thread destroyer([&] {
+    uccl_engine_mr_destroy(ms2);
+    destroyed_at = Clock::now();
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(ms(200));
+  EXPECT_FALSE(destroyed.load());  // still waiting for the send
+  std::fill(dst.begin(), dst.end(), uint8_t{0});
+  ASSERT_EQ(uccl_engine_recv(ba, md, dst.data(), dst.size()), 0);
+  auto received_at = Clock::now();
+  destroyer.join();
+  EXPECT_EQ(dst, src);
+  long after = std::chrono::duration_cast<ms>(destroyed_at - received_at).count();
+  EXPECT_LT(after, 50);
+  std::printf("mr_destroy: %ld ms after a completed transfer, %ld ms after the in-flight one was received\n", took,
+              after);
   uccl_engine_mr_destroy(md);
   uccl_engine_conn_destroy(ab);
   uccl_engine_conn_destroy(ba);

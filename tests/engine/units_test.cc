@@ -1,16 +1,24 @@
 // Single-process unit tests of the engine's pure parts: metadata, frames,
 // FifoItems, chunk schedules, config parsing, MR bookkeeping, the heartbeat
-// schedule.
+// schedule, and the control channel's read buffer over a socketpair.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "engine/chunk_schedule.h"
+#include "engine/control_channel.h"
 #include "engine/fifo_item.h"
 #include "engine/liveness.h"
 #include "engine/metadata.h"
 #include "engine/mr_table.h"
+#include "engine/transfer_table.h"
 #include "engine/wire.h"
 #include "tcpx/config.h"
 #include "tcpx/endpoint.h"
@@ -159,6 +167,84 @@ TEST(Wire, GarbageOversizedAndUnknownTypesRejected) {
   EXPECT_FALSE(decode_ack({0, 0, 0}, &verdict).ok());
 }
 
+// A header claiming more than its type can carry is refused as soon as the
+// header is in, so a peer cannot make us wait for (and buffer) a large frame
+// of a small type.
+TEST(Wire, LengthLimitedPerFrameType) {
+  auto header = [](FrameType t, uint32_t len) {
+    std::vector<uint8_t> b;
+    EXPECT_TRUE(append_frame(t, 1, std::vector<uint8_t>{}, &b).ok());
+    b[8] = static_cast<uint8_t>(len >> 24);
+    b[9] = static_cast<uint8_t>(len >> 16);
+    b[10] = static_cast<uint8_t>(len >> 8);
+    b[11] = static_cast<uint8_t>(len);
+    return b;
+  };
+  Frame f;
+  size_t used = 0;
+  for (FrameType t : {FrameType::kCts, FrameType::kPing, FrameType::kHello, FrameType::kNotify}) {
+    auto h = header(t, kMaxControlPayloadBytes + 1);
+    Status s = decode_frame(h.data(), h.size(), &f, &used);
+    EXPECT_EQ(s.code(), StatusCode::kProtocolError) << frame_type_name(t);
+    EXPECT_NE(s.message().find("exceeds its limit"), std::string::npos) << s.to_string();
+    h = header(t, kMaxControlPayloadBytes);
+    EXPECT_TRUE(decode_frame(h.data(), h.size(), &f, &used).ok()) << frame_type_name(t);
+    EXPECT_EQ(used, 0u);  // incomplete, waiting
+  }
+  auto h = header(FrameType::kSendEager, kMaxInlineBytes + 1);
+  EXPECT_EQ(decode_frame(h.data(), h.size(), &f, &used).code(), StatusCode::kProtocolError);
+  h = header(FrameType::kMessage, kMaxMessageBytes);
+  EXPECT_TRUE(decode_frame(h.data(), h.size(), &f, &used).ok());
+  h = header(FrameType::kMessage, kMaxMessageBytes + 1);
+  EXPECT_EQ(decode_frame(h.data(), h.size(), &f, &used).code(), StatusCode::kProtocolError);
+  // And nothing is sent that the peer would refuse.
+  std::vector<uint8_t> out;
+  EXPECT_EQ(append_frame(FrameType::kNotify, 0, std::vector<uint8_t>(kMaxControlPayloadBytes + 1), &out).code(),
+            StatusCode::kInvalidArgument);
+}
+
+// A peer sending large frames without pause: the read buffer stays within one
+// maximal frame plus one read, every frame arrives intact, and the memory
+// goes back once the stream stops.
+TEST(ControlChannelTest, ReadBufferBoundedAndReleased) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ControlChannel reader(sv[0]);
+  constexpr int kFrames = 24;
+  std::thread writer([fd = sv[1]] {
+    for (int i = 0; i < kFrames; ++i) {
+      std::vector<uint8_t> buf;
+      std::vector<uint8_t> payload(kMaxMessageBytes, static_cast<uint8_t>(i));
+      (void)append_frame(FrameType::kMessage, static_cast<uint64_t>(i), payload, &buf);
+      for (size_t off = 0; off < buf.size();) {
+        ssize_t n = write(fd, buf.data() + off, buf.size() - off);
+        if (n <= 0) return;
+        off += static_cast<size_t>(n);
+      }
+    }
+  });
+  std::vector<Frame> got;
+  size_t most = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (got.size() < static_cast<size_t>(kFrames) && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{sv[0], POLLIN, 0};
+    poll(&p, 1, 100);
+    ASSERT_TRUE(reader.read_frames(&got).ok());
+    most = std::max(most, reader.read_buffer_bytes());
+  }
+  writer.join();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kFrames));
+  for (int i = 0; i < kFrames; ++i) {
+    EXPECT_EQ(got[i].id, static_cast<uint64_t>(i));
+    ASSERT_EQ(got[i].payload.size(), kMaxMessageBytes);
+    EXPECT_EQ(std::count(got[i].payload.begin(), got[i].payload.end(), static_cast<uint8_t>(i)),
+              static_cast<long>(kMaxMessageBytes));
+  }
+  EXPECT_LE(most, kFrameHeaderBytes + kMaxPayloadBytes + (64u << 10));
+  EXPECT_LE(reader.read_buffer_bytes(), 256u << 10);
+  close(sv[1]);
+}
+
 TEST(Wire, HelloRoundTrip) {
   HelloPayload h;
   h.protocol_version = 1;
@@ -230,8 +316,55 @@ TEST(ConfigTest, EnvOverridesAndMalformedValues) {
   setenv("TCPX_LISTEN_PORT", "-1", 1);
   EXPECT_NE(Config::from_env(&c).message().find("TCPX_LISTEN_PORT"), std::string::npos);
   unsetenv("TCPX_LISTEN_PORT");
+  setenv("TCPX_MAX_UNMATCHED_BYTES", "1048576", 1);
+  setenv("TCPX_MAX_UNDELIVERED_BYTES", "4194304", 1);
+  setenv("TCPX_MAX_CONTROL_BACKLOG_BYTES", "8388608", 1);
+  ASSERT_TRUE(Config::from_env(&c).ok());
+  EXPECT_EQ(c.max_unmatched_bytes, 1048576u);
+  EXPECT_EQ(c.max_undelivered_bytes, 4194304u);
+  EXPECT_EQ(c.max_control_backlog_bytes, 8388608u);
+  for (const char* var : {"TCPX_MAX_UNMATCHED_BYTES", "TCPX_MAX_UNDELIVERED_BYTES", "TCPX_MAX_CONTROL_BACKLOG_BYTES"}) {
+    setenv(var, "1000", 1);  // below the minimum
+    EXPECT_NE(Config::from_env(&c).message().find(var), std::string::npos) << var;
+    unsetenv(var);
+  }
+  c = Config();
+  c.max_undelivered_bytes = 1 << 20;  // a maximal message would not fit
+  EXPECT_NE(c.validate().message().find("max_undelivered_bytes"), std::string::npos);
   EXPECT_TRUE(Config::from_env(&c).ok());
   EXPECT_NE(c.describe().find("chunk_bytes="), std::string::npos);
+  EXPECT_NE(c.describe().find("max_control_backlog_bytes="), std::string::npos);
+}
+
+// Retired vector transfers keep their piece results for the most recent
+// kKeptRetired of them (and kKeptPieces pieces in all), then NOT_FOUND.
+TEST(TransferTableTest, PieceResultsKeptForRecentRetiredTransfers) {
+  TransferTable t;
+  auto run = [&t](size_t pieces) {
+    XferId id = t.create(pieces);
+    for (size_t i = 0; i < pieces; ++i) t.piece_done(id, i, i == 1 ? NotFound("gone") : Status::Ok(), 1);
+    EXPECT_EQ(t.poll(id).code(), StatusCode::kNotFound);  // the transfer's result: piece 1's
+    EXPECT_EQ(t.poll(id).code(), StatusCode::kNotFound);  // and retired
+    return id;
+  };
+  XferId first = run(2);
+  Status st;
+  ASSERT_TRUE(t.piece_status(first, 0, &st).ok());
+  EXPECT_TRUE(st.ok());
+  ASSERT_TRUE(t.piece_status(first, 1, &st).ok());
+  EXPECT_EQ(st.message(), "gone");
+  XferId single = t.create(1);
+  t.piece_done(single, 0, Status::Ok(), 1);
+  ASSERT_TRUE(t.poll(single).ok());
+  EXPECT_EQ(t.piece_status(single, 0, &st).code(), StatusCode::kNotFound);  // one piece: not kept
+  for (size_t i = 1; i < TransferTable::kKeptRetired; ++i) run(2);
+  EXPECT_TRUE(t.piece_status(first, 1, &st).ok());  // still among the most recent
+  run(2);
+  EXPECT_EQ(t.piece_status(first, 1, &st).code(), StatusCode::kNotFound);
+  // The piece bound: one huge vector pushes out older ones.
+  XferId recent = run(2);
+  run(TransferTable::kKeptPieces - 1);
+  EXPECT_EQ(t.piece_status(recent, 0, &st).code(), StatusCode::kNotFound);
 }
 
 TEST(MrTableTest, ContainmentBoundsAndBusy) {
