@@ -3,7 +3,9 @@
 // its stdin/stdout, and can signal it (kill, stop, continue) and wait for it
 // with a deadline. The child dies with the test process (PR_SET_PDEATHSIG) and
 // the destructor kills and reaps it: no test leaves an orphan or a zombie
-// behind, even when an assertion returns early.
+// behind, even when an assertion returns early. (Linux sends the death signal
+// when the *thread* that forked ends: start children from a thread that
+// outlives them, as a test body or the soak's orchestrator does.)
 //
 // This is the one launcher of the test tree (tests/support/README.md).
 #ifndef TCPX_TESTS_SUPPORT_CHILD_PROCESS_H_
@@ -36,6 +38,15 @@ struct ChildOptions {
   ChildStream stderr_to = ChildStream::kInherit;
   // argv[0] without a '/' is looked up in PATH (e.g. {"ip", "netns", ...}).
   bool search_path = false;
+
+  // stdin and stdout piped (write_line / read_line / expect), stderr
+  // inherited: how our peer programs talk to the test.
+  static ChildOptions line_protocol() {
+    ChildOptions o;
+    o.stdin_to = ChildStream::kPipe;
+    o.stdout_to = ChildStream::kPipe;
+    return o;
+  }
 };
 
 // How a child ended.

@@ -12,12 +12,7 @@
 namespace tcpx::test {
 namespace {
 
-ChildOptions piped() {
-  ChildOptions o;
-  o.stdin_to = ChildStream::kPipe;
-  o.stdout_to = ChildStream::kPipe;
-  return o;
-}
+ChildOptions piped() { return ChildOptions::line_protocol(); }
 
 bool pid_exists(pid_t pid) { return ::kill(pid, 0) == 0; }
 

@@ -23,6 +23,8 @@ inline uint64_t load_le(const uint8_t* b) {
 
 }  // namespace
 
+uint64_t pattern_word(uint64_t seed, uint64_t w) { return word_at(seed, w); }
+
 uint8_t pattern_byte(uint64_t seed, uint64_t i) { return static_cast<uint8_t>(word_at(seed, i >> 3) >> (8 * (i & 7))); }
 
 void fill_pattern(void* p, size_t n, uint64_t seed, uint64_t start) {

@@ -12,8 +12,10 @@ namespace tcpx::test {
 // check_pattern's answer when every byte matches.
 inline constexpr size_t kPatternMatches = SIZE_MAX;
 
-// Byte i of the pattern of seed.
+// Byte i of the pattern of seed, and word w (bytes 8w..8w+7, little-endian):
+// a well-mixed 64-bit value of (seed, w), also handy as a seeded random number.
 uint8_t pattern_byte(uint64_t seed, uint64_t i);
+uint64_t pattern_word(uint64_t seed, uint64_t w);
 // Writes bytes [start, start + n) of the pattern into p.
 void fill_pattern(void* p, size_t n, uint64_t seed, uint64_t start = 0);
 // Offset (from p) of the first byte that differs from bytes [start, start + n)
