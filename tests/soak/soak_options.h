@@ -21,7 +21,7 @@ struct SoakOptions {
   // Leak bounds, end against warm-up (both sampled with no peer connected).
   // RSS: the heap keeps freed memory for reuse, so some growth is normal;
   // see README.md here for the measured figures behind the default.
-  int rss_growth_mib = 64;
+  int rss_growth_mib = 16;
   int fd_slack = 4;
   int thread_slack = 2;
 
