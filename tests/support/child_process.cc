@@ -73,11 +73,7 @@ std::string ExitStatus::to_string() const {
   return exited ? "exit " + std::to_string(code) : "signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
 }
 
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
+std::string self_exe() { return "/proc/self/exe"; }
 
 ChildProcess::ChildProcess(ChildProcess&& o) noexcept
     : pid_(o.pid_), to_child_(o.to_child_), from_child_(o.from_child_), pending_(std::move(o.pending_)) {

@@ -116,8 +116,10 @@ class ChildProcess {
   std::string pending_;  // read but not yet returned
 };
 
-// Path of the running program (/proc/self/exe), for re-executing it in
-// another role.
+// The running program, for re-executing it in another role: /proc/self/exe
+// itself, which execs this very binary even after it was replaced on disk (a
+// rebuild during a long soak); its resolved name would then end in
+// " (deleted)".
 std::string self_exe();
 
 }  // namespace tcpx::test

@@ -114,6 +114,14 @@ TEST(ChildProcess, MoveHandsOverTheChild) {
   EXPECT_FALSE(pid_exists(pid));
 }
 
+TEST(ChildProcess, SelfExeRunsThisProgram) {
+  ChildProcess c;
+  ChildOptions o = piped();
+  ASSERT_OK(c.spawn({self_exe(), "--gtest_list_tests", "--gtest_filter=ChildProcess.SelfExe*"}, o));
+  EXPECT_EQ(c.expect("ChildProcess"), ".");
+  EXPECT_EQ(c.wait_exit(10000), 0);
+}
+
 TEST(ChildProcess, MissingProgramExits127) {
   ChildProcess c;
   ASSERT_OK(c.spawn({"/nonexistent/program"}));
