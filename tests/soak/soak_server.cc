@@ -293,6 +293,7 @@ int SoakServer::run() {
   quiesce();
   ProcessUsage warm = ProcessUsage::sample();
   uint64_t warm_transfers = stats_.transfers();
+  uint64_t warm_sessions = stats_.sessions.load();
   std::printf("soak: after warm-up (%llu transfers): %s\n", static_cast<unsigned long long>(warm_transfers),
               warm.to_string().c_str());
   std::fflush(stdout);
@@ -324,6 +325,12 @@ int SoakServer::run() {
   std::printf("soak summary: %.1f s\n%s", secs, stats_.report().c_str());
   std::printf("usage after warm-up: %s\nusage at the end:    %s\npeak while running:  %s\n",
               warm.to_string().c_str(), final_usage.to_string().c_str(), peak.to_string().c_str());
+  // Growth that scales with connections served points at per-connection
+  // state kept after the connection ended.
+  uint64_t served = stats_.sessions.load() - warm_sessions;
+  long long growth = (static_cast<long long>(final_usage.rss_kib) - static_cast<long long>(warm.rss_kib)) * 1024;
+  std::printf("rss growth per connection served after warm-up: %lld bytes (%llu connections)\n",
+              served > 0 ? growth / static_cast<long long>(served) : 0LL, static_cast<unsigned long long>(served));
   std::string why = verdict(warm, final_usage, opts_.seconds);
   std::printf("soak %s%s\n", why.empty() ? "PASSED" : "FAILED: ", why.c_str());
   return why.empty() ? 0 : 1;
