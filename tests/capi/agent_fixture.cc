@@ -4,7 +4,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "pattern.h"
+#include "support/status_assert.h"
 
 namespace capi_test {
 
@@ -49,12 +49,13 @@ bool split_meta(const std::string& m, std::string* ip, int* port, int* gpu) {
 
 }  // namespace
 
+std::string helper_path(const char* name) { return std::string(CAPI_TEST_BIN_DIR) + "/" + name; }
+
 void AgentFixture::SetUp() {
   setenv("TCPX_LISTEN_ADDR", "127.0.0.1", 0);
-  std::string why;
-  ASSERT_TRUE(peer_.start({helper_path("capi_peer")}, &why)) << why;
+  ASSERT_OK(peer_.spawn({helper_path("capi_peer")}, tcpx::test::ChildOptions::line_protocol()));
   std::string line;
-  ASSERT_TRUE(peer_.expect("META ", &line, 30000)) << "peer did not start";
+  ASSERT_OK(peer_.expect_line("META ", &line, 30000)) << "peer did not start";
   peer_meta_ = line.substr(5);
   engine_ = uccl_engine_create(0, 4, false);
   ASSERT_NE(engine_, nullptr);
@@ -74,8 +75,8 @@ uccl_conn_t* AgentFixture::connect_to_peer() {
 }
 
 void AgentFixture::TearDown() {
-  if (peer_.pid() > 0) {
-    peer_.send("EXIT");
+  if (peer_.running()) {
+    (void)peer_.write_line("EXIT");
     EXPECT_EQ(peer_.wait_exit(20000), 0) << "peer did not exit cleanly";
   }
   for (auto* c : extra_conns_) uccl_engine_conn_destroy(c);
@@ -109,10 +110,10 @@ LocalBuffer* AgentFixture::local_buffer(size_t size, int64_t seed) {
 }
 
 uint64_t AgentFixture::peer_buffer(int k, size_t size, uint32_t seed) {
-  peer_.send("REG " + std::to_string(k) + " " + std::to_string(size) + " " +
+  (void)peer_.write_line("REG " + std::to_string(k) + " " + std::to_string(size) + " " +
              std::to_string(seed));
   std::string line;
-  if (!peer_.expect("BUF ", &line, 30000)) return 0;
+  if (!peer_.expect_line("BUF ", &line, 30000).ok()) return 0;
   std::istringstream in(line.substr(4));
   int kk;
   uint64_t addr;
@@ -123,9 +124,9 @@ uint64_t AgentFixture::peer_buffer(int k, size_t size, uint32_t seed) {
 bool AgentFixture::peer_checks(const std::vector<std::string>& lines, std::string* verdict) {
   std::string cmd = "CHECKS " + std::to_string(lines.size());
   for (const auto& l : lines) cmd += "\n" + l;
-  peer_.send(cmd);
+  (void)peer_.write_line(cmd);
   std::string line;
-  if (!peer_.read_line(&line, 60000)) {
+  if (!peer_.read_line(&line, 60000).ok()) {
     *verdict = "no answer";
     return false;
   }
@@ -134,10 +135,10 @@ bool AgentFixture::peer_checks(const std::vector<std::string>& lines, std::strin
 }
 
 std::vector<std::string> AgentFixture::peer_notifs(size_t n, int ms) {
-  peer_.send("NOTIFS " + std::to_string(n) + " " + std::to_string(ms));
+  (void)peer_.write_line("NOTIFS " + std::to_string(n) + " " + std::to_string(ms));
   std::vector<std::string> out;
   std::string line;
-  while (peer_.read_line(&line, ms + 10000)) {
+  while (peer_.read_line(&line, ms + 10000).ok()) {
     if (line.rfind("NOTIFS_END", 0) == 0) break;
     if (line.rfind("NOTIF ", 0) == 0) out.push_back(line.substr(6));
   }

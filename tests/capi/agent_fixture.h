@@ -14,10 +14,20 @@
 #include <vector>
 
 #include "nixl_sequence.h"
-#include "peer_process.h"
+#include "support/child_process.h"
+#include "support/pattern.h"
 #include "uccl_engine.h"
 
 namespace capi_test {
+
+using tcpx::test::check_pattern;
+using tcpx::test::ChildProcess;
+using tcpx::test::fill_pattern;
+using tcpx::test::kPatternMatches;
+
+// Path of a helper program built beside the tests (capi_peer, the hostile
+// and early-message clients).
+std::string helper_path(const char* name);
 
 // A host buffer registered on an engine (freed after deregistration).
 struct LocalBuffer {
@@ -52,7 +62,7 @@ class AgentFixture : public ::testing::Test {
   // Opens one more connection from this process to the peer.
   uccl_conn_t* connect_to_peer();
 
-  PeerProcess peer_;
+  ChildProcess peer_;  // capi_peer, over its stdin/stdout
   std::string peer_meta_;
   uccl_engine_t* engine_ = nullptr;
   uccl_conn_t* conn_ = nullptr;  // this process -> peer

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "agent_fixture.h"
-#include "pattern.h"
+#include "support/status_assert.h"
 
 namespace capi_test {
 namespace {
@@ -28,13 +28,12 @@ TEST_F(FreshConnTest, MdVectorInTheSameSegmentAsReadyIsAnswered) {
   uint64_t remote = peer_buffer(1, 4096, 5);
   ASSERT_NE(remote, 0u);
   for (int i = 0; i < 3; ++i) {
-    PeerProcess client;
-    std::string why, line;
-    ASSERT_TRUE(client.start({helper_path("capi_early_message_client"), peer_meta_,
-                              std::to_string(remote + 64), "1024", "5000"},
-                             &why))
-        << why;
-    ASSERT_TRUE(client.read_line(&line, 40000)) << "client said nothing";
+    ChildProcess client;
+    std::string line;
+    ASSERT_OK(client.spawn({helper_path("capi_early_message_client"), peer_meta_, std::to_string(remote + 64),
+                            "1024", "5000"},
+                           tcpx::test::ChildOptions::line_protocol()));
+    ASSERT_OK(client.read_line(&line, 40000)) << "client said nothing";
     EXPECT_EQ(line, "REPLY 0") << "connection " << i;
     EXPECT_EQ(client.wait_exit(10000), 0);
   }
@@ -72,7 +71,7 @@ TEST_F(FreshConnTest, ManyFreshConnectionsEachSendAnMdVectorAtOnce) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     char msg[256];
     ASSERT_EQ(uccl_engine_xfer_result(c, tid, msg, sizeof(msg)), 0) << msg;
-    ASSERT_EQ(check_pattern(dst->data, 4096, 9, 64 * static_cast<uint64_t>(i)), -1) << i;
+    ASSERT_EQ(check_pattern(dst->data, 4096, 9, 64 * static_cast<uint64_t>(i)), kPatternMatches) << i;
   }
 }
 

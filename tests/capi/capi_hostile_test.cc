@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "agent_fixture.h"
-#include "pattern.h"
+#include "support/status_assert.h"
 
 namespace capi_test {
 namespace {
@@ -111,7 +111,7 @@ class HostileTest : public AgentFixture {
     std::string msg;
     ASSERT_EQ(final_result(c, tid, &msg), 0) << msg;
     EXPECT_EQ(uccl_engine_xfer_status(c, tid), 1);
-    EXPECT_EQ(check_pattern(good_local_->data, 4000, 77, 100), -1);
+    EXPECT_EQ(check_pattern(good_local_->data, 4000, 77, 100), kPatternMatches);
     std::memset(good_local_->data, 0xEE, kGood);
   }
 
@@ -157,8 +157,8 @@ TEST_F(HostileTest, RegionDeregisteredWhileRequestInFlight) {
   char item0[FIFO_ITEM_SIZE], item1[FIFO_ITEM_SIZE];
   ASSERT_EQ(fifo_answer(conn_, 0, item0), 0);
   ASSERT_EQ(fifo_answer(conn_, 1, item1), 0);
-  peer_.send("DEREG 2");
-  ASSERT_TRUE(peer_.expect("DONE", nullptr, 30000));
+  (void)peer_.write_line("DEREG 2");
+  ASSERT_OK(peer_.expect_line("DONE", nullptr, 30000));
   uint64_t tid = 0;
   ASSERT_EQ(uccl_engine_read(conn_, dst->mr, dst->data, 1 * MiB, item0, &tid), 0);
   std::string msg;
@@ -170,7 +170,7 @@ TEST_F(HostileTest, RegionDeregisteredWhileRequestInFlight) {
   // The other item of the same vector is still good.
   ASSERT_EQ(uccl_engine_read(conn_, good_local_->mr, good_local_->data, 4096, item1, &tid), 0);
   EXPECT_EQ(final_result(conn_, tid, &msg), 0) << msg;
-  EXPECT_EQ(check_pattern(good_local_->data, 4096, 77, 0), -1);
+  EXPECT_EQ(check_pattern(good_local_->data, 4096, 77, 0), kPatternMatches);
 
   // WRITE advertised, then deregistered.
   uint64_t victim2 = peer_buffer(3, 4096, 89);
@@ -178,8 +178,8 @@ TEST_F(HostileTest, RegionDeregisteredWhileRequestInFlight) {
   md[0].data.tx_data = {victim2, 4096};
   ASSERT_EQ(uccl_engine_send_tx_md_vector(conn_, md, 1), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the slot arrive
-  peer_.send("DEREG 3");
-  ASSERT_TRUE(peer_.expect("DONE", nullptr, 30000));
+  (void)peer_.write_line("DEREG 3");
+  ASSERT_OK(peer_.expect_line("DONE", nullptr, 30000));
   rc = uccl_engine_write(conn_, good_local_->mr, good_local_->data, 4096, &tid);
   if (rc == 0) {
     rc = final_result(conn_, tid, &msg);
@@ -214,11 +214,11 @@ TEST_F(HostileTest, MalformedVectorCounts) {
   // On the wire: each malformed message closes only that connection.
   for (const char* mode :
        {"zero-count", "huge-count", "short", "bad-magic", "unknown-type", "garbage"}) {
-    PeerProcess hostile;
-    std::string why, line;
-    ASSERT_TRUE(hostile.start({helper_path("capi_hostile_client"), peer_meta_, mode}, &why))
-        << why;
-    ASSERT_TRUE(hostile.read_line(&line, 30000)) << mode;
+    ChildProcess hostile;
+    std::string line;
+    ASSERT_OK(hostile.spawn({helper_path("capi_hostile_client"), peer_meta_, mode},
+                            tcpx::test::ChildOptions::line_protocol()));
+    ASSERT_OK(hostile.read_line(&line, 30000)) << mode;
     EXPECT_EQ(line.rfind("CLOSED", 0), 0u) << mode << ": " << line;
     EXPECT_EQ(hostile.wait_exit(10000), 0) << mode;
     expect_still_serves(conn_);
@@ -245,15 +245,15 @@ TEST_F(HostileTest, TargetDestroysConnWithTransfersOutstanding) {
     ASSERT_EQ(uccl_engine_read(conn_, dst->mr, dst->data + i * 16 * MiB, 16 * MiB, item, &tid), 0);
     tids.push_back(tid);
   }
-  peer_.send("DESTROY_ACCEPTED");
-  ASSERT_TRUE(peer_.expect("DONE", nullptr, 15000));
+  (void)peer_.write_line("DESTROY_ACCEPTED");
+  ASSERT_OK(peer_.expect_line("DONE", nullptr, 15000));
   int failed = 0;
   for (int i = 0; i < kBig; ++i) {
     std::string msg;
     int rc = final_result(conn_, tids[static_cast<size_t>(i)], &msg);
     ASSERT_NE(rc, UCCL_IN_PROGRESS) << "transfer " << i << " never ended";
     if (rc == 0) {
-      EXPECT_EQ(check_pattern(dst->data + i * 16 * MiB, 16 * MiB, 55, 0), -1);
+      EXPECT_EQ(check_pattern(dst->data + i * 16 * MiB, 16 * MiB, 55, 0), kPatternMatches);
     } else {
       ++failed;
       EXPECT_EQ(uccl_engine_xfer_status(conn_, tids[static_cast<size_t>(i)]), 0);
@@ -315,7 +315,7 @@ TEST_F(HostileTest, PeerKilledMidTransfer) {
     ASSERT_EQ(uccl_engine_read(conn_, dst->mr, dst->data, 64 * MiB, item, &tid), 0);
     tids.push_back(tid);
   }
-  peer_.kill_now();
+  peer_.kill_and_reap();
   auto t0 = Clock::now();
   int failed = 0;
   for (uint64_t tid : tids) {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "agent_fixture.h"
-#include "pattern.h"
+#include "support/status_assert.h"
 
 namespace capi_test {
 namespace {
@@ -79,8 +79,8 @@ TEST_P(NixlSequenceTest, ReadThenWriteWithNotification) {
   for (size_t i = 0; i < sizes.size(); ++i) {
     size_t reg = static_cast<size_t>(rd.layout.reg_of[i]);
     size_t off = rd.layout.offsets[i];
-    long long bad = check_pattern(rd.local[reg]->data + off, sizes[i], rd.remote_seed[reg], off);
-    ASSERT_EQ(bad, -1) << "READ descriptor " << i << " (" << sizes[i] << " B) differs at " << bad;
+    size_t bad = check_pattern(rd.local[reg]->data + off, sizes[i], rd.remote_seed[reg], off);
+    ASSERT_EQ(bad, kPatternMatches) << "READ descriptor " << i << " (" << sizes[i] << " B) differs at " << bad;
   }
   // Only the described ranges were written: the gap before each is untouched.
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -139,14 +139,14 @@ TEST_F(BothDirections, ReadAndWriteEachWayAtOnce) {
     wr_local.push_back(local_buffer(l.reg_sizes[r], 5000 + r));
     wr_remote.push_back(peer_buffer(400 + r, l.reg_sizes[r], 6000u + r));
   }
-  peer_.send("CONNECT " + [&] {
+  (void)peer_.write_line("CONNECT " + [&] {
     char* m = nullptr;
     uccl_engine_get_metadata(engine_, &m);
     std::string s(m);
     delete[] m;
     return s;
   }());
-  ASSERT_TRUE(peer_.expect("CONNECTED", nullptr, 30000));
+  ASSERT_OK(peer_.expect_line("CONNECTED", nullptr, 30000));
 
   std::string cmd = "NIXL WRITE " + std::to_string(sizes.size()) + " peer-wrote";
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -155,7 +155,7 @@ TEST_F(BothDirections, ReadAndWriteEachWayAtOnce) {
            std::to_string(reinterpret_cast<uintptr_t>(inbox[r]->data) + l.offsets[i]) + " " +
            std::to_string(sizes[i]);
   }
-  ASSERT_TRUE(peer_.send(cmd));  // the peer starts while we start ours
+  ASSERT_OK(peer_.write_line(cmd));  // the peer starts while we start ours
 
   std::vector<Descriptor> rd, wr;
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -170,7 +170,7 @@ TEST_F(BothDirections, ReadAndWriteEachWayAtOnce) {
   ASSERT_TRUE(b.ok) << b.error;
 
   std::string done;
-  ASSERT_TRUE(peer_.expect("NIXL_DONE", &done, 60000));
+  ASSERT_OK(peer_.expect_line("NIXL_DONE", &done, 60000));
   ASSERT_EQ(done, "NIXL_DONE ok");
 
   // The peer's notification reaches our process-wide get_notifs().
@@ -187,8 +187,8 @@ TEST_F(BothDirections, ReadAndWriteEachWayAtOnce) {
   for (size_t i = 0; i < sizes.size(); ++i) {
     size_t r = static_cast<size_t>(l.reg_of[i]);
     size_t off = l.offsets[i];
-    ASSERT_EQ(check_pattern(inbox[r]->data + off, sizes[i], 3000u + r, off), -1) << i;
-    ASSERT_EQ(check_pattern(rd_local[r]->data + off, sizes[i], 4000u + r, off), -1) << i;
+    ASSERT_EQ(check_pattern(inbox[r]->data + off, sizes[i], 3000u + r, off), kPatternMatches) << i;
+    ASSERT_EQ(check_pattern(rd_local[r]->data + off, sizes[i], 4000u + r, off), kPatternMatches) << i;
   }
   // The target learns that our writes landed from our notification (which
   // the engine delivers after the data), so it checks only after seeing it.

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "nixl_sequence.h"
-#include "pattern.h"
+#include "support/pattern.h"
 #include "uccl_engine.h"
 
 namespace {
@@ -96,7 +96,7 @@ int main() {
       Buffer b;
       b.size = size;
       b.data = static_cast<uint8_t*>(aligned_alloc(4096, (size + 4095) / 4096 * 4096));
-      capi_test::fill_pattern(b.data, size, seed);
+      tcpx::test::fill_pattern(b.data, size, seed);
       b.mr = uccl_engine_reg(engine, reinterpret_cast<uintptr_t>(b.data), size);
       if (b.mr == nullptr) {
         say("FAILED reg");
@@ -123,8 +123,8 @@ int main() {
         uint32_t seed;
         uint64_t first;
         cl >> k >> off >> len >> seed >> first;
-        long long bad = capi_test::check_pattern(bufs[k].data + off, len, seed, first);
-        if (bad >= 0 && verdict == "OK")
+        size_t bad = tcpx::test::check_pattern(bufs[k].data + off, len, seed, first);
+        if (bad != tcpx::test::kPatternMatches && verdict == "OK")
           verdict = "BAD check " + std::to_string(i) + " byte " + std::to_string(bad);
       }
       say(verdict);

@@ -25,9 +25,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<Endpoint> ep;
   Status s = make_endpoint(&ep);
   if (!s.ok()) { std::fprintf(stderr, "%s\n", s.to_string().c_str()); return 1; }
-  PeerProcess peer;
-  if (mode == "send") peer.start("recvloop", {argv[2], argv[3], std::to_string(depth)});
-  else peer.start("target", {std::to_string(size * depth), "1"});
+  ChildProcess peer;
+  if (mode == "send") s = start_engine_peer(&peer, "recvloop", {argv[2], argv[3], std::to_string(depth)});
+  else s = start_engine_peer(&peer, "target", {std::to_string(size * depth), "1"});
+  if (!s.ok()) { std::fprintf(stderr, "%s\n", s.to_string().c_str()); return 1; }
   ConnId c;
   s = ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(peer.expect("READY "))), &c);
   if (!s.ok()) { std::fprintf(stderr, "%s\n", s.to_string().c_str()); return 1; }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <thread>
 
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -38,8 +39,8 @@ TEST(Handshake, GpuMismatchRejectedOnBothSides) {
   set_test_env(false);
   std::unique_ptr<Endpoint> ep;
   ASSERT_TRUE(make_endpoint(&ep).ok());
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("accept_only", {}, {"PEER_GPU=0"}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "accept_only", {}, {"PEER_GPU=0"}));
   uint16_t port = static_cast<uint16_t>(std::stoi(peer.expect("READY ")));
   ConnId c;
   Status s = ep->connect("127.0.0.1", 3, port, &c);
@@ -54,8 +55,8 @@ TEST(Handshake, ProtocolVersionMismatchRejectedOnBothSides) {
   set_test_env(false);
   std::unique_ptr<Endpoint> ep;
   ASSERT_TRUE(make_endpoint(&ep).ok());
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("accept_only", {}, {"TCPX_TEST_PROTOCOL_VERSION=99"}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "accept_only", {}, {"TCPX_TEST_PROTOCOL_VERSION=99"}));
   uint16_t port = static_cast<uint16_t>(std::stoi(peer.expect("READY ")));
   ConnId c;
   Status s = ep->connect("127.0.0.1", 0, port, &c);
@@ -100,8 +101,8 @@ TEST(Lifecycle, DestroyWithOutstandingTransfersReturnsPromptly) {
   set_test_env(false);
   std::unique_ptr<Endpoint> ep;
   ASSERT_TRUE(make_endpoint(&ep).ok());
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("echo", {"0", "1"}));  // accepts, then never posts anything
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "echo", {"0", "1"}));  // accepts, then never posts anything
   ConnId c;
   ASSERT_TRUE(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(peer.expect("READY "))), &c).ok());
   std::vector<uint8_t> buf(4u << 20);
@@ -129,9 +130,9 @@ TEST_P(PeerDeath, KilledPeerFailsItsTransfersOthersComplete) {
   std::unique_ptr<Endpoint> ep;
   ASSERT_TRUE(make_endpoint(&ep).ok());
   const size_t big = 32u << 20;
-  PeerProcess victim, other;
-  ASSERT_TRUE(victim.start("sink"));
-  ASSERT_TRUE(other.start("echo", {"1", std::to_string(2 * big)}));
+  ChildProcess victim, other;
+  ASSERT_OK(start_engine_peer(&victim, "sink"));
+  ASSERT_OK(start_engine_peer(&other, "echo", {"1", std::to_string(2 * big)}));
   ConnId cv, co;
   ASSERT_TRUE(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(victim.expect("READY "))), &cv).ok());
   ASSERT_TRUE(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(other.expect("READY "))), &co).ok());
@@ -158,7 +159,7 @@ TEST_P(PeerDeath, KilledPeerFailsItsTransfersOthersComplete) {
   ASSERT_TRUE(ep->send_async(co, out_mr, out.data(), 2 * big, &os).ok());
   ASSERT_TRUE(ep->recv_async(co, in_mr, in.data(), 2 * big, &orc).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  victim.kill_now();
+  victim.kill_and_reap();
   auto t0 = Clock::now();
   // The tests run the plugin in strict TCPX emulation: the victim's plugin
   // requests never fail, so this is the engine's own detection at work.
@@ -176,12 +177,12 @@ TEST_P(PeerDeath, KilledPeerFailsItsTransfersOthersComplete) {
   EXPECT_EQ(ep->send_async(cv, out_mr, out.data(), 10, &late).code(), StatusCode::kPeerClosed);
   ASSERT_TRUE(ep->wait(os, 60000).ok());
   ASSERT_TRUE(ep->wait(orc, 60000).ok());
-  EXPECT_EQ(check_pattern(in.data(), 2 * big, 77), SIZE_MAX);
+  EXPECT_EQ(check_pattern(in.data(), 2 * big, 77), kPatternMatches);
   EXPECT_EQ(other.expect("DONE"), "");
 
   // The peer comes back (a new process): a new connection to it works.
-  PeerProcess restarted;
-  ASSERT_TRUE(restarted.start("echo", {"1", std::to_string(big)}));
+  ChildProcess restarted;
+  ASSERT_OK(start_engine_peer(&restarted, "echo", {"1", std::to_string(big)}));
   ConnId cr;
   ASSERT_TRUE(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(restarted.expect("READY "))), &cr).ok());
   std::fill(in.begin(), in.begin() + static_cast<long>(big), 0);
@@ -192,7 +193,7 @@ TEST_P(PeerDeath, KilledPeerFailsItsTransfersOthersComplete) {
   ASSERT_TRUE(r.ok()) << r.to_string();
   ASSERT_TRUE(ep->wait(rs, 30000).ok());
   EXPECT_EQ(got, big);
-  EXPECT_EQ(check_pattern(in.data(), big, 77), SIZE_MAX);
+  EXPECT_EQ(check_pattern(in.data(), big, 77), kPatternMatches);
   EXPECT_EQ(restarted.expect("DONE"), "");
 }
 

@@ -58,7 +58,7 @@ class FaultInjection : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.to_string();
     s = to.ep->wait(r, kBoundMs);
     ASSERT_TRUE(s.ok()) << s.to_string();
-    EXPECT_EQ(check_pattern(to.in.data(), size, seed), SIZE_MAX);
+    EXPECT_EQ(check_pattern(to.in.data(), size, seed), kPatternMatches);
   }
 
   // The direct connection still works both ways, on the plugin and eager paths.
@@ -133,7 +133,7 @@ TEST_F(FaultInjection, CutControlSocketFailsOutstandingTransfersOnBothSides) {
   Status sw = a_.ep->wait(w, kBoundMs);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(kBoundMs));
   if (sw.ok()) {
-    EXPECT_EQ(check_pattern(b_.out.data(), kBuf, 4), SIZE_MAX);  // finished before the cut
+    EXPECT_EQ(check_pattern(b_.out.data(), kBuf, 4), kPatternMatches);  // finished before the cut
   } else {
     EXPECT_EQ(sw.code(), StatusCode::kPeerClosed) << sw.to_string();
   }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <thread>
 
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -31,13 +32,13 @@ class FrozenPeer : public ::testing::Test {
     Status s = make_endpoint(&ep_, 0, cfg);
     ASSERT_TRUE(s.ok()) << s.to_string();
   }
-  ConnId connect_to(PeerProcess& p) {
+  ConnId connect_to(ChildProcess& p) {
     ConnId c = 0;
     Status s = ep_->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(p.expect("READY "))), &c);
     EXPECT_TRUE(s.ok()) << s.to_string();
     return c;
   }
-  static void freeze(PeerProcess& p) { ASSERT_EQ(kill(p.pid(), SIGSTOP), 0); }
+  static void freeze(ChildProcess& p) { ASSERT_EQ(kill(p.pid(), SIGSTOP), 0); }
   std::unique_ptr<Endpoint> ep_;
 };
 
@@ -48,9 +49,9 @@ void expect_stopped_responding(const Status& s) {
 
 TEST_F(FrozenPeer, OutstandingTransfersFailWithinTheTimeout) {
   const size_t big = 32u << 20;
-  PeerProcess peer, other;
-  ASSERT_TRUE(peer.start("echo", {"1", std::to_string(big)}));
-  ASSERT_TRUE(other.start("echo", {"1", std::to_string(big)}));
+  ChildProcess peer, other;
+  ASSERT_OK(start_engine_peer(&peer, "echo", {"1", std::to_string(big)}));
+  ASSERT_OK(start_engine_peer(&other, "echo", {"1", std::to_string(big)}));
   ConnId c = connect_to(peer);
   ConnId co = connect_to(other);
   std::vector<uint8_t> out(big), in(big);
@@ -76,13 +77,13 @@ TEST_F(FrozenPeer, OutstandingTransfersFailWithinTheTimeout) {
   ASSERT_TRUE(ep_->recv(co, in_mr, in.data(), big, &got).ok());
   ASSERT_TRUE(ep_->wait(os, 30000).ok());
   EXPECT_EQ(got, big);
-  EXPECT_EQ(check_pattern(in.data(), big, 9), SIZE_MAX);
+  EXPECT_EQ(check_pattern(in.data(), big, 9), kPatternMatches);
   EXPECT_EQ(other.expect("DONE"), "");
 }
 
 TEST_F(FrozenPeer, AnIdleConnectionToAFrozenPeerFailsToo) {
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("echo", {"1", "4096"}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "echo", {"1", "4096"}));
   ConnId c = connect_to(peer);
   freeze(peer);
   auto t0 = Clock::now();
@@ -94,8 +95,8 @@ TEST_F(FrozenPeer, AnIdleConnectionToAFrozenPeerFailsToo) {
 }
 
 TEST_F(FrozenPeer, ALiveIdlePeerIsNeverDeclaredDead) {
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("echo", {"1", "4096"}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "echo", {"1", "4096"}));
   ConnId c = connect_to(peer);
   // Three timeouts of silence from the application: only heartbeats flow.
   std::vector<uint8_t> m;
@@ -109,7 +110,7 @@ TEST_F(FrozenPeer, ALiveIdlePeerIsNeverDeclaredDead) {
   size_t got = 0;
   Status r = ep_->recv(c, mr2, back.data(), back.size(), &got);
   ASSERT_TRUE(r.ok()) << r.to_string();
-  EXPECT_EQ(check_pattern(back.data(), got, 3), SIZE_MAX);
+  EXPECT_EQ(check_pattern(back.data(), got, 3), kPatternMatches);
   EXPECT_EQ(peer.expect("DONE"), "");
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/fifo_item.h"
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -21,7 +22,7 @@ class OneSided : public ::testing::TestWithParam<PluginMode> {
     set_test_env(GetParam());
     Status s = make_endpoint(&ep_);
     ASSERT_TRUE(s.ok()) << s.to_string();
-    ASSERT_TRUE(peer_.start("target", {std::to_string(kRegion), std::to_string(kSeed)}));
+    ASSERT_OK(start_engine_peer(&peer_, "target", {std::to_string(kRegion), std::to_string(kSeed)}));
     std::string port = peer_.expect("READY ");
     s = ep_->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(port)), &c_);
     ASSERT_TRUE(s.ok()) << s.to_string();
@@ -47,7 +48,7 @@ class OneSided : public ::testing::TestWithParam<PluginMode> {
     return peer_.expect("CHECK ");
   }
   std::unique_ptr<Endpoint> ep_;
-  PeerProcess peer_;
+  ChildProcess peer_;
   ConnId c_ = 0;
   std::vector<uint8_t> buf_;
   MrId mr_ = 0;
@@ -58,7 +59,7 @@ std::string mode_name(const ::testing::TestParamInfo<PluginMode>& i) { return to
 TEST_P(OneSided, ReadAndWriteRoundTrips) {
   FifoItem r = advertise(4096, (1u << 20) + 13);
   ASSERT_TRUE(ep_->read(c_, mr_, buf_.data(), (1u << 20) + 13, r).ok());
-  EXPECT_EQ(check_pattern(buf_.data(), (1u << 20) + 13, kSeed, 4096), SIZE_MAX);
+  EXPECT_EQ(check_pattern(buf_.data(), (1u << 20) + 13, kSeed, 4096), kPatternMatches);
 
   const size_t wlen = (3u << 20) + 7;
   fill_pattern(buf_.data(), wlen, 9);
@@ -105,7 +106,7 @@ TEST_P(OneSided, InvalidFifoItemsRejectedAndTargetKeepsServing) {
   EXPECT_EQ(ep_->read(c_, mr_, buf_.data(), (1u << 20) + 1, good).code(), StatusCode::kInvalidArgument);
   // The target still serves valid requests.
   ASSERT_TRUE(ep_->read(c_, mr_, buf_.data(), 1u << 20, good).ok());
-  EXPECT_EQ(check_pattern(buf_.data(), 1u << 20, kSeed), SIZE_MAX);
+  EXPECT_EQ(check_pattern(buf_.data(), 1u << 20, kSeed), kPatternMatches);
   // Deregistered region: the old item no longer works.
   peer_.write_line("dereg");
   EXPECT_EQ(peer_.expect("DEREG "), "OK");
@@ -131,7 +132,7 @@ TEST_P(OneSided, VectorReadWriteWithPerPieceStatus) {
   Status st;
   ASSERT_TRUE(ep_->wait(id, 20000).ok());
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(check_pattern(rd[i].data, lens[i], kSeed, offs[i]), SIZE_MAX) << i;
+    EXPECT_EQ(check_pattern(rd[i].data, lens[i], kSeed, offs[i]), kPatternMatches) << i;
 
   // writev with one bad piece: the others land, the transfer fails, and
   // piece_status says which one.

@@ -70,7 +70,7 @@ int role_mixed(Endpoint& ep, ConnId c, uint64_t seed, size_t n) {
   }
   for (size_t i = 0; i < n; ++i) {
     size_t bad = check_pattern(&in[in_off[i]], mixed_size(seed, i), seed * 7000 + i);
-    if (bad != SIZE_MAX) { say("RESULT bad data in transfer " + std::to_string(i) + " at " + std::to_string(bad)); return 1; }
+    if (bad != kPatternMatches) { say("RESULT bad data in transfer " + std::to_string(i) + " at " + std::to_string(bad)); return 1; }
   }
   say("RESULT ok");
   line_in();
@@ -123,7 +123,7 @@ int role_target(Endpoint& ep, ConnId c, size_t size, uint64_t seed) {
       }
       if (!synced) { say("CHECK no sync notification"); continue; }
       size_t bad = check_pattern(region.data() + off, len, sd, start);
-      say(bad == SIZE_MAX ? "CHECK ok" : "CHECK bad " + std::to_string(bad));
+      say(bad == kPatternMatches ? "CHECK ok" : "CHECK bad " + std::to_string(bad));
     } else if (op == "dereg") {
       say("DEREG " + ep.dereg(mr).to_string());
     } else if (op == "waitnotif") {
@@ -138,7 +138,7 @@ int role_target(Endpoint& ep, ConnId c, size_t size, uint64_t seed) {
       if (got.empty()) { say("NOTIF none"); continue; }
       // Checked at the moment the notification is visible.
       size_t bad = check_pattern(region.data() + off, len, sd);
-      say("NOTIF " + got[0].name + " " + got[0].msg + " " + (bad == SIZE_MAX ? "ok" : "bad") + " count=" +
+      say("NOTIF " + got[0].name + " " + got[0].msg + " " + (bad == kPatternMatches ? "ok" : "bad") + " count=" +
           std::to_string(got.size()));
     }
   }
@@ -172,7 +172,7 @@ int role_notify_recv(Endpoint& ep, ConnId c, size_t k, size_t size, uint64_t see
   for (size_t i = 0; i < k; ++i) {
     Status s = ep.poll_async(ids[i]);
     if (!s.ok()) { say("RESULT recv " + std::to_string(i) + " not done at notification: " + s.to_string()); return 1; }
-    if (check_pattern(&buf[i * size], size, seed + i) != SIZE_MAX) { say("RESULT bad data " + std::to_string(i)); return 1; }
+    if (check_pattern(&buf[i * size], size, seed + i) != kPatternMatches) { say("RESULT bad data " + std::to_string(i)); return 1; }
   }
   say("RESULT ok " + got[0].name + " " + got[0].msg);
   line_in();

@@ -1,11 +1,10 @@
-// Helpers shared by the engine tests and their peer process: deterministic
-// data patterns, a loopback endpoint factory, and PeerProcess (a fork+exec'd
-// engine_peer talking to the test over stdin/stdout lines; always killed and
-// reaped, every read bounded by a deadline).
+// Helpers shared by the engine tests and their peer process: the mixed
+// workload's sizes, plugin modes, a loopback endpoint factory, and
+// start_engine_peer (engine_peer as a tests/support ChildProcess talking to
+// the test over stdin/stdout lines). The pattern, hex and launcher themselves
+// are tests/support's.
 #ifndef TCPX_TESTS_ENGINE_TEST_UTIL_H_
 #define TCPX_TESTS_ENGINE_TEST_UTIL_H_
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -13,14 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "support/child_process.h"
+#include "support/hex.h"
+#include "support/pattern.h"
 #include "tcpx/endpoint.h"
 
 namespace tcpx::test {
-
-// Bytes that depend on (seed, absolute index): any slice can be checked alone.
-void fill_pattern(void* p, size_t n, uint64_t seed, size_t start = 0);
-// Index of the first mismatch, or SIZE_MAX.
-size_t check_pattern(const void* p, size_t n, uint64_t seed, size_t start = 0);
 
 // Milliseconds since t (steady clock): for "fails within N ms" checks.
 inline long ms_since(std::chrono::steady_clock::time_point t) {
@@ -58,43 +55,13 @@ inline void set_test_env(bool bounce) { set_test_env(bounce ? PluginMode::kBounc
 Config loopback_config();
 Status make_endpoint(std::unique_ptr<Endpoint>* out, int gpu = 0, Config cfg = loopback_config());
 
-class PeerProcess {
- public:
-  PeerProcess() = default;
-  ~PeerProcess() { kill_now(); }
-  PeerProcess(const PeerProcess&) = delete;
-  PeerProcess& operator=(const PeerProcess&) = delete;
-
-  // Starts engine_peer with the role and args; extra_env entries "K=V" are
-  // added to the inherited environment (replacing inherited ones).
-  bool start(const std::string& role, const std::vector<std::string>& args = {},
-             const std::vector<std::string>& extra_env = {});
-  // A command that execs the peer in its place, e.g. {"ip", "netns", "exec",
-  // NAME}: the peer keeps the pid, so kill_now() still reaches it.
-  void set_launcher(std::vector<std::string> argv) { launcher_ = std::move(argv); }
-  // One line from the peer's stdout, without the newline; "" on timeout/EOF.
-  std::string read_line(int timeout_ms = 20000);
-  // Reads lines until one starts with prefix; returns the rest of it.
-  std::string expect(const std::string& prefix, int timeout_ms = 20000);
-  void write_line(const std::string& s);
-  // SIGKILL + reap. Safe to call twice.
-  void kill_now();
-  // Waits for a normal exit (after "quit"); kills at the deadline. Exit code
-  // or -1.
-  int wait_exit(int timeout_ms = 10000);
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  int to_child_ = -1;
-  int from_child_ = -1;
-  std::string buf_;
-  std::vector<std::string> launcher_;
-};
-
-// Hex encoding for FifoItems crossing the stdin/stdout pipe.
-std::string to_hex(const void* p, size_t n);
-bool from_hex(const std::string& s, void* p, size_t n);
+// Starts engine_peer in `role` with args, its stdin/stdout piped for the
+// line protocol. extra_env entries "K=V" replace inherited ones. A non-empty
+// launcher is a command that execs the peer in its place, e.g. {"ip",
+// "netns", "exec", NAME}: the peer keeps the pid, so killing still reaches it.
+Status start_engine_peer(ChildProcess* peer, const std::string& role, const std::vector<std::string>& args = {},
+                         const std::vector<std::string>& extra_env = {},
+                         const std::vector<std::string>& launcher = {});
 
 }  // namespace tcpx::test
 

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -24,7 +25,7 @@ class TwoSided : public ::testing::TestWithParam<PluginMode> {
     Status s = make_endpoint(&ep_);
     ASSERT_TRUE(s.ok()) << s.to_string();
   }
-  ConnId connect_to(PeerProcess& p) {
+  ConnId connect_to(ChildProcess& p) {
     std::string port = p.expect("READY ");
     ConnId c = 0;
     Status s = ep_->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(port)), &c);
@@ -41,8 +42,8 @@ TEST_P(TwoSided, SizesZeroTo256MiBByteExact) {
   const std::vector<size_t> sizes = {0, 1, 7, 4095, 4096, 4097, 65536, (1u << 20) - 1, 1u << 20, (1u << 20) + 1,
                                      (4u << 20) + 3, (17u << 20) + 5, 256u << 20};
   const size_t max = 256u << 20;
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("echo", {std::to_string(sizes.size()), std::to_string(max)}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "echo", {std::to_string(sizes.size()), std::to_string(max)}));
   ConnId c = connect_to(peer);
   std::vector<uint8_t> out(max), in(max + 64);
   fill_pattern(out.data(), max, 42);
@@ -58,7 +59,7 @@ TEST_P(TwoSided, SizesZeroTo256MiBByteExact) {
     ASSERT_TRUE(r.ok()) << size << ": " << r.to_string();
     ASSERT_TRUE(ep_->wait(sid, 30000).ok());
     EXPECT_EQ(got, size);
-    EXPECT_EQ(check_pattern(in.data(), size, 42), SIZE_MAX) << "size " << size;
+    EXPECT_EQ(check_pattern(in.data(), size, 42), kPatternMatches) << "size " << size;
     EXPECT_EQ(in[size], 0) << "byte past the echoed size was written";
   }
   EXPECT_EQ(peer.expect("DONE"), "");
@@ -73,8 +74,8 @@ TEST_P(TwoSided, ThousandConcurrentMixedBothDirections) {
   ep_.reset();
   Status st = make_endpoint(&ep_);
   ASSERT_TRUE(st.ok()) << st.to_string();
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("mixed", {std::to_string(seed), std::to_string(n)}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "mixed", {std::to_string(seed), std::to_string(n)}));
   ConnId c = connect_to(peer);
   size_t out_total = 0, in_total = 0;
   std::vector<size_t> out_off(n), in_off(n);
@@ -110,13 +111,13 @@ TEST_P(TwoSided, ThousandConcurrentMixedBothDirections) {
   ASSERT_TRUE(live.empty()) << live.size() << " transfers unfinished";
   EXPECT_EQ(ep_->poll_async(ids[0]).code(), StatusCode::kNotFound);  // retired
   for (size_t i = 0; i < n; ++i)
-    ASSERT_EQ(check_pattern(&in[in_off[i]], mixed_size(seed + 1, i), seed * 1000 + i), SIZE_MAX) << i;
+    ASSERT_EQ(check_pattern(&in[in_off[i]], mixed_size(seed + 1, i), seed * 1000 + i), kPatternMatches) << i;
   EXPECT_EQ(peer.expect("RESULT "), "ok");
 }
 
 TEST_P(TwoSided, UndersizedReceiveFailsOnBothSidesWithoutOverflow) {
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("small_recv", {"1000"}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "small_recv", {"1000"}));
   ConnId c = connect_to(peer);
   std::vector<uint8_t> out(1 << 20), in(1 << 20);
   fill_pattern(out.data(), out.size(), 3);
@@ -134,13 +135,13 @@ TEST_P(TwoSided, UndersizedReceiveFailsOnBothSidesWithoutOverflow) {
   ASSERT_TRUE(ep_->recv(c, in_mr, in.data(), in.size(), &got).ok());
   EXPECT_TRUE(ep_->wait(sid, 10000).ok());
   EXPECT_EQ(got, out.size());
-  EXPECT_EQ(check_pattern(in.data(), in.size(), 3), SIZE_MAX);
+  EXPECT_EQ(check_pattern(in.data(), in.size(), 3), kPatternMatches);
   EXPECT_EQ(peer.expect("AFTER "), "OK");
 }
 
 TEST_P(TwoSided, DeregRefusedWhileInUse) {
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("echo", {"1", std::to_string(1 << 20)}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "echo", {"1", std::to_string(1 << 20)}));
   ConnId c = connect_to(peer);
   std::vector<uint8_t> out(1 << 20), in(1 << 20);
   fill_pattern(out.data(), out.size(), 8);
@@ -152,7 +153,7 @@ TEST_P(TwoSided, DeregRefusedWhileInUse) {
   EXPECT_EQ(ep_->dereg(in_mr).code(), StatusCode::kBusy);
   ASSERT_TRUE(ep_->send(c, out_mr, out.data(), out.size()).ok());
   ASSERT_TRUE(ep_->wait(rid, 10000).ok());
-  EXPECT_EQ(check_pattern(in.data(), in.size(), 8), SIZE_MAX);
+  EXPECT_EQ(check_pattern(in.data(), in.size(), 8), kPatternMatches);
   EXPECT_TRUE(ep_->dereg(in_mr).ok());
   EXPECT_TRUE(ep_->dereg(out_mr).ok());
   EXPECT_EQ(ep_->dereg(out_mr).code(), StatusCode::kNotFound);
@@ -160,8 +161,8 @@ TEST_P(TwoSided, DeregRefusedWhileInUse) {
 
 TEST_P(TwoSided, NotificationSeenOnlyAfterEarlierDataIsInPlace) {
   const size_t k = 4, size = 3u << 20;
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("notify_recv", {std::to_string(k), std::to_string(size), "21"}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "notify_recv", {std::to_string(k), std::to_string(size), "21"}));
   ConnId c = connect_to(peer);
   std::vector<uint8_t> out(k * size);
   for (size_t i = 0; i < k; ++i) fill_pattern(&out[i * size], size, 21 + i);

@@ -148,7 +148,7 @@ std::string Region::check(size_t off, size_t n, uint64_t seed, size_t guard, uin
   for (size_t i = lo; i < off; ++i)
     if (got[i - lo] != guard_byte) return "byte " + std::to_string(i) + " before the data was overwritten";
   size_t bad = tcpx::test::check_pattern(got.data() + (off - lo), n, seed);
-  if (bad != SIZE_MAX) return "data differs at byte " + std::to_string(bad) + " of " + std::to_string(n);
+  if (bad != tcpx::test::kPatternMatches) return "data differs at byte " + std::to_string(bad) + " of " + std::to_string(n);
   for (size_t i = off + n; i < hi; ++i)
     if (got[i - lo] != guard_byte) return "byte " + std::to_string(i - off - n) + " past the data was overwritten";
   return "";

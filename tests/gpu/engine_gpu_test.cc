@@ -21,7 +21,8 @@
 #include "../unpack/asan_cuda_options.h"
 #include "cuda/cuda_ops.h"
 #include "device_memory.h"
-#include "peer_launcher.h"
+#include "support/child_process.h"
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -36,6 +37,9 @@ const std::vector<size_t> kSizes = {1, 4095, 4096, (1u << 20) + 7, 16u << 20, 64
 // unpack sees both shapes of destination.
 constexpr size_t kSendOff = 777, kRecvOff = 3, kPeerOff = 4096 + 13, kPeerPageOff = 8192;
 constexpr size_t kRegion = (64u << 20) + 3 * 4096;
+// The GPU peer may take a while (CUDA context, 64 MiB regions): every line
+// it owes us gets this long.
+constexpr int kPeerWaitMs = 60000;
 
 struct Mode {
   const char* name;
@@ -90,12 +94,13 @@ class EngineGpu : public ::testing::TestWithParam<Param> {
     ASSERT_TRUE(dst_.allocate(pair.self, kRegion, &why)) << why;
     ASSERT_TRUE(ep_->reg(src_.data(), src_.size(), &src_mr_).ok());
     ASSERT_TRUE(ep_->reg(dst_.data(), dst_.size(), &dst_mr_).ok());
-    ASSERT_TRUE(peer_.start(GPU_PEER_PATH, {kind_name(pair.peer), std::to_string(kRegion)}));
-    std::string port = peer_.expect("READY ");
+    ASSERT_OK(peer_.spawn({GPU_PEER_PATH, kind_name(pair.peer), std::to_string(kRegion)},
+                          test::ChildOptions::line_protocol()));
+    std::string port = peer_.expect("READY ", kPeerWaitMs);
     ASSERT_EQ(port.find('<'), std::string::npos) << port;
     s = ep_->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(port)), &c_);
     ASSERT_TRUE(s.ok()) << s.to_string();
-    ASSERT_EQ(peer_.expect("ACCEPTED"), "");
+    ASSERT_EQ(peer_.expect("ACCEPTED", kPeerWaitMs), "");
     // The path line says whether the CUDA unpacker is in place; failures
     // below are easier to read with it.
     RecordProperty("path", ep_->describe_path());
@@ -104,7 +109,7 @@ class EngineGpu : public ::testing::TestWithParam<Param> {
 
   FifoItem advertise(size_t off, size_t len, uint64_t seed) {
     peer_.write_line("adv " + std::to_string(off) + " " + std::to_string(len) + " " + std::to_string(seed));
-    std::string hex = peer_.expect("ITEM ");
+    std::string hex = peer_.expect("ITEM ", kPeerWaitMs);
     FifoItem item{};
     EXPECT_TRUE(test::from_hex(hex, item.bytes, sizeof item.bytes)) << hex;
     return item;
@@ -116,7 +121,7 @@ class EngineGpu : public ::testing::TestWithParam<Param> {
   Region src_, dst_;
   std::unique_ptr<Endpoint> ep_;
   MrId src_mr_ = 0, dst_mr_ = 0;
-  PeerLauncher peer_;
+  test::ChildProcess peer_;  // engine_gpu_peer, over its stdin/stdout
   ConnId c_ = 0;
 };
 
@@ -133,7 +138,7 @@ TEST_P(EngineGpu, TwoSidedEchoByteExact) {
     ASSERT_TRUE(ep_->send_async(c_, src_mr_, src_.data() + kSendOff, size, &send_id).ok());
     int64_t jobs = emulated_unpack_jobs();
     ASSERT_TRUE(ep_->recv_async(c_, dst_mr_, dst_.data() + kRecvOff, size, &recv_id).ok());
-    EXPECT_EQ(peer_.expect("ECHO "), "ok");
+    EXPECT_EQ(peer_.expect("ECHO ", kPeerWaitMs), "ok");
     Status s = ep_->wait(send_id, 60000);
     ASSERT_TRUE(s.ok()) << "send: " << s.to_string();
     s = ep_->wait(recv_id, 60000);
@@ -171,7 +176,7 @@ TEST_P(EngineGpu, OneSidedWriteByteExact) {
     ASSERT_TRUE(ep_->send_notification(c_, "written", std::to_string(size)).ok());
     peer_.write_line("check " + std::to_string(kPeerPageOff) + " " + std::to_string(size) + " " +
                      std::to_string(seed));
-    EXPECT_EQ(peer_.expect("CHECK "), "ok");
+    EXPECT_EQ(peer_.expect("CHECK ", kPeerWaitMs), "ok");
   }
 }
 

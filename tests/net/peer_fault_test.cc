@@ -70,8 +70,9 @@ TEST_P(NetPairTest, PeerKilledMidMessageFailsOnlyItsComm) {
     ASSERT_OK(open_send_end(&healthy));
     ChildProcess victim;
     ASSERT_OK(spawn_victim(&victim));
-    int code = -1;
-    ASSERT_OK(victim.wait(60000, &code));
+    test::ExitStatus st;
+    ASSERT_OK(victim.wait(60000, &st));
+    int code = st.shell_code();
     EXPECT_EQ(code, 128 + SIGKILL) << "the victim was meant to die by SIGKILL";
     ASSERT_OK(rv().expect("victim-failed"));
     ASSERT_OK(send_messages(&healthy, healthy_msgs, 2, space()));
@@ -153,8 +154,9 @@ TEST_P(NetPairTest, PeerKilledWhileReceivingFailsTheSends) {
     ASSERT_OK(open_recv_end(&healthy));
     ChildProcess victim;
     ASSERT_OK(spawn_victim(&victim));
-    int code = -1;
-    ASSERT_OK(victim.wait(60000, &code));
+    test::ExitStatus st;
+    ASSERT_OK(victim.wait(60000, &st));
+    int code = st.shell_code();
     EXPECT_EQ(code, 128 + SIGKILL) << "the victim was meant to die by SIGKILL";
     ASSERT_OK(recv_messages(&healthy, healthy_msgs, 2, space(), expects_bounce()));
     ASSERT_OK(rv().sync("done"));

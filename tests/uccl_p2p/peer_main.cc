@@ -6,33 +6,26 @@
 //   CHECK <seed> <len>   "OK" if the first len bytes hold pattern(seed)
 //   NOTIFS <n>           "NOTIFS <count>" after waiting up to 10 s for n
 //   QUIT                 tears down like NIXL and exits 0
-#include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <vector>
 
 #include "nixl_agent.h"
-
-namespace {
-
-uint8_t pattern_byte(uint8_t seed, size_t i) { return static_cast<uint8_t>(seed + i * 7); }
-
-}  // namespace
+#include "support/hex.h"
+#include "support/pattern.h"
 
 int main() {
   using namespace uccl_p2p_test;
   std::vector<uint8_t> buf(1 << 20);
-  for (size_t i = 0; i < buf.size(); ++i) buf[i] = pattern_byte(7, i);
+  tcpx::test::fill_pattern(buf.data(), buf.size(), 7);
   NixlAgent agent("peer");
   RemoteBuffer md;
   if (!agent.ok() || !agent.register_buffer(buf.data(), buf.size(), &md)) {
     std::cout << "FAILED setup" << std::endl;
     return 1;
   }
-  std::cout << "MD " << agent.conn_info() << " " << md.addr << " ";
-  for (char c : md.fifo) std::printf("%02x", static_cast<unsigned char>(c));
-  std::fflush(stdout);
-  std::cout << std::endl;
+  std::cout << "MD " << agent.conn_info() << " " << md.addr << " " << tcpx::test::to_hex(md.fifo, sizeof(md.fifo))
+            << std::endl;
   std::string line;
   while (std::getline(std::cin, line)) {
     std::istringstream in(line);
@@ -42,8 +35,7 @@ int main() {
       int seed = 0;
       size_t len = 0;
       in >> seed >> len;
-      bool ok = len <= buf.size();
-      for (size_t i = 0; ok && i < len; ++i) ok = buf[i] == pattern_byte(static_cast<uint8_t>(seed), i);
+      bool ok = len <= buf.size() && tcpx::test::check_pattern(buf.data(), len, seed) == tcpx::test::kPatternMatches;
       std::cout << (ok ? "OK" : "BAD") << std::endl;
     } else if (cmd == "NOTIFS") {
       size_t n = 0;

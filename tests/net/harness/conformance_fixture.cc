@@ -120,6 +120,15 @@ std::string NetPairTest::full_test_name() const {
   return std::string(info->test_suite_name()) + "." + info->name();
 }
 
+// This test binary again, running only `test` in `role`, meeting us at
+// `rendezvous`.
+static Status spawn_half(const std::string& test, const char* role, const std::string& rendezvous,
+                         ChildProcess* out) {
+  test::ChildOptions opts;
+  opts.env = {std::string(kRoleEnv) + "=" + role, std::string(kRendezvousEnv) + "=" + rendezvous};
+  return out->spawn({test::self_exe(), "--gtest_filter=" + test}, opts);
+}
+
 void NetPairTest::SetUp() {
   prepare_mode();
   if (IsSkipped() || HasFatalFailure()) return;
@@ -130,9 +139,7 @@ void NetPairTest::SetUp() {
     ASSERT_OK(driver_listener(&listener));
     // The child only execs after fork, so plugin threads here do not matter.
     if (local_mode()) {
-      ASSERT_OK(ChildProcess::spawn_self(
-          {"--gtest_filter=" + name},
-          {{kRoleEnv, "peer"}, {kRendezvousEnv, "127.0.0.1:" + std::to_string(listener->port())}}, &peer_));
+      ASSERT_OK(spawn_half(name, "peer", "127.0.0.1:" + std::to_string(listener->port()), &peer_));
     }
     ASSERT_OK(listener->accept(kMeetTimeoutMs, &rv_));
     Status hello = rv_.expect("peer " + name, kMeetTimeoutMs);
@@ -162,13 +169,14 @@ void NetPairTest::TearDown() {
       (void)rv_.send("bye");
     }
     rv_.close();  // a peer still waiting on us sees EOF and ends
-    if (peer_.started()) {
-      int code = -1;
-      Status w = peer_.wait(30000, &code);
+    if (peer_.running()) {
+      test::ExitStatus st;
+      Status w = peer_.wait(30000, &st);
       if (!w.ok()) {
         ADD_FAILURE() << "the peer process did not exit: killed";
         peer_.kill_and_reap();
       } else {
+        int code = st.shell_code();
         EXPECT_EQ(code, 0) << "the peer process failed (exit code " << code << "); its output is above";
       }
     }
@@ -200,8 +208,7 @@ Status NetPairTest::open_send_end(SendEnd* out, RendezvousConnection* via) {
 
 Status NetPairTest::spawn_victim(ChildProcess* out) {
   if (role_ != Role::kPeer) return InvalidArgument("only the peer half starts a victim");
-  return ChildProcess::spawn_self({"--gtest_filter=" + full_test_name()},
-                                  {{kRoleEnv, "victim"}, {kRendezvousEnv, env_or(kRendezvousEnv, "")}}, out);
+  return spawn_half(full_test_name(), "victim", env_or(kRendezvousEnv, ""), out);
 }
 
 Status NetPairTest::accept_victim(RendezvousConnection* out) {

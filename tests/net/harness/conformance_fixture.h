@@ -21,18 +21,13 @@
 #include <string>
 #include <vector>
 
-#include "harness/child_process.h"
 #include "harness/memory_space.h"
 #include "harness/plugin_ends.h"
 #include "harness/rendezvous.h"
 #include "net/nccl_net_v7.h"
 #include "net/transport.h"
-
-#define ASSERT_OK(expr)                                                      \
-  do {                                                                       \
-    ::tcpx::Status assert_ok_status_ = (expr);                               \
-    ASSERT_TRUE(assert_ok_status_.ok()) << #expr << ": " << assert_ok_status_.to_string(); \
-  } while (0)
+#include "support/child_process.h"
+#include "support/status_assert.h"
 
 // A test that depends on a promise only the built-in plugin makes skips, with
 // the reason, against any other plugin (TCPX_NET_PLUGIN). Use it at the top of
@@ -45,6 +40,8 @@
   } while (0)
 
 namespace tcpx::conformance {
+
+using test::ChildProcess;
 
 enum class MemKind { kHost, kCuda };
 

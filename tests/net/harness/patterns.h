@@ -1,6 +1,8 @@
-// Seeded byte patterns and page-aligned host buffers. Both halves of a test
-// regenerate the same pattern from (seed, length), so contents are checked
-// byte for byte without shipping the data out of band.
+// The conformance suite's view of tests/support's seeded pattern: a gtest
+// assertion naming the first differing byte, and the seed scheme of its
+// message streams. Both halves of a test regenerate the same pattern from
+// (seed, length), so contents are checked byte for byte without shipping the
+// data out of band.
 #ifndef TCPX_TESTS_NET_HARNESS_PATTERNS_H_
 #define TCPX_TESTS_NET_HARNESS_PATTERNS_H_
 
@@ -8,13 +10,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
+
+#include "support/pattern.h"
 
 namespace tcpx::conformance {
 
-// Writes the pattern of `seed` (splitmix64 stream) into [p, p + n).
-void fill_pattern(void* p, size_t n, uint64_t seed);
+using test::fill_pattern;
+
 // Passes when [p, p + n) holds the pattern of `seed`; otherwise names the
 // first differing offset and both bytes.
 ::testing::AssertionResult has_pattern(const void* p, size_t n, uint64_t seed, const char* what);
