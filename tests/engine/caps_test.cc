@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -190,8 +191,8 @@ TEST(Caps, PeerThatStopsReadingIsFailedPastTheBacklogCap) {
   cfg.peer_timeout_ms = 60000;
   std::unique_ptr<Endpoint> ep;
   ASSERT_TRUE(make_endpoint(&ep, 0, cfg).ok());
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("sink"));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "sink"));
   ConnId c = 0;
   Status s = ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(peer.expect("READY "))), &c);
   ASSERT_TRUE(s.ok()) << s.to_string();
