@@ -41,6 +41,8 @@ void env_string(const char* var, std::string* field) {
 
 constexpr size_t kMaxChunk = 4u << 20;  // TCPX bounce buffer: 2048 x 4 KiB
 constexpr size_t kMaxEager = 512u << 10;  // stays well inside one control frame
+constexpr size_t kMinAuthKey = 16;         // shorter keys fall to an offline guess from one transcript
+constexpr size_t kMaxAuthKey = 1024;
 
 }  // namespace
 
@@ -58,6 +60,8 @@ Status Config::from_env(Config* out) {
   TCPX_RETURN_IF_ERROR(env_int("TCPX_LISTEN_PORT", 0, 65535, &c.listen_port));
   env_string("TCPX_NET_PLUGIN", &c.plugin_path);
   env_string("TCPX_LISTEN_ADDR", &c.listen_addr);
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_MAX_HANDSHAKES", 1, 65536, &c.max_handshakes));
+  env_string("TCPX_AUTH_KEY", &c.auth_key);
   TCPX_RETURN_IF_ERROR(c.validate());
   *out = std::move(c);
   return Status::Ok();
@@ -83,6 +87,13 @@ Status Config::validate() const {
   if (peer_timeout_ms < 100)
     return InvalidArgument("peer_timeout_ms (TCPX_PEER_TIMEOUT_MS) must be >= 100");
   if (net_dev < -1) return InvalidArgument("net_dev (TCPX_NET_DEV) must be >= -1");
+  if (max_handshakes < 1 || max_handshakes > 65536)
+    return InvalidArgument("max_handshakes (TCPX_MAX_HANDSHAKES) must be in [1, 65536], got " +
+                           std::to_string(max_handshakes));
+  // The key itself never appears in a message.
+  if (!auth_key.empty() && (auth_key.size() < kMinAuthKey || auth_key.size() > kMaxAuthKey))
+    return InvalidArgument("auth_key (TCPX_AUTH_KEY) must be empty (off) or 16 to 1024 bytes long, got " +
+                           std::to_string(auth_key.size()) + " bytes");
   return Status::Ok();
 }
 
@@ -98,7 +109,9 @@ std::string Config::describe() const {
     << "plugin_path=" << (plugin_path.empty() ? "(built-in)" : plugin_path) << "\n"
     << "net_dev=" << net_dev << "\n"
     << "listen_addr=" << (listen_addr.empty() ? "(auto)" : listen_addr) << "\n"
-    << "listen_port=" << listen_port << "\n";
+    << "listen_port=" << listen_port << "\n"
+    << "max_handshakes=" << max_handshakes << "\n"
+    << "auth_key=" << (auth_key.empty() ? "(off)" : "(set, " + std::to_string(auth_key.size()) + " bytes)") << "\n";
   return o.str();
 }
 

@@ -61,12 +61,23 @@ class ControlChannel {
   // decoded before the error are still returned.
   Status read_frames(std::vector<Frame>* frames);
 
+  // Handshake reading, non-blocking: receives at most what completes one
+  // frame of at most max_payload bytes and decodes only that frame, so a
+  // peer still in its handshake holds at most header + max_payload bytes of
+  // ours, and bytes after the handshake's last frame stay buffered for
+  // read_frames() (with the full limit). *got says whether *out is a frame.
+  Status read_one_frame(Frame* out, size_t max_payload, bool* got);
+
   // Handshake helpers: block (in poll) until done, the deadline or *cancel.
   Status flush_until(Clock::time_point deadline, const std::atomic<bool>* cancel);
-  Status read_frame_until(Frame* out, Clock::time_point deadline, const std::atomic<bool>* cancel);
+  Status read_frame_until(Frame* out, Clock::time_point deadline, const std::atomic<bool>* cancel,
+                          size_t max_payload = kMaxPayloadBytes);
 
  private:
   Status fail(Status s);
+  // Decodes the frame at the front of the buffer, if it is complete.
+  Status decode_one(Frame* out, size_t max_payload, bool* got);
+  void compact();
   int fd_;
   Status error_;
   std::vector<uint8_t> out_;
@@ -76,7 +87,6 @@ class ControlChannel {
   size_t in_len_ = 0;
   size_t in_off_ = 0;
   uint64_t bytes_read_ = 0;
-  std::vector<Frame> pending_;  // decoded but not yet handed out (handshake)
 };
 
 }  // namespace tcpx::engine
