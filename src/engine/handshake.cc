@@ -86,8 +86,10 @@ Status peer_rejected(const Frame& f, const char* stage) {
   std::string where = *stage == '\0' ? "" : std::string(" ") + stage;
   RejectPayload rj;
   if (!decode_reject(f.payload, &rj).ok()) return ProtocolError("peer sent a malformed REJECT" + where);
-  return Status(rj.code == StatusCode::kTimedOut ? StatusCode::kTimedOut : StatusCode::kProtocolError,
-                "peer rejected the handshake" + where + ": " + rj.reason);
+  // TIMED_OUT and BUSY (too many handshakes in progress) are worth a retry;
+  // everything else is a refusal.
+  bool retry = rj.code == StatusCode::kTimedOut || rj.code == StatusCode::kBusy;
+  return Status(retry ? rj.code : StatusCode::kProtocolError, "peer rejected the handshake" + where + ": " + rj.reason);
 }
 
 Status version_mismatch(uint32_t peer, uint32_t ours) {

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,7 +48,6 @@ Status ControlListener::bind(const std::string& addr, uint16_t port) {
 
 void ControlListener::run(const HandshakeParams& params, const ListenerLimits& limits, OnReady on_ready) {
   params_ = params;
-  params_.cancel = &stop_;
   limits_ = limits;
   on_ready_ = std::move(on_ready);
   thread_ = std::thread([this] { loop(); });
