@@ -61,7 +61,9 @@ Status AcceptHandshake::advance(bool* stepped) {
   TCPX_RETURN_IF_ERROR(control_->flush());
   for (;;) {
     if (stage_ == Stage::kChannels) {
-      Status s = bring_up_->step(stepped);
+      bool came_up = false;
+      Status s = bring_up_->step(&came_up);
+      *stepped |= came_up;
       if (!s.ok() && !s.in_progress()) return reject(s);
       if (s.ok()) {
         TCPX_RETURN_IF_ERROR(control_->queue(FrameType::kReady, 0, {}));

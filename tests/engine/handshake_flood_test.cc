@@ -166,6 +166,14 @@ constexpr long kExtraRssMiB = 32;     // a pending handshake holds <= 4 KiB of b
 // After the attackers are done (before and after their process exits).
 constexpr long kAfterExtraFds = 2;
 constexpr long kAfterExtraRssMiB = 16;
+// ASan keeps freed memory in quarantine (RSS grows with every allocation
+// churned, up to 256 MiB) and TSan shadows it: there RSS says nothing about
+// the engine, so only threads and descriptors are held to their caps.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
 
 TEST(HandshakeFlood, FloodWhileAnHonestPeerMovesCheckedData) {
   set_test_env(false);
@@ -245,11 +253,11 @@ TEST(HandshakeFlood, FloodWhileAnHonestPeerMovesCheckedData) {
   EXPECT_GT(transfers, 0);
   EXPECT_LE(peak.threads, base.threads + kExtraThreads) << peak.to_string();
   EXPECT_LE(peak.fds, base.fds + kExtraFds) << peak.to_string();
-  EXPECT_LE(peak.rss_kib, base.rss_kib + kExtraRssMiB * 1024) << peak.to_string();
+  if (kRssMeaningful) EXPECT_LE(peak.rss_kib, base.rss_kib + kExtraRssMiB * 1024) << peak.to_string();
   for (const ProcessUsage& u : {held, after}) {
     EXPECT_LE(u.threads, base.threads) << u.to_string();
     EXPECT_LE(u.fds, base.fds + kAfterExtraFds) << u.to_string();
-    EXPECT_LE(u.rss_kib, base.rss_kib + kAfterExtraRssMiB * 1024) << u.to_string();
+    if (kRssMeaningful) EXPECT_LE(u.rss_kib, base.rss_kib + kAfterExtraRssMiB * 1024) << u.to_string();
   }
 
   // What the attackers saw. Garbage and oversized headers are closed at
