@@ -253,11 +253,15 @@ TEST(HandshakeFlood, FloodWhileAnHonestPeerMovesCheckedData) {
   EXPECT_GT(transfers, 0);
   EXPECT_LE(peak.threads, base.threads + kExtraThreads) << peak.to_string();
   EXPECT_LE(peak.fds, base.fds + kExtraFds) << peak.to_string();
-  if (kRssMeaningful) EXPECT_LE(peak.rss_kib, base.rss_kib + kExtraRssMiB * 1024) << peak.to_string();
+  if (kRssMeaningful) {
+    EXPECT_LE(peak.rss_kib, base.rss_kib + kExtraRssMiB * 1024) << peak.to_string();
+  }
   for (const ProcessUsage& u : {held, after}) {
     EXPECT_LE(u.threads, base.threads) << u.to_string();
     EXPECT_LE(u.fds, base.fds + kAfterExtraFds) << u.to_string();
-    if (kRssMeaningful) EXPECT_LE(u.rss_kib, base.rss_kib + kAfterExtraRssMiB * 1024) << u.to_string();
+    if (kRssMeaningful) {
+      EXPECT_LE(u.rss_kib, base.rss_kib + kAfterExtraRssMiB * 1024) << u.to_string();
+    }
   }
 
   // What the attackers saw. Garbage and oversized headers are closed at
