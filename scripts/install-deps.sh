@@ -9,8 +9,10 @@
 set -euo pipefail
 # clang + libclang-rt-dev: the decoder fuzzers (tests/fuzz); libFuzzer and the
 # sanitizer runtimes are in libclang-rt-*-dev, which clang only recommends.
+# libssl-dev: libcrypto (HMAC-SHA256, RAND_bytes) for the optional handshake
+# authentication (src/engine/auth.h).
 pkgs=(cmake ninja-build g++ make pkg-config binutils libgtest-dev libgmock-dev
-      googletest libbenchmark-dev iproute2 procps clang libclang-rt-dev
+      googletest libbenchmark-dev iproute2 procps clang libclang-rt-dev libssl-dev
       python3-dev pybind11-dev python3-pytest python3-numpy)
 for opt in "$@"; do
   case $opt in

@@ -74,6 +74,21 @@ struct Config {
   // connection fails with TRANSPORT_ERROR.             TCPX_MAX_CONTROL_BACKLOG_BYTES
   size_t max_control_backlog_bytes = 64u << 20;
 
+  // ---- Handshake admission and authentication ----
+  // Incoming handshakes in progress at once; a connection beyond this is
+  // answered with a REJECT ("too many handshakes in progress") and closed at
+  // once. Each costs one socket and at most a 4 KiB frame buffer; a peer
+  // that has not sent its HELLO within 3 s is closed.
+  //                                                    TCPX_MAX_HANDSHAKES
+  int max_handshakes = 64;
+  // Shared secret proven by challenge-response (HMAC-SHA256) in every
+  // handshake, both ways, before the accepting side allocates anything for
+  // the peer; empty = off. Both endpoints need the same key: a key on one
+  // side only is refused. At least 16 bytes (use a random one, e.g.
+  // `openssl rand -hex 32`). Authenticates peers; does not encrypt.
+  //                                                    TCPX_AUTH_KEY
+  std::string auth_key;
+
   // Defaults overridden by any TCPX_* variable that is set. A malformed or
   // out-of-range value is an INVALID_ARGUMENT naming the variable, never a
   // silent fallback.

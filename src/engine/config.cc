@@ -47,6 +47,8 @@ constexpr size_t kMaxEager = engine::kMaxInlineBytes;  // stays well inside one 
 constexpr long long kMinUnmatched = 4096;
 constexpr long long kMinQueueCap = 2 << 20;
 constexpr long long kMaxCap = 1ll << 40;
+constexpr size_t kMinAuthKey = 16;         // shorter keys fall to an offline guess from one transcript
+constexpr size_t kMaxAuthKey = 1024;
 
 }  // namespace
 
@@ -68,6 +70,8 @@ Status Config::from_env(Config* out) {
       env_int("TCPX_MAX_CONTROL_BACKLOG_BYTES", kMinQueueCap, kMaxCap, &c.max_control_backlog_bytes));
   env_string("TCPX_NET_PLUGIN", &c.plugin_path);
   env_string("TCPX_LISTEN_ADDR", &c.listen_addr);
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_MAX_HANDSHAKES", 1, 65536, &c.max_handshakes));
+  env_string("TCPX_AUTH_KEY", &c.auth_key);
   TCPX_RETURN_IF_ERROR(c.validate());
   *out = std::move(c);
   return Status::Ok();
@@ -103,6 +107,13 @@ Status Config::validate() const {
   if (!in_range(max_control_backlog_bytes, kMinQueueCap))
     return InvalidArgument("max_control_backlog_bytes (TCPX_MAX_CONTROL_BACKLOG_BYTES) must be in [2097152, 2^40], "
                            "got " + std::to_string(max_control_backlog_bytes));
+  if (max_handshakes < 1 || max_handshakes > 65536)
+    return InvalidArgument("max_handshakes (TCPX_MAX_HANDSHAKES) must be in [1, 65536], got " +
+                           std::to_string(max_handshakes));
+  // The key itself never appears in a message.
+  if (!auth_key.empty() && (auth_key.size() < kMinAuthKey || auth_key.size() > kMaxAuthKey))
+    return InvalidArgument("auth_key (TCPX_AUTH_KEY) must be empty (off) or 16 to 1024 bytes long, got " +
+                           std::to_string(auth_key.size()) + " bytes");
   return Status::Ok();
 }
 
@@ -121,7 +132,9 @@ std::string Config::describe() const {
     << "listen_port=" << listen_port << "\n"
     << "max_unmatched_bytes=" << max_unmatched_bytes << "\n"
     << "max_undelivered_bytes=" << max_undelivered_bytes << "\n"
-    << "max_control_backlog_bytes=" << max_control_backlog_bytes << "\n";
+    << "max_control_backlog_bytes=" << max_control_backlog_bytes << "\n"
+    << "max_handshakes=" << max_handshakes << "\n"
+    << "auth_key=" << (auth_key.empty() ? "(off)" : "(set, " + std::to_string(auth_key.size()) + " bytes)") << "\n";
   return o.str();
 }
 

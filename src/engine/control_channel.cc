@@ -172,8 +172,6 @@ Status ControlChannel::flush() {
 }
 
 Status ControlChannel::read_frames(std::vector<Frame>* frames) {
-  for (auto& f : pending_) frames->push_back(std::move(f));
-  pending_.clear();
   if (!error_.ok()) return error_;
   bool eof = false;
   int err = 0;
@@ -208,6 +206,13 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
     in_off_ += used;
     frames->push_back(std::move(f));
   }
+  compact();
+  if (err != 0) return fail(PeerClosed("control connection failed: " + errno_text(err)));  // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT
+  if (eof) return fail(PeerClosed("control connection closed by peer"));
+  return Status::Ok();
+}
+
+void ControlChannel::compact() {
   if (in_off_ == in_len_) {
     in_len_ = 0;
     in_off_ = 0;
@@ -218,8 +223,43 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
     in_len_ -= in_off_;
     in_off_ = 0;
   }
-  if (err != 0) return fail(PeerClosed("control connection failed: " + errno_text(err)));  // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT
-  if (eof) return fail(PeerClosed("control connection closed by peer"));
+}
+
+Status ControlChannel::decode_one(Frame* out, size_t max_payload, bool* got) {
+  size_t used = 0;
+  Status s = decode_frame(in_.data() + in_off_, in_len_ - in_off_, out, &used, max_payload);
+  if (!s.ok()) return fail(Status(s.code(), "control connection: " + s.message()));
+  in_off_ += used;
+  *got = used > 0;
+  return Status::Ok();
+}
+
+Status ControlChannel::read_one_frame(Frame* out, size_t max_payload, bool* got) {
+  *got = false;
+  if (!error_.ok()) return error_;
+  TCPX_RETURN_IF_ERROR(decode_one(out, max_payload, got));
+  if (*got) return Status::Ok();
+  compact();
+  // What is buffered is a strict prefix of one frame of at most
+  // header + max_payload bytes (decode_one checked its header), so there is
+  // always room for at least one more byte.
+  size_t room = std::min(kReadBytes, kFrameHeaderBytes + max_payload - in_len_);
+  if (in_.size() < in_len_ + room) in_.resize(in_len_ + room);
+  ssize_t n;
+  do {
+    n = recv(fd_, in_.data() + in_len_, room, 0);
+  } while (n < 0 && errno == EINTR);
+  int err = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK ? errno : 0;
+  if (n > 0) {
+    in_len_ += static_cast<size_t>(n);
+    bytes_read_ += static_cast<uint64_t>(n);
+  }
+  // A frame that arrived before an EOF is real (a REJECT, then close); the
+  // EOF shows on the next call.
+  TCPX_RETURN_IF_ERROR(decode_one(out, max_payload, got));
+  if (*got) return Status::Ok();
+  if (err != 0) return fail(PeerClosed("control connection failed: " + errno_text(err)));
+  if (n == 0) return fail(PeerClosed("control connection closed by peer"));
   return Status::Ok();
 }
 
@@ -234,17 +274,12 @@ Status ControlChannel::flush_until(Clock::time_point deadline, const std::atomic
   }
 }
 
-Status ControlChannel::read_frame_until(Frame* out, Clock::time_point deadline,
-                                        const std::atomic<bool>* cancel) {
+Status ControlChannel::read_frame_until(Frame* out, Clock::time_point deadline, const std::atomic<bool>* cancel,
+                                        size_t max_payload) {
   for (;;) {
-    std::vector<Frame> got;
-    Status s = read_frames(&got);
-    if (!got.empty()) {
-      *out = std::move(got.front());
-      pending_.insert(pending_.end(), std::make_move_iterator(got.begin() + 1),
-                      std::make_move_iterator(got.end()));
-      return Status::Ok();
-    }
+    bool got = false;
+    Status s = read_one_frame(out, max_payload, &got);
+    if (got) return Status::Ok();
     if (!s.ok()) return s;
     if (cancelled(cancel)) return fail(PeerClosed("endpoint closing"));
     if (Clock::now() >= deadline) return TimedOut("control connection: no frame before the deadline");

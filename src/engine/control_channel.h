@@ -68,15 +68,26 @@ class ControlChannel {
   // decoded before the error are still returned.
   Status read_frames(std::vector<Frame>* frames);
 
+  // Handshake reading, non-blocking: receives at most what completes one
+  // frame of at most max_payload bytes and decodes only that frame, so a
+  // peer still in its handshake holds at most header + max_payload bytes of
+  // ours, and bytes after the handshake's last frame stay buffered for
+  // read_frames() (with the full limit). *got says whether *out is a frame.
+  Status read_one_frame(Frame* out, size_t max_payload, bool* got);
+
   // Handshake helpers: block (in poll) until done, the deadline or *cancel.
   Status flush_until(Clock::time_point deadline, const std::atomic<bool>* cancel);
-  Status read_frame_until(Frame* out, Clock::time_point deadline, const std::atomic<bool>* cancel);
+  Status read_frame_until(Frame* out, Clock::time_point deadline, const std::atomic<bool>* cancel,
+                          size_t max_payload = kMaxPayloadBytes);
 
  private:
   Status fail(Status s);
   // Makes room for a frame of payload_len: drops what was already written,
   // or fails the channel when the unwritten bytes would pass max_backlog_.
   Status reserve(size_t payload_len);
+  // Decodes the frame at the front of the buffer, if it is complete.
+  Status decode_one(Frame* out, size_t max_payload, bool* got);
+  void compact();
   int fd_;
   size_t max_backlog_;
   Status error_;
@@ -87,7 +98,6 @@ class ControlChannel {
   size_t in_len_ = 0;
   size_t in_off_ = 0;
   uint64_t bytes_read_ = 0;
-  std::vector<Frame> pending_;  // decoded but not yet handed out (handshake)
 };
 
 }  // namespace tcpx::engine

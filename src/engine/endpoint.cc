@@ -135,12 +135,16 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   hs_params.sockets_per_channel = cfg.sockets_per_channel;
   hs_params.peer_timeout_ms = cfg.peer_timeout_ms;
   hs_params.max_control_backlog = cfg.max_control_backlog_bytes;
+  hs_params.auth_key = cfg.auth_key;
   hs_params.cancel = &closing;
   hs_params.self = local;
   TCPX_RETURN_IF_ERROR(listener.bind(local.ip, cfg.listen_port));
   local.port = listener.port();
   hs_params.self = local;
-  listener.run(hs_params, cfg.connect_timeout_ms, [this](engine::HandshakeResult&& hs) {
+  engine::ListenerLimits limits;
+  limits.max_pending = cfg.max_handshakes;
+  limits.timeout_ms = cfg.connect_timeout_ms;
+  listener.run(hs_params, limits, [this](engine::HandshakeResult&& hs) {
     PeerInfo peer = hs.peer;
     ConnId id = adopt(std::move(hs));
     std::lock_guard<std::mutex> lock(mu);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "common/log.h"
@@ -45,65 +46,128 @@ Status ControlListener::bind(const std::string& addr, uint16_t port) {
   return Status::Ok();
 }
 
-void ControlListener::run(const HandshakeParams& params, int timeout_ms, OnReady on_ready) {
+void ControlListener::run(const HandshakeParams& params, const ListenerLimits& limits, OnReady on_ready) {
   params_ = params;
-  params_.cancel = &stop_;
-  timeout_ms_ = timeout_ms;
+  limits_ = limits;
   on_ready_ = std::move(on_ready);
-  thread_ = std::thread([this] { accept_loop(); });
+  thread_ = std::thread([this] { loop(); });
 }
 
-void ControlListener::accept_loop() {
+void ControlListener::loop() {
+  std::vector<pollfd> fds;
+  int idle = 0;  // rounds in a row in which no bring-up moved
   while (!stop_.load()) {
-    pollfd p{fd_, POLLIN, 0};
-    // A bounded wait: stop() needs no extra wake-up channel, and finished
-    // handshake threads get joined regularly.
-    int r = poll(&p, 1, 50);
-    reap(false);
-    if (r <= 0) continue;
-    int cfd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (cfd < 0) continue;
-    std::lock_guard<std::mutex> lock(mu_);
-    Worker& w = workers_.emplace_back();
-    w.t = std::thread([this, cfd, &w] {
-      run_handshake(cfd);
-      w.done = true;
-    });
+    auto now = Clock::now();
+    // A bounded wait: stop() needs no extra wake-up channel.
+    auto wake = now + std::chrono::milliseconds(50);
+    bool stepping = false;
+    fds.clear();
+    bool accepting = now >= accept_paused_until_;
+    fds.push_back({accepting ? fd_ : -1, POLLIN, 0});
+    for (auto& h : pending_) {
+      fds.push_back({h->fd(), h->events(), 0});
+      stepping |= h->wants_steps();
+      wake = std::min(wake, h->deadline());
+    }
+    if (!accepting) wake = std::min(wake, accept_paused_until_);
+    // Plugin connects and accepts are steps with no fd to wait on: while any
+    // handshake brings channels up, come back within 0.1-1 ms (backing off
+    // while nothing moves), as the blocking connector does.
+    auto wait = stepping ? std::chrono::microseconds(100 * idle) : std::chrono::microseconds(0);
+    if (!stepping && wake > now) wait = std::chrono::duration_cast<std::chrono::microseconds>(wake - now);
+    timespec ts{static_cast<time_t>(wait.count() / 1000000), static_cast<long>(wait.count() % 1000000) * 1000};
+    if (ppoll(fds.data(), fds.size(), &ts, nullptr) < 0 && errno != EINTR) {
+      record_failure("", TransportError(std::string("listener poll: ") + std::strerror(errno)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    bool moved = false;
+    // Backwards, so removing entry i (swapped with the last, already
+    // visited) keeps the pollfd indices of the entries still to visit.
+    for (size_t i = pending_.size(); i-- > 0;) {
+      AcceptHandshake& h = *pending_[i];
+      if (fds[i + 1].revents == 0 && !h.wants_steps() && Clock::now() < h.deadline()) continue;
+      bool stepped = false;
+      Status s = h.step(&stepped);
+      moved |= stepped;
+      if (s.in_progress()) continue;
+      if (s.ok()) {
+        if (!stop_.load()) on_ready_(h.take_result());
+      } else {
+        record_failure(h.peer_address(), s);
+      }
+      pending_[i] = std::move(pending_.back());
+      pending_.pop_back();
+    }
+    idle = moved ? 0 : std::min(idle + 1, 10);
+    if ((fds[0].revents & POLLIN) != 0) accept_new();
+  }
+  pending_.clear();
+}
+
+void ControlListener::accept_new() {
+  // Bounded per round, so pending handshakes get their turn during a flood.
+  for (int n = 0; n < 256; ++n) {
+    int cfd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors or memory: the connection stays in the backlog
+        // and the socket stays readable; look again a little later instead
+        // of spinning.
+        record_failure("", TransportError(std::string("accept: ") + std::strerror(errno)));
+        accept_paused_until_ = Clock::now() + std::chrono::milliseconds(100);
+      }
+      return;
+    }
+    if (pending_.size() >= static_cast<size_t>(limits_.max_pending)) {
+      refuse(cfd);
+      continue;
+    }
+    pending_.push_back(std::make_unique<AcceptHandshake>(params_, cfd, limits_.hello_timeout_ms, limits_.timeout_ms));
   }
 }
 
-void ControlListener::run_handshake(int fd) {
-  HandshakeResult hs;
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
-  Status s = handshake_accept(params_, fd, deadline, &hs);
-  if (!s.ok()) {
-    TCPX_WARN("incoming handshake failed: %s", s.to_string().c_str());
-    std::lock_guard<std::mutex> lock(mu_);
-    last_error_ = s;
-    return;
+void ControlListener::refuse(int fd) {
+  Status why(StatusCode::kBusy, "too many handshakes in progress (" + std::to_string(limits_.max_pending) +
+                                    ", TCPX_MAX_HANDSHAKES); try again later");
+  std::vector<uint8_t> frame;
+  if (append_frame(FrameType::kReject, 0, encode_reject({why.code(), why.message()}), &frame).ok())
+    (void)send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Read what the peer already sent (its HELLO): closing with unread bytes
+  // would reset the connection, and the reset can overtake our REJECT.
+  shutdown(fd, SHUT_WR);
+  char sink[512];
+  while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
   }
-  if (!stop_.load()) on_ready_(std::move(hs));
+  close(fd);
+  record_failure("", why);
 }
 
-void ControlListener::reap(bool all) {
-  // Join outside the lock: a finishing handshake takes mu_ to record its error.
-  std::list<Worker> finished;
+void ControlListener::record_failure(const std::string& peer, const Status& s) {
+  Status recorded = peer.empty() ? s : Status(s.code(), "handshake with " + peer + ": " + s.message());
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = workers_.begin(); it != workers_.end();) {
-      auto next = std::next(it);
-      if (all || it->done.load()) finished.splice(finished.end(), workers_, it);
-      it = next;
-    }
+    last_error_ = recorded;
   }
-  for (auto& w : finished)
-    if (w.t.joinable()) w.t.join();
+  // A flood of bad connections must not turn into a flood of log lines: at
+  // most one a second, with the count of those left out.
+  auto now = Clock::now();
+  if (now - last_warning_ < std::chrono::seconds(1)) {
+    ++warnings_suppressed_;
+    return;
+  }
+  if (warnings_suppressed_ > 0)
+    TCPX_WARN("incoming handshake failed: %s (and %d more since the last message)", recorded.to_string().c_str(),
+              warnings_suppressed_);
+  else
+    TCPX_WARN("incoming handshake failed: %s", recorded.to_string().c_str());
+  last_warning_ = now;
+  warnings_suppressed_ = 0;
 }
 
 void ControlListener::stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  reap(true);
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
 }

@@ -1,5 +1,7 @@
 #include "engine/wire.h"
 
+#include <algorithm>
+
 #include "engine/byte_io.h"
 
 namespace tcpx::engine {
@@ -28,6 +30,8 @@ const char* frame_type_name(FrameType t) {
     case FrameType::kReadInline: return "READ_INLINE";
     case FrameType::kPing: return "PING";
     case FrameType::kPong: return "PONG";
+    case FrameType::kAuthChallenge: return "AUTH_CHALLENGE";
+    case FrameType::kAuthProof: return "AUTH_PROOF";
   }
   return "UNKNOWN";
 }
@@ -68,7 +72,7 @@ size_t max_payload(FrameType t) {
   }
 }
 
-Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed) {
+Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed, size_t max_payload_bytes) {
   *consumed = 0;
   // Validate what we have of the header early, so garbage is rejected
   // without waiting for 20 bytes that may never come.
@@ -87,10 +91,11 @@ Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed) {
   if (type == 0 || type > kMaxFrameType)
     return ProtocolError("unknown frame type " + std::to_string(type));
   if (!r.u8(&flags) || !r.u32(&len)) return Status::Ok();
-  if (len > max_payload(static_cast<FrameType>(type)))
+  // The type's own limit, and the caller's (a handshake takes small frames only).
+  const size_t limit = std::min(max_payload(static_cast<FrameType>(type)), max_payload_bytes);
+  if (len > limit)
     return ProtocolError(std::string(frame_type_name(static_cast<FrameType>(type))) + " frame length " +
-                         std::to_string(len) + " exceeds its limit of " +
-                         std::to_string(max_payload(static_cast<FrameType>(type))));
+                         std::to_string(len) + " exceeds its limit of " + std::to_string(limit));
   if (!r.u64(&id) || r.remaining() < len) return Status::Ok();
   out->type = static_cast<FrameType>(type);
   out->flags = flags;
@@ -111,6 +116,8 @@ std::vector<uint8_t> encode_hello(const HelloPayload& h) {
   w.u32(h.channels);
   w.u32(static_cast<uint32_t>(h.handles.size()));
   for (const auto& hd : h.handles) w.bytes(hd.data(), hd.size());
+  w.u8(h.auth ? 1 : 0);
+  w.bytes(h.nonce.data(), h.nonce.size());
   return b;
 }
 
@@ -128,7 +135,18 @@ Status decode_hello(const std::vector<uint8_t>& b, HelloPayload* out) {
   out->handles.resize(nh);
   for (auto& hd : out->handles)
     if (!r.bytes(hd.data(), hd.size())) return bad("HELLO");
+  uint8_t auth = 0;
+  if (!r.u8(&auth) || auth > 1 || !r.bytes(out->nonce.data(), out->nonce.size())) return bad("HELLO");
+  out->auth = auth == 1;
   if (r.remaining() != 0) return bad("HELLO");
+  return Status::Ok();
+}
+
+std::vector<uint8_t> encode_auth_bytes(const std::array<uint8_t, 32>& b) { return {b.begin(), b.end()}; }
+
+Status decode_auth_bytes(const std::vector<uint8_t>& b, const char* what, std::array<uint8_t, 32>* out) {
+  if (b.size() != out->size()) return bad(what);
+  std::copy(b.begin(), b.end(), out->begin());
   return Status::Ok();
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/auth.h"
 #include "net/transport.h"
 #include "tcpx/endpoint.h"
 
@@ -32,6 +33,10 @@ inline constexpr size_t kMaxInlineBytes = 512u << 10;
 // Largest payload of every other frame type but MESSAGE (HELLO with 16
 // channels' plugin handles is about 2 KiB, NOTIFY at most 8 KiB).
 inline constexpr size_t kMaxControlPayloadBytes = 16u << 10;
+// Largest payload before a handshake is complete: a HELLO with 16 channels
+// is about 2.2 KiB, so a peer that has not finished its handshake can never
+// make us buffer more than this (plus a header).
+inline constexpr size_t kMaxHandshakePayloadBytes = 4096;
 inline constexpr size_t kMaxReasonBytes = 1024;
 inline constexpr size_t kMaxNotifyField = 4096;
 
@@ -59,8 +64,11 @@ enum class FrameType : uint8_t {
   // Completes an initiator's eager send, inline write or write: (code, reason)
   // like REJECT, an empty reason meaning success. (Named WRITE_ACK in
   // docs/design.md section 9.)
+  // Handshake authentication (engine/auth.h), protocol version 3.
+  kAuthChallenge = 18,  // acceptor -> connector: the acceptor's nonce
+  kAuthProof = 19,      // either way: an HMAC-SHA256 proof of the key
 };
-inline constexpr uint8_t kMaxFrameType = 17;
+inline constexpr uint8_t kMaxFrameType = 19;
 const char* frame_type_name(FrameType t);
 // The most a frame of type t may carry. decode_frame refuses a header that
 // claims more, so only the types that are large by nature (MESSAGE and the
@@ -95,8 +103,10 @@ Status append_frame2(FrameType type, uint64_t id, const uint8_t* a, size_t alen,
 
 // Decodes one frame from the start of [p, p+n). *consumed = 0 and OK when the
 // bytes are a valid but incomplete prefix; PROTOCOL_ERROR on a bad magic,
-// version, unknown type or oversized length (the stream cannot be trusted).
-Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed);
+// version, unknown type or a length over its type's limit (max_payload(t))
+// or over max_payload_bytes (the stream cannot be trusted).
+Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed,
+                    size_t max_payload_bytes = kMaxPayloadBytes);
 
 // ---- Payloads ----------------------------------------------------------------
 struct HelloPayload {
@@ -105,9 +115,17 @@ struct HelloPayload {
   int32_t expected_peer_gpu = -1;  // the GPU index the sender expects of the recipient
   uint32_t channels = 0;
   std::vector<net::NetHandle> handles;  // one listen handle per channel
+  // Protocol version 3. HELLO: the connector has an auth key and this nonce
+  // goes into the proofs; HELLO_REPLY: unused (false, zeros).
+  bool auth = false;
+  auth::Nonce nonce{};
 };
 std::vector<uint8_t> encode_hello(const HelloPayload& h);
 Status decode_hello(const std::vector<uint8_t>& b, HelloPayload* out);
+
+// AUTH_CHALLENGE (a nonce) and AUTH_PROOF (an HMAC): exactly 32 raw bytes.
+std::vector<uint8_t> encode_auth_bytes(const std::array<uint8_t, 32>& b);
+Status decode_auth_bytes(const std::vector<uint8_t>& b, const char* what, std::array<uint8_t, 32>* out);
 
 struct RejectPayload {
   StatusCode code = StatusCode::kInvalidArgument;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "handshake_flood.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -206,6 +207,13 @@ int main(int argc, char** argv) {
   if (argc < 2) return 2;
   std::string role = argv[1];
   auto arg = [&](int i) -> uint64_t { return i < argc ? std::strtoull(argv[i], nullptr, 10) : 0; };
+  // flood <port> <silent> <garbage> <partial> <slowloris> <give_up_ms>: no
+  // endpoint, only raw connections (handshake_flood.h).
+  if (role == "flood") {
+    FloodCounts counts{static_cast<int>(arg(3)), static_cast<int>(arg(4)), static_cast<int>(arg(5)),
+                       static_cast<int>(arg(6))};
+    return run_handshake_flood(static_cast<uint16_t>(arg(2)), counts, static_cast<int>(arg(7)));
+  }
   int gpu = std::getenv("PEER_GPU") ? std::atoi(std::getenv("PEER_GPU")) : 0;
   std::unique_ptr<Endpoint> ep;
   Status s = make_endpoint(&ep, gpu);
