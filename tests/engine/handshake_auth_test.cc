@@ -14,6 +14,7 @@
 #include "engine/handshake.h"
 #include "engine/wire.h"
 #include "process_usage.h"
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -128,8 +129,8 @@ TEST(HandshakeAuth, WrongKeyFromTheEnvironmentAcrossProcesses) {
   set_test_env(false);
   std::unique_ptr<Endpoint> ep;
   ASSERT_TRUE(make_endpoint(&ep, 0, with_key(kKey)).ok());
-  PeerProcess peer;
-  ASSERT_TRUE(peer.start("accept_only", {}, {"TCPX_AUTH_KEY=" + kOtherKey}));
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "accept_only", {}, {"TCPX_AUTH_KEY=" + kOtherKey}));
   uint16_t port = static_cast<uint16_t>(std::stoi(peer.expect("READY ")));
   ConnId c;
   Status s = ep->connect("127.0.0.1", 0, port, &c);

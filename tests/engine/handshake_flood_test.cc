@@ -17,6 +17,7 @@
 #include "engine/listener.h"
 #include "handshake_flood.h"
 #include "process_usage.h"
+#include "support/status_assert.h"
 #include "test_util.h"
 
 using namespace tcpx;
@@ -209,11 +210,12 @@ TEST(HandshakeFlood, FloodWhileAnHonestPeerMovesCheckedData) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ProcessUsage base = ProcessUsage::now();
 
-  PeerProcess attacker;
+  ChildProcess attacker;
   const int give_up_ms = 8000;
-  ASSERT_TRUE(attacker.start("flood", {std::to_string(a->local_info().port), std::to_string(counts.silent),
-                                       std::to_string(counts.garbage), std::to_string(counts.partial),
-                                       std::to_string(counts.slowloris), std::to_string(give_up_ms)}));
+  ASSERT_OK(start_engine_peer(&attacker, "flood",
+                              {std::to_string(a->local_info().port), std::to_string(counts.silent),
+                               std::to_string(counts.garbage), std::to_string(counts.partial),
+                               std::to_string(counts.slowloris), std::to_string(give_up_ms)}));
   // Sample while the attackers run; they report when they are done.
   ProcessUsage peak = base;
   std::vector<std::string> lines;
@@ -224,7 +226,8 @@ TEST(HandshakeFlood, FloodWhileAnHonestPeerMovesCheckedData) {
     peak.threads = std::max(peak.threads, u.threads);
     peak.fds = std::max(peak.fds, u.fds);
     peak.rss_kib = std::max(peak.rss_kib, u.rss_kib);
-    std::string line = attacker.read_line(50);
+    std::string line;
+    (void)attacker.read_line(&line, 50);
     if (line.rfind("RESULT ", 0) == 0) lines.push_back(line);
     holding = line == "HOLDING";
   }
@@ -232,9 +235,11 @@ TEST(HandshakeFlood, FloodWhileAnHonestPeerMovesCheckedData) {
   ASSERT_TRUE(holding) << "the attacker did not finish";
   // Whatever the attackers still hold open, the target holds nothing for.
   ProcessUsage held = ProcessUsage::now();
-  attacker.write_line("close");
+  ASSERT_OK(attacker.write_line("close"));
   EXPECT_EQ(attacker.expect("DONE", 25000), "");
-  EXPECT_EQ(attacker.wait_exit(5000), 0);
+  ExitStatus exit_status;
+  ASSERT_OK(attacker.wait(5000, &exit_status));
+  EXPECT_TRUE(exit_status.exited && exit_status.code == 0);
   ProcessUsage after;
   for (int i = 0; i < 100; ++i) {
     after = ProcessUsage::now();
