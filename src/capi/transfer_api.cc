@@ -184,8 +184,18 @@ int uccl_engine_send_tx_md(uccl_conn_t* c, md_t* md) {
 
 int uccl_engine_get_fifo_item(uccl_conn_t* c, int id, void* fifo_item) {
   if (c == nullptr || fifo_item == nullptr || id < 0) return UCCL_E_INVALID;
-  std::lock_guard<std::mutex> lk(c->mu);
+  std::unique_lock<std::mutex> lk(c->mu);
   if (static_cast<size_t>(id) >= c->read_table.size()) return UCCL_E_INVALID;
+  if (!c->read_table[static_cast<size_t>(id)].present && !c->closing && c->broken.ok()) {
+    // Not here yet: read it ourselves if nobody is driving (NIXL polls a few
+    // times, 1 ms apart, and the background thread may not have run yet).
+    // Without conn->mu: the pass may call this connection's md service.
+    std::shared_ptr<tcpx::Endpoint> ep = c->ep;
+    lk.unlock();
+    if (ep) (void)ep->progress();
+    lk.lock();
+    if (static_cast<size_t>(id) >= c->read_table.size()) return UCCL_E_INVALID;
+  }
   const tcpx::capi::FifoSlot& slot = c->read_table[static_cast<size_t>(id)];
   if (!slot.present) {
     if (c->closing) return UCCL_E_CLOSED;

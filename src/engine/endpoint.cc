@@ -175,9 +175,7 @@ void Endpoint::Impl::send_frame(ConnId conn, engine::FrameType type, std::vector
   // A message service answering on the loop: the frame joins this pass's
   // flush, so a request read in a pass is answered in the same pass.
   if (progress->on_loop()) return progress->send_frame(conn, type, std::move(payload));
-  progress->post([this, conn, type, payload = std::move(payload)]() mutable {
-    progress->send_frame(conn, type, std::move(payload));
-  });
+  progress->send_now(conn, type, std::move(payload));
 }
 
 Status Endpoint::Impl::find_locked(ConnId conn, std::shared_ptr<engine::ConnShared>* out) const {

@@ -167,6 +167,27 @@ void Progress::submit(std::span<const PostedOp> ops) {
   hand_back();
 }
 
+void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload) {
+  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  if (!token.owns_lock()) {
+    post([this, id, type, payload = std::move(payload)]() mutable { send_frame(id, type, std::move(payload)); });
+    return;
+  }
+  // Nobody drives: the frame leaves now instead of waiting for the
+  // background thread to wake up for it (a C API md vector, whose FIFO
+  // answers NIXL expects within a few milliseconds).
+  {
+    Driving driving(this);
+    run_commands();
+    send_frame(id, type, std::move(payload));
+    flush_all();
+    work_pending_.store(any_busy());
+    note_lazy_held();
+  }
+  token.unlock();
+  hand_back();
+}
+
 Status Progress::run_sync(const std::function<void()>& fn) {
   if (on_loop()) return Busy("not allowed on the progress path (from a message service)");
   Guest guest(this);

@@ -62,6 +62,10 @@ class Progress : private LoopHooks {
   // Starts user ops: on the calling thread when the token is free (after any
   // queued commands, so order is kept), else queued. Never blocks.
   void submit(std::span<const PostedOp> ops);
+  // Sends a control frame: on the calling thread when the token is free
+  // (after any queued commands, so order is kept; it leaves before this
+  // returns), else posted. Never blocks.
+  void send_now(ConnId id, FrameType type, std::vector<uint8_t> payload);
   // Takes the token (waiting for the pass in progress), runs queued commands,
   // then fn, and flushes. fn must not block. Refused (BUSY) on the loop
   // itself, i.e. from a message service: the token is not recursive.
