@@ -29,7 +29,7 @@ struct Config {
   // asks for them again through the plugin, landed by the GPU unpacker, and a
   // read into device memory is never answered inline.
   //                                                    TCPX_EAGER_BYTES
-  size_t eager_bytes = 64u << 10;
+  size_t eager_bytes = 16u << 10;
   // How long a thread blocked in wait() (or a blocking send/recv/read/write)
   // drives progress itself, busy-polling, before it sleeps and leaves the
   // work to the background thread. Spinning turns a small transfer's

@@ -97,6 +97,7 @@ class ControlChannel {
   std::vector<uint8_t> in_;  // [in_off_, in_len_) received, not yet decoded
   size_t in_len_ = 0;
   size_t in_off_ = 0;
+  int quiet_reads_ = 0;  // reads in a row that left a large in_ unused
   uint64_t bytes_read_ = 0;
 };
 

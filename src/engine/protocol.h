@@ -31,7 +31,7 @@ struct ProgressDeps {
   unpack::Unpacker* cuda_unpacker = nullptr;
   RecvPathStats* recv_stats = nullptr;
   uint64_t chunk_bytes = 1 << 20;
-  uint64_t eager_bytes = 64 << 10;
+  uint64_t eager_bytes = 16 << 10;
   // A peer silent this long (no answer to a PING) is declared dead.
   int peer_timeout_ms = 5000;
   // Per connection: bytes of sends held for receives not yet posted
