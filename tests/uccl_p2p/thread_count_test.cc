@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -240,7 +241,14 @@ TEST(UcclP2pThreads, TargetProcessCallsNothingAndGainsNoThread) {
   const int peer_after = settled_thread_count(peer_before, peer.pid());
   std::printf("peer threads: %d before our connection, %d with it\n", peer_before, peer_after);
   EXPECT_EQ(peer_after, peer_before);
-  EXPECT_EQ(peer.ask("CHECK 42 300000"), "OK\n");  // the peer sees the bytes we wrote
+  // The peer sees the bytes we wrote, once it has our notification (which
+  // follows the data, and is what orders the peer's read after the engine's
+  // write: the only synchronisation a sanitizer can see in the peer).
+  notify_msg_t note = {};
+  std::strncpy(note.name, "initiator", sizeof(note.name) - 1);
+  ASSERT_EQ(uccl_engine_send_notif(c, &note), 0);
+  EXPECT_EQ(peer.ask("NOTIFS 1"), "NOTIFS 1\n");
+  EXPECT_EQ(peer.ask("CHECK 42 300000"), "OK\n");
 
   uccl_engine_conn_destroy(c);
   uccl_engine_mr_destroy(e, smr);
