@@ -3,8 +3,6 @@ round trip is answered by each connection's message service, which the engine
 runs on its progress path. So a connection costs neither side a thread
 (counted from /proc/self/status), and the target process calls nothing while
 the initiator reads and writes its memory over several connections."""
-import time
-
 import numpy as np
 
 from conftest import run_pair
@@ -22,18 +20,6 @@ def _threads():
     return -1
 
 
-def _settled(expected, timeout_s=5.0):
-    """The thread count once back at or below expected (an incoming handshake
-    runs on a short-lived thread of the engine's listener), or after
-    timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    n = _threads()
-    while n > expected and time.monotonic() < deadline:
-        time.sleep(0.01)
-        n = _threads()
-    return n
-
-
 def test_transfer_costs_no_thread_per_connection():
     def target(qa, qb):
         ep = p2p.Endpoint()
@@ -46,7 +32,7 @@ def test_transfer_costs_no_thread_per_connection():
         qa.put((ep.get_metadata(), ep.get_serialized_descs(descs)))
         # Nothing is called here while the initiator works.
         assert qb.get(timeout=20) == "done"
-        after = _settled(before)
+        after = _threads()
         qa.put("counted")  # the initiator keeps its connections until now
         return before, after, bool((dst == 5).all())
 
@@ -79,7 +65,7 @@ def test_transfer_costs_no_thread_per_connection():
             assert ok
             if done:
                 break
-        after = _settled(before)
+        after = _threads()
         qb.put("done")
         assert qa.get(timeout=20) == "counted"
         return before, after, reads_ok

@@ -1,15 +1,11 @@
 // A libuccl_p2p connection costs no thread: its grant service runs on the
 // engine's progress path (Endpoint::serve_messages). Counted from
 // /proc/<pid>/status: after connect + accept the process has exactly the
-// threads it had before, once the engine's short-lived handshake thread is
-// gone. And the target of a read or write calls nothing: in the two-process
-// test the target sits in a blocking read of its stdin while the initiator's
-// transfers complete.
+// threads it had before (the engine's own two per endpoint: progress and
+// control listener, which also runs the handshakes). And the target of a read
+// or write calls nothing: in the two-process test the target sits in a
+// blocking read of its stdin while the initiator's transfers complete.
 #include <gtest/gtest.h>
-
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +18,10 @@
 #include <vector>
 
 #include "nixl_agent.h"
+#include "support/child_process.h"
+#include "support/hex.h"
+#include "support/pattern.h"
+#include "support/status_assert.h"
 
 namespace uccl_p2p_test {
 namespace {
@@ -37,22 +37,9 @@ int thread_count(pid_t pid = 0) {
   return -1;
 }
 
-// The thread count once it is back at or below `expected`, or the count after
-// 5 s. An incoming handshake runs on a thread of its own that the engine's
-// listener joins within about 50 ms after it finished: allow for it.
-int settled_thread_count(int expected, pid_t pid = 0) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  int n = thread_count(pid);
-  while (n > expected && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    n = thread_count(pid);
-  }
-  return n;
-}
-
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+std::vector<uint8_t> pattern(size_t n, uint64_t seed) {
   std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed + i * 7);
+  tcpx::test::fill_pattern(v.data(), n, seed);
   return v;
 }
 
@@ -121,18 +108,17 @@ TEST(UcclP2pThreads, ConnectionsCostNoThread) {
 
   const int with_engines = thread_count();
   ASSERT_TRUE(connect_pair());
-  // The first connection and transfer also start whatever the engines start
-  // only once (nothing today): the base to compare with.
+  // The first connection and transfer would also start whatever an engine
+  // starts only once (nothing today).
   auto [w0, r0] = write_then_read(conns[0], smr, src, dmr, dst, fifo, reinterpret_cast<uint64_t>(tbuf.data()));
   ASSERT_EQ(w0, UCCL_P2P_OK);
   ASSERT_EQ(r0, UCCL_P2P_OK);
   EXPECT_EQ(dst, src);
-  const int with_one = settled_thread_count(with_engines);
+  const int with_one = thread_count();
 
   for (int i = 0; i < kExtraConns; ++i) {
     ASSERT_TRUE(connect_pair()) << "connection " << i + 2;
-    auto next = pattern(kLen, static_cast<uint8_t>(11 + i));
-    std::copy(next.begin(), next.end(), src.begin());  // in place: src stays registered
+    tcpx::test::fill_pattern(src.data(), kLen, 11 + i);  // in place: src stays registered
     std::fill(dst.begin(), dst.end(), 0);
     auto [w, r] = write_then_read(conns[conns.size() - 2], smr, src, dmr, dst, fifo,
                                   reinterpret_cast<uint64_t>(tbuf.data()));
@@ -141,7 +127,7 @@ TEST(UcclP2pThreads, ConnectionsCostNoThread) {
     EXPECT_EQ(dst, src) << "connection " << i + 2;
     EXPECT_EQ(tbuf, src) << "connection " << i + 2;
   }
-  const int with_five = settled_thread_count(with_one);
+  const int with_five = thread_count();
   std::printf("threads: %d with two engines, %d with 1 connection pair, %d with %d\n", with_engines, with_one,
               with_five, 1 + kExtraConns);
   EXPECT_EQ(with_one, with_engines);
@@ -155,67 +141,29 @@ TEST(UcclP2pThreads, ConnectionsCostNoThread) {
   uccl_engine_destroy(target);
 }
 
+// uccl_p2p_peer speaks lines on its stdin/stdout: sends cmd (none when
+// empty) and returns the next line, "" if none came.
+std::string ask(tcpx::test::ChildProcess& peer, const std::string& cmd) {
+  if (!cmd.empty() && !peer.write_line(cmd).ok()) return "";
+  std::string line;
+  return peer.read_line(&line, kTimeoutMs).ok() ? line : "";
+}
+
 // The target agent (uccl_p2p_peer) in its own process, blocked in a read of
 // its stdin: it calls nothing while this process writes to and reads from
 // its buffer; its thread count is the same before and after our connection.
-class PeerProcess {
- public:
-  PeerProcess() {
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      close(in[1]);
-      close(out[0]);
-      execl(UCCL_P2P_PEER_BIN, UCCL_P2P_PEER_BIN, static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    to_ = fdopen(in[1], "w");
-    from_ = fdopen(out[0], "r");
-  }
-  ~PeerProcess() {
-    if (to_) fclose(to_);  // EOF on its stdin: it tears down and exits
-    if (from_) fclose(from_);
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  std::string ask(const std::string& cmd) {
-    if (!cmd.empty()) {
-      fprintf(to_, "%s\n", cmd.c_str());
-      fflush(to_);
-    }
-    char line[512];
-    return from_ && fgets(line, sizeof(line), from_) ? std::string(line) : "";
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* to_ = nullptr;
-  FILE* from_ = nullptr;
-};
-
 TEST(UcclP2pThreads, TargetProcessCallsNothingAndGainsNoThread) {
-  PeerProcess peer;
-  ASSERT_GT(peer.pid(), 0);
+  tcpx::test::ChildProcess peer;
+  ASSERT_OK(peer.spawn({UCCL_P2P_PEER_BIN}, tcpx::test::ChildOptions::line_protocol()));
   // "MD <conn_info> <addr> <hex FifoItem>": the peer is set up (including
   // its NIXL-style connection to itself) and now blocks on its stdin.
-  std::istringstream md(peer.ask(""));
+  std::istringstream md(ask(peer, ""));
   std::string tag, info, hex;
   uint64_t taddr = 0;
   md >> tag >> info >> taddr >> hex;
   ASSERT_EQ(tag, "MD");
-  ASSERT_EQ(hex.size(), 2u * FIFO_SIZE);
   char fifo[FIFO_SIZE];
-  for (size_t i = 0; i < FIFO_SIZE; ++i) fifo[i] = static_cast<char>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-  // Its own connection's handshake thread may still be finishing: let it go.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(tcpx::test::from_hex(hex, fifo, FIFO_SIZE));
   const int peer_before = thread_count(peer.pid());
   ASSERT_GT(peer_before, 0);
 
@@ -238,7 +186,7 @@ TEST(UcclP2pThreads, TargetProcessCallsNothingAndGainsNoThread) {
   EXPECT_EQ(dst, src);
   // The peer accepted our connection (its grant service answered both
   // transfers) and has no more threads than before.
-  const int peer_after = settled_thread_count(peer_before, peer.pid());
+  const int peer_after = thread_count(peer.pid());
   std::printf("peer threads: %d before our connection, %d with it\n", peer_before, peer_after);
   EXPECT_EQ(peer_after, peer_before);
   // The peer sees the bytes we wrote, once it has our notification (which
@@ -247,14 +195,15 @@ TEST(UcclP2pThreads, TargetProcessCallsNothingAndGainsNoThread) {
   notify_msg_t note = {};
   std::strncpy(note.name, "initiator", sizeof(note.name) - 1);
   ASSERT_EQ(uccl_engine_send_notif(c, &note), 0);
-  EXPECT_EQ(peer.ask("NOTIFS 1"), "NOTIFS 1\n");
-  EXPECT_EQ(peer.ask("CHECK 42 300000"), "OK\n");
+  EXPECT_EQ(ask(peer, "NOTIFS 1"), "NOTIFS 1");
+  EXPECT_EQ(ask(peer, "CHECK 42 300000"), "OK");
 
   uccl_engine_conn_destroy(c);
   uccl_engine_mr_destroy(e, smr);
   uccl_engine_mr_destroy(e, dmr);
   uccl_engine_destroy(e);
-  EXPECT_EQ(peer.ask("QUIT"), "");  // it exits cleanly: EOF on its stdout
+  ASSERT_OK(peer.write_line("QUIT"));
+  EXPECT_EQ(peer.wait_exit(kTimeoutMs), 0);  // it tears down like NIXL and exits cleanly
 }
 
 }  // namespace
