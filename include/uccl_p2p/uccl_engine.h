@@ -8,10 +8,11 @@
 // Return codes: 0 success; negative values are enum uccl_p2p_status errors
 // (UCCL's "-1 on failure" callers read any nonzero as failure).
 //
-// Threading: every function is thread-safe. Each connection has a service
-// thread of its own, started by connect/accept (uccl_engine_start_listener is
-// accepted and does nothing more): it answers the peer's requests, so the
-// target application never calls anything for a peer's read or write.
+// Threading: every function is thread-safe. Each connection's grant service,
+// installed by connect/accept (uccl_engine_start_listener is accepted and
+// does nothing more), answers the peer's requests, so the target application
+// never calls anything for a peer's read or write. The engine runs it on its
+// progress path: a connection costs no thread.
 //
 // What differs from UCCL, on purpose (docs/nixl.md):
 //  - FifoItems are capabilities checked by the target (see common.h): a
@@ -102,7 +103,7 @@ uccl_conn_t* uccl_engine_connect(uccl_engine_t* engine, char const* ip_addr,
 uccl_conn_t* uccl_engine_accept(uccl_engine_t* engine, char* ip_addr_buf,
                                 size_t ip_addr_buf_len, int* remote_gpu_idx);
 void uccl_engine_stop_accept(uccl_engine_t* engine);
-// The service thread already runs; kept for UCCL's call sequence. Returns 0.
+// The grant service already runs; kept for UCCL's call sequence. Returns 0.
 int uccl_engine_start_listener(uccl_conn_t* conn);
 // Closes the connection (its transfers fail) and frees the handle.
 void uccl_engine_conn_destroy(uccl_conn_t* conn);

@@ -4,7 +4,10 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <map>
+#include <optional>
 
 #include "bindings.h"
 #include "buffers.h"
@@ -66,32 +69,115 @@ void write_regions(Writer& w, const std::vector<Region>& regions) {
   for (auto& reg : regions) { w.u64(reg.ptr); w.u64(reg.size); }
 }
 
+// Answers one descriptor request (on the progress path: nothing here blocks).
+// A malformed request is answered with PROTOCOL_ERROR, which fails only the
+// peer's transfer() call.
+tcpx::Status answer(Endpoint& ep, ConnId conn, const std::vector<uint8_t>& request) {
+  Reader r{request.data(), request.size()};
+  uint64_t id = 0;
+  std::vector<Region> regions;
+  tcpx::Status s;
+  if (!r.tag(kRequestTag) || !r.u64(&id) || !read_regions(r, &regions)) {
+    s = tcpx::ProtocolError("malformed descriptor request");
+  }
+  std::vector<tcpx::FifoItem> items(regions.size());
+  for (size_t i = 0; i < regions.size() && s.ok(); ++i) {
+    const void* addr = reinterpret_cast<const void*>(regions[i].ptr);
+    MrId mr = 0;
+    s = ep.find_mr(addr, regions[i].size, &mr);
+    if (s.ok()) s = ep.advertise(conn, mr, addr, regions[i].size, &items[i]);
+  }
+  Writer w;
+  w.tag(kReplyTag);
+  w.u64(id);
+  w.u32(uint32_t(static_cast<int32_t>(s.code())));
+  w.u32(s.ok() ? uint32_t(items.size()) : 0);
+  if (s.ok()) for (auto& it : items) w.raw(it.bytes, sizeof(it.bytes));
+  w.raw(s.message().data(), s.message().size());
+  return ep.send_message(conn, w.out.data(), w.out.size());
+}
+
 }  // namespace
 
-DescService::DescService(std::shared_ptr<tcpx::Endpoint> ep) : ep_(std::move(ep)) {}
+struct DescService::Pending {
+  struct Reply {
+    ConnId conn = 0;
+    bool done = false;
+    tcpx::Status status;
+    std::vector<tcpx::FifoItem> items;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t next_request = 1;
+  std::map<uint64_t, Reply> replies;
+
+  // Files the peer's reply for the transfer() call waiting on it. A reply
+  // nobody waits for (given up, or malformed) is dropped.
+  void deliver(const std::vector<uint8_t>& reply) {
+    Reader r{reply.data(), reply.size()};
+    uint64_t id = 0;
+    uint32_t code = 0, n = 0;
+    if (!r.tag(kReplyTag) || !r.u64(&id) || !r.u32(&code) || !r.u32(&n) || n > kMaxDescs) return;
+    std::vector<tcpx::FifoItem> items(n);
+    for (auto& it : items) if (!r.raw(it.bytes, sizeof(it.bytes))) return;
+    std::string text(reinterpret_cast<const char*>(r.p), r.left);
+    std::lock_guard<std::mutex> lock(mu);
+    auto found = replies.find(id);
+    if (found == replies.end()) return;
+    found->second.done = true;
+    found->second.status = code == 0 ? tcpx::Status::Ok()
+                                     : tcpx::Status(static_cast<tcpx::StatusCode>(code),
+                                                    "peer: " + text);
+    found->second.items = std::move(items);
+    cv.notify_all();
+  }
+
+  // Every pending request, or those on one connection.
+  void fail(std::optional<ConnId> conn, const tcpx::Status& why) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [id, reply] : replies) {
+      if (!reply.done && (!conn || reply.conn == *conn)) {
+        reply.done = true;
+        reply.status = why;
+      }
+    }
+    cv.notify_all();
+  }
+};
+
+DescService::DescService(std::shared_ptr<tcpx::Endpoint> ep)
+    : ep_(std::move(ep)), pending_(std::make_shared<Pending>()) {}
 
 DescService::~DescService() { stop(); }
 
 void DescService::stop() {
   stop_ = true;
-  // The passive-accept thread may still add a thread while we join: repeat
-  // until none is left (serve() adds none once stop_ is set).
-  for (;;) {
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      threads.swap(threads_);
-    }
-    if (threads.empty()) break;
-    for (auto& t : threads) t.join();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
   }
-  fail_pending(std::nullopt, tcpx::NotFound("endpoint is closed"));
+  for (auto& t : threads) t.join();
+  pending_->fail(std::nullopt, tcpx::NotFound("endpoint is closed"));
 }
 
 void DescService::serve(ConnId conn) {
-  std::lock_guard<std::mutex> lock(mu_);
   if (stop_) return;
-  threads_.emplace_back([this, conn] { serve_loop(conn); });
+  // The callbacks run on the progress path of ep_'s engine, which owns them:
+  // they hold the engine by a plain pointer (a shared_ptr would keep it alive
+  // forever) and the pending requests by a shared_ptr.
+  Endpoint* ep = ep_.get();
+  std::shared_ptr<Pending> pending = pending_;
+  Endpoint::MessageService service;
+  service.on_message = [ep, pending, conn](std::vector<uint8_t>&& msg) {
+    if (msg.size() >= 4 && std::memcmp(msg.data(), kRequestTag, 4) == 0) return answer(*ep, conn, msg);
+    pending->deliver(msg);
+    return tcpx::Status::Ok();
+  };
+  service.on_closed = [pending, conn](const tcpx::Status& why) { pending->fail(conn, why); };
+  // Only BUSY (served already) or NOT_FOUND (no such connection) can come
+  // back; a transfer() over such a connection fails on its own.
+  (void)ep_->serve_messages(conn, std::move(service));
 }
 
 void DescService::start_passive_accept(std::function<void(ConnId)> on_conn) {
@@ -106,85 +192,14 @@ void DescService::start_passive_accept(std::function<void(ConnId)> on_conn) {
   });
 }
 
-void DescService::serve_loop(ConnId conn) {
-  while (!stop_) {
-    std::vector<uint8_t> msg;
-    tcpx::Status s = ep_->recv_message(conn, &msg, kSliceMs);
-    if (s.code() == tcpx::StatusCode::kTimedOut) continue;
-    if (!s.ok()) {
-      fail_pending(conn, s);
-      return;
-    }
-    if (msg.size() >= 4 && std::memcmp(msg.data(), kRequestTag, 4) == 0) {
-      answer(conn, msg);
-    } else {
-      deliver(msg);
-    }
-  }
-}
-
-void DescService::answer(ConnId conn, const std::vector<uint8_t>& request) {
-  Reader r{request.data(), request.size()};
-  uint64_t id = 0;
-  std::vector<Region> regions;
-  tcpx::Status s;
-  if (!r.tag(kRequestTag) || !r.u64(&id) || !read_regions(r, &regions)) {
-    s = tcpx::ProtocolError("malformed descriptor request");
-  }
-  std::vector<tcpx::FifoItem> items(regions.size());
-  for (size_t i = 0; i < regions.size() && s.ok(); ++i) {
-    const void* addr = reinterpret_cast<const void*>(regions[i].ptr);
-    MrId mr = 0;
-    s = ep_->find_mr(addr, regions[i].size, &mr);
-    if (s.ok()) s = ep_->advertise(conn, mr, addr, regions[i].size, &items[i]);
-  }
-  Writer w;
-  w.tag(kReplyTag);
-  w.u64(id);
-  w.u32(uint32_t(static_cast<int32_t>(s.code())));
-  w.u32(s.ok() ? uint32_t(items.size()) : 0);
-  if (s.ok()) for (auto& it : items) w.raw(it.bytes, sizeof(it.bytes));
-  w.raw(s.message().data(), s.message().size());
-  ep_->send_message(conn, w.out.data(), w.out.size());
-}
-
-void DescService::deliver(const std::vector<uint8_t>& reply) {
-  Reader r{reply.data(), reply.size()};
-  uint64_t id = 0;
-  uint32_t code = 0, n = 0;
-  if (!r.tag(kReplyTag) || !r.u64(&id) || !r.u32(&code) || !r.u32(&n) || n > kMaxDescs) return;
-  std::vector<tcpx::FifoItem> items(n);
-  for (auto& it : items) if (!r.raw(it.bytes, sizeof(it.bytes))) return;
-  std::string text(reinterpret_cast<const char*>(r.p), r.left);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto found = pending_.find(id);
-  if (found == pending_.end()) return;
-  found->second.done = true;
-  found->second.status = code == 0 ? tcpx::Status::Ok()
-                                   : tcpx::Status(static_cast<tcpx::StatusCode>(code),
-                                                  "peer: " + text);
-  found->second.items = std::move(items);
-  cv_.notify_all();
-}
-
-void DescService::fail_pending(std::optional<ConnId> conn, const tcpx::Status& why) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, reply] : pending_) {
-    if (!reply.done && (!conn || reply.conn == *conn)) {
-      reply.done = true;
-      reply.status = why;
-    }
-  }
-  cv_.notify_all();
-}
-
 tcpx::Status DescService::request_fifos(ConnId conn, const std::vector<Region>& remote,
                                         int timeout_ms, std::vector<tcpx::FifoItem>* out) {
+  Pending& p = *pending_;
   uint64_t id;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    id = next_request_++;
-    pending_[id].conn = conn;
+    std::lock_guard<std::mutex> lock(p.mu);
+    id = p.next_request++;
+    p.replies[id].conn = conn;
   }
   Writer w;
   w.tag(kRequestTag);
@@ -200,21 +215,21 @@ tcpx::Status DescService::request_fifos(ConnId conn, const std::vector<Region>& 
     bool done;
     {
       py::gil_scoped_release release;
-      std::unique_lock<std::mutex> lock(mu_);
-      done = cv_.wait_for(lock, std::chrono::milliseconds(kSliceMs),
-                          [&] { return pending_[id].done; });
+      std::unique_lock<std::mutex> lock(p.mu);
+      done = p.cv.wait_for(lock, std::chrono::milliseconds(kSliceMs),
+                           [&] { return p.replies[id].done; });
     }
     if (done) break;
     if (PyErr_CheckSignals() != 0) {
-      std::lock_guard<std::mutex> lock(mu_);
-      pending_.erase(id);
+      std::lock_guard<std::mutex> lock(p.mu);
+      p.replies.erase(id);
       throw py::error_already_set();
     }
     if (std::chrono::steady_clock::now() > deadline) s = tcpx::TimedOut("no descriptor reply from the peer");
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  Reply reply = std::move(pending_[id]);
-  pending_.erase(id);
+  std::lock_guard<std::mutex> lock(p.mu);
+  Pending::Reply reply = std::move(p.replies[id]);
+  p.replies.erase(id);
   if (!s.ok()) return s;
   if (!reply.status.ok()) return reply.status;
   if (reply.items.size() != remote.size()) return tcpx::ProtocolError("descriptor reply count mismatch");
@@ -234,7 +249,7 @@ void UcclEndpoint::close() {
   }
   if (descs) {
     py::gil_scoped_release release;
-    descs.reset();  // joins its threads before the endpoint goes
+    descs.reset();  // joins its accept thread before the endpoint goes
   }
   if (ep_) ep_->close();
 }

@@ -5,19 +5,19 @@
 // remote buffer without the target doing anything. A TCPX transfer needs a
 // FIFO item that the target's engine made with advertise() for that very
 // connection. So transfer() asks the peer for them in one round trip on the
-// connection's message channel (Endpoint::send_message), and a thread per
-// connection on each side answers such requests (find_mr + advertise) and
-// routes the replies to the waiting transfer() call.
+// connection's message channel (Endpoint::send_message), and each side's
+// message service on the connection (Endpoint::serve_messages: the engine
+// runs it on its progress path, no thread per connection) answers such
+// requests (find_mr + advertise) and routes the replies to the waiting
+// transfer() call. The service touches no Python object and never takes the
+// GIL: it runs on engine threads, or on any thread that drives progress.
 #ifndef TCPX_PY_UCCL_DESCS_H_
 #define TCPX_PY_UCCL_DESCS_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -29,10 +29,12 @@ class DescService {
  public:
   explicit DescService(std::shared_ptr<tcpx::Endpoint> ep);
   ~DescService();  // stop()
-  // Stops and joins every thread; pending requests fail.
+  // Joins the passive-accept thread; pending requests fail. The connections'
+  // services keep answering the peers until the endpoint closes.
   void stop();
 
-  // Answers the peer's requests on conn from now on.
+  // Answers the peer's requests on conn from now on (installs the message
+  // service; requests that arrived before are answered first).
   void serve(tcpx::ConnId conn);
   // Accepts connections in the background; each is served and reported.
   void start_passive_accept(std::function<void(tcpx::ConnId)> on_conn);
@@ -43,25 +45,16 @@ class DescService {
                              int timeout_ms, std::vector<tcpx::FifoItem>* out);
 
  private:
-  struct Reply {
-    tcpx::ConnId conn = 0;
-    bool done = false;
-    tcpx::Status status;
-    std::vector<tcpx::FifoItem> items;
-  };
-  void serve_loop(tcpx::ConnId conn);
-  void answer(tcpx::ConnId conn, const std::vector<uint8_t>& request);
-  void deliver(const std::vector<uint8_t>& reply);
-  // Every pending request, or those on one connection.
-  void fail_pending(std::optional<tcpx::ConnId> conn, const tcpx::Status& why);
+  // The requests awaiting a reply (uccl_descs.cc). Shared with the
+  // connections' services, which the engine owns and may run, and destroy,
+  // after this object is gone.
+  struct Pending;
 
   std::shared_ptr<tcpx::Endpoint> ep_;
+  std::shared_ptr<Pending> pending_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t next_request_ = 1;
-  std::map<uint64_t, Reply> pending_;
-  std::vector<std::thread> threads_;
+  std::mutex mu_;  // threads_
+  std::vector<std::thread> threads_;  // passive accept (one per endpoint)
 };
 
 }  // namespace tcpx_py

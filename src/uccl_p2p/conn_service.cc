@@ -1,7 +1,12 @@
-// A connection's service thread: it reads the connection's application
-// messages and answers them, so that the target of a read or write never has
-// to call anything and the initiator's transfers move on from granting to
-// running without a caller polling.
+// A connection's grant service: it answers the connection's application
+// messages, so that the target of a read or write never has to call anything
+// and the initiator's transfers move on from granting to running without a
+// caller polling. The Endpoint runs it on its progress path
+// (Endpoint::serve_messages), in the pass that read the message, on whichever
+// thread drives at the time: no thread per connection, and a grant reply
+// leaves in the same pass as the request it answers. So nothing here blocks,
+// and conn->mu is taken only for moments (see state.h for who must not hold
+// it).
 #include <new>
 #include <string>
 
@@ -11,10 +16,6 @@
 
 namespace tcpx::uccl_p2p {
 namespace {
-
-// The wait of one recv_message: bounds how long conn_destroy waits for the
-// thread when the close itself does not wake it.
-constexpr int kRecvSliceMs = 100;
 
 // Target side: check every range against the grants and advertise it to this
 // peer, or refuse the whole batch naming the first bad range.
@@ -44,7 +45,8 @@ GrantReply serve(uccl_conn* c, const GrantRequest& req) {
 }
 
 // Initiator side: one batch of grants arrived; once all did, start the data
-// transfer itself.
+// transfer itself (on the progress path the vector transfer's ops queue and
+// start with the next pass).
 void on_reply(uccl_conn* c, const GrantReply& reply) {
   std::lock_guard<std::mutex> lk(c->mu);
   auto it = c->transfers.find(reply.request_id);
@@ -75,43 +77,48 @@ void on_reply(uccl_conn* c, const GrantReply& reply) {
   }
 }
 
-void handle(uccl_conn* c, const std::vector<uint8_t>& bytes) {
+// One message from the peer. An error (a message that is not ours, or
+// malformed) fails this connection, as the C API's md service does: a peer
+// that breaks the protocol is not trusted with further grants, and its
+// transfers still waiting end with the error (on_closed) instead of waiting
+// for a reply that may never come. Other connections are not affected.
+Status handle(uccl_conn* c, const std::vector<uint8_t>& bytes) {
   MessageType type;
-  Status s = peek_type(bytes, &type);
-  if (s.ok() && type == MessageType::kGrantRequest) {
+  TCPX_RETURN_IF_ERROR(peek_type(bytes, &type));
+  if (type == MessageType::kGrantRequest) {
     GrantRequest req;
-    s = decode(bytes, &req);
-    if (s.ok()) {
-      auto out = encode(serve(c, req));
-      s = c->engine->ep->send_message(c->id, out.data(), out.size());
-    }
-  } else if (s.ok()) {
-    GrantReply reply;
-    s = decode(bytes, &reply);
-    if (s.ok()) on_reply(c, reply);
+    TCPX_RETURN_IF_ERROR(decode(bytes, &req));
+    auto out = encode(serve(c, req));
+    return c->engine->ep->send_message(c->id, out.data(), out.size());
   }
-  if (!s.ok()) TCPX_WARN("uccl_p2p: message from %s:%u: %s", c->peer.ip.c_str(), c->peer.port, s.to_string().c_str());
+  GrantReply reply;
+  TCPX_RETURN_IF_ERROR(decode(bytes, &reply));
+  on_reply(c, reply);
+  return Status::Ok();
 }
 
-void serve_loop(uccl_conn* c) {
-  std::vector<uint8_t> bytes;
-  Status s;
-  while (!c->stopping.load()) {
-    s = c->engine->ep->recv_message(c->id, &bytes, kRecvSliceMs);
-    if (s.code() == StatusCode::kTimedOut) continue;
-    if (!s.ok()) break;
-    handle(c, bytes);
-  }
-  int code = 0;
-  if (c->stopping.load()) {
-    s = Status(StatusCode::kNotFound, "connection destroyed");
-    code = UCCL_P2P_E_CLOSED;
-  }
-  // Nobody will answer the grants still awaited: fail them now.
+// The connection failed or was closed: nobody will answer the grants still
+// awaited, so fail them now, and refuse new transfers from here on.
+void on_closed(uccl_conn* c, const Status& why) {
   std::lock_guard<std::mutex> lk(c->mu);
-  c->closed = s;
+  c->closed = why;
   for (auto& [id, t] : c->transfers)
-    if (t.phase == Transfer::Phase::kGranting) fail(t, s, code);
+    if (t.phase == Transfer::Phase::kGranting) fail(t, why);
+}
+
+Endpoint::MessageService grant_service(uccl_conn* c) {
+  // c outlives the service: close_and_free closes the connection, which
+  // retires the service, before it frees c.
+  Endpoint::MessageService service;
+  service.on_message = [c](std::vector<uint8_t>&& bytes) {
+    Status s = handle(c, bytes);
+    if (!s.ok())
+      TCPX_WARN("uccl_p2p: closing the connection to %s:%u: %s", c->peer.ip.c_str(), c->peer.port,
+                s.to_string().c_str());
+    return s;
+  };
+  service.on_closed = [c](const Status& why) { on_closed(c, why); };
+  return service;
 }
 
 }  // namespace
@@ -125,19 +132,26 @@ uccl_conn* adopt_connection(uccl_engine* e, ConnId id, const PeerInfo& peer) {
   c->engine = e;
   c->id = id;
   c->peer = peer;
-  {
-    std::lock_guard<std::mutex> lk(e->mu);
-    e->conns.push_back(c);
+  // Messages that arrived before (the peer may ask at once) are served first.
+  Status s = e->ep->serve_messages(id, grant_service(c));
+  if (!s.ok()) {
+    TCPX_WARN("uccl_p2p: serving the connection to %s:%u: %s", peer.ip.c_str(), peer.port, s.to_string().c_str());
+    close_and_free(c);
+    return nullptr;
   }
-  c->service = std::thread(serve_loop, c);
+  std::lock_guard<std::mutex> lk(e->mu);
+  e->conns.push_back(c);
   return c;
 }
 
 void close_and_free(uccl_conn* c) {
-  c->stopping = true;
-  // Closing makes recv_message fail at once, so the thread ends promptly.
-  c->engine->ep->close_connection(c->id);
-  if (c->service.joinable()) c->service.join();
+  // Retires the grant service too: once close_connection returns, the engine
+  // never calls it (and so never touches c) again. Its on_closed ran, failing
+  // the transfers still granting. Called with no lock held: the close runs
+  // that on_closed, which takes c->mu.
+  Status s = c->engine->ep->close_connection(c->id);
+  if (!s.ok()) TCPX_WARN("uccl_p2p: closing connection %llu: %s", static_cast<unsigned long long>(c->id),
+                         s.to_string().c_str());
   delete c;
 }
 

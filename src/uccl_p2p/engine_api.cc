@@ -156,6 +156,8 @@ void uccl_engine_stop_accept(uccl_engine_t* engine) {
   if (engine != nullptr) engine->accept_stopped = true;
 }
 
+// Nothing to start: connect and accept already installed the connection's
+// grant service (NIXL does not call this for its same-process connection).
 int uccl_engine_start_listener(uccl_conn_t* conn) { return conn == nullptr ? UCCL_P2P_E_INVALID : UCCL_P2P_OK; }
 
 void uccl_engine_conn_destroy(uccl_conn_t* conn) {

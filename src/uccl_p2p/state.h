@@ -1,10 +1,18 @@
 // The objects behind uccl_engine_t and uccl_conn_t of libuccl_p2p.so.
 //
 // Ownership: an engine owns its Endpoint, its registrations, its grants and
-// its connections; a connection owns a service thread that reads the
-// connection's application messages (GRANT_REQUEST / GRANT_REPLY) and its
-// transfers in flight. Lock order: engine.mu before conn.mu; the grant
-// table's own lock is innermost.
+// its connections; a connection owns its transfers in flight. A connection's
+// application messages (GRANT_REQUEST / GRANT_REPLY) are answered by its
+// grant service, which the Endpoint runs on its progress path
+// (Endpoint::serve_messages): no thread per connection.
+//
+// Lock order: engine.mu before conn.mu; the grant table's own lock is
+// innermost. The grant service runs under the Endpoint's progress token and
+// takes conn.mu, so no thread may hold conn.mu while calling an Endpoint
+// function that may drive progress (and so run the service on this very
+// thread): poll_async, wait, the blocking transfers, close_connection, dereg,
+// serve_messages and the *_async calls (which start ops on the caller's
+// thread when nobody drives).
 #ifndef TCPX_UCCL_P2P_STATE_H_
 #define TCPX_UCCL_P2P_STATE_H_
 
@@ -13,7 +21,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "tcpx/endpoint.h"
@@ -33,7 +40,9 @@ struct Region {
 // It first waits for the target's grants (one reply per batch), then runs as
 // one tcpx vector transfer.
 struct Transfer {
-  enum class Phase { kGranting, kRunning, kFailed };
+  // kDone: the engine said OK; the next status/result call reports and
+  // retires it.
+  enum class Phase { kGranting, kRunning, kDone, kFailed };
   bool is_read = false;
   Phase phase = Phase::kGranting;
   std::vector<IoPiece> pieces;  // remote filled in from the grants
@@ -57,13 +66,11 @@ struct uccl_conn {
   uccl_engine* engine = nullptr;
   tcpx::ConnId id = 0;
   tcpx::PeerInfo peer;
-  std::thread service;
-  std::atomic<bool> stopping{false};
 
   std::mutex mu;  // everything below
   std::map<uint64_t, tcpx::uccl_p2p::Transfer> transfers;
   uint64_t next_transfer_id = 1;
-  tcpx::Status closed;  // sticky: not OK once the service thread has ended
+  tcpx::Status closed;  // sticky: not OK once the connection failed or closed (grant service's on_closed)
 };
 
 struct uccl_engine {
@@ -79,11 +86,13 @@ struct uccl_engine {
 
 namespace tcpx::uccl_p2p {
 
-// Creates the connection object for an established tcpx connection, starts
-// its service thread and adds it to the engine (conn_service.cc).
+// Creates the connection object for an established tcpx connection, installs
+// its grant service on the Endpoint and adds it to the engine
+// (conn_service.cc).
 uccl_conn* adopt_connection(uccl_engine* e, ConnId id, const PeerInfo& peer);
-// Stops the service thread, closes the tcpx connection and frees the object.
-// The caller has already removed it from e->conns.
+// Closes the tcpx connection, which retires its grant service (no callback
+// runs once the close returns), and frees the object. The caller has already
+// removed it from e->conns.
 void close_and_free(uccl_conn* c);
 
 // The process-wide list of live engines, for uccl_engine_get_notifs()

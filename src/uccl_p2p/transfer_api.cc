@@ -3,9 +3,10 @@
 // A transfer has two steps. The initiator sends the FifoItems to the target
 // (GRANT_REQUEST); the target checks each against the regions it prepared
 // and answers with its own tcpx advertisements (GRANT_REPLY, handled by the
-// service thread in conn_service.cc), which then run as one tcpx vector
-// read or write. So the caller's call returns at once, and a forged item
-// fails only its own transfer, at the target's word.
+// grant service in conn_service.cc, which the Endpoint runs on its progress
+// path), which then run as one tcpx vector read or write. So the caller's
+// call returns at once, and a forged item fails only its own transfer, at the
+// target's word.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -67,13 +68,18 @@ int post(bool is_read, uccl_conn_t* conn, const std::vector<uccl_mr_t>& mr_ids, 
   t.batches_left = (refs.size() + kMaxBatch - 1) / kMaxBatch;
   t.batch_granted.assign(t.batches_left, false);
 
-  // Registered before the requests leave, so that no reply can miss it; under
-  // conn->mu, so that a service thread ending now fails it rather than
-  // leaving it waiting.
-  std::lock_guard<std::mutex> lk(conn->mu);
-  if (!conn->closed.ok()) return to_code(conn->closed);
-  uint64_t id = conn->next_transfer_id++;
-  conn->transfers.emplace(id, std::move(t));
+  // Registered before the requests leave, so that no reply can miss it; after
+  // checking conn->closed under conn->mu, so that a connection failing now
+  // fails it (the grant service's on_closed) rather than leaving it waiting.
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lk(conn->mu);
+    if (!conn->closed.ok()) return to_code(conn->closed);
+    id = conn->next_transfer_id++;
+    conn->transfers.emplace(id, std::move(t));
+  }
+  // Sent without conn->mu: nothing may hold it while calling the Endpoint
+  // (state.h).
   for (size_t first = 0; first < refs.size(); first += kMaxBatch) {
     GrantRequest req;
     req.request_id = id;
@@ -82,7 +88,8 @@ int post(bool is_read, uccl_conn_t* conn, const std::vector<uccl_mr_t>& mr_ids, 
     auto bytes = encode(req);
     Status s = conn->engine->ep->send_message(conn->id, bytes.data(), bytes.size());
     if (!s.ok()) {
-      conn->transfers.erase(id);
+      std::lock_guard<std::mutex> lk(conn->mu);
+      conn->transfers.erase(id);  // a reply to an earlier batch finds nothing
       TCPX_WARN("uccl_p2p: %s: %s", op, s.to_string().c_str());
       return to_code(s);
     }
@@ -91,7 +98,45 @@ int post(bool is_read, uccl_conn_t* conn, const std::vector<uccl_mr_t>& mr_ids, 
   return UCCL_P2P_OK;
 }
 
-// The state of a transfer, retiring it once final. Called with conn->mu held.
+// Brings a transfer up to date. Asks the engine without conn->mu held: a
+// poll may run a progress pass on this thread, which may call this
+// connection's grant service, which takes conn->mu.
+void refresh(uccl_conn_t* conn, uint64_t transfer_id) {
+  tcpx::XferId xfer = 0;
+  Transfer::Phase phase;
+  {
+    std::lock_guard<std::mutex> lk(conn->mu);
+    auto it = conn->transfers.find(transfer_id);
+    if (it == conn->transfers.end()) return;
+    phase = it->second.phase;
+    xfer = it->second.xfer;
+  }
+  tcpx::Endpoint& ep = *conn->engine->ep;
+  if (phase == Transfer::Phase::kGranting) {
+    // A caller polling for a transfer still waiting for its grants drives
+    // too, when nobody else does: the reply is then read, and the data
+    // transfer posted, by the thread that waits for it.
+    (void)ep.progress();
+    return;
+  }
+  if (phase != Transfer::Phase::kRunning) return;
+  Status s = ep.poll_async(xfer);
+  if (s.in_progress()) return;
+  std::lock_guard<std::mutex> lk(conn->mu);
+  auto it = conn->transfers.find(transfer_id);
+  if (it == conn->transfers.end() || it->second.phase != Transfer::Phase::kRunning) return;
+  // Two threads polled the same transfer: the engine gave the final answer to
+  // the other one (this one got NOT_FOUND), which records it.
+  if (s.code() == tcpx::StatusCode::kNotFound) return;
+  if (s.ok()) {
+    it->second.phase = Transfer::Phase::kDone;
+  } else {
+    fail(it->second, s);
+  }
+}
+
+// The state of a transfer as refresh() left it, retiring it once it
+// succeeded. Called with conn->mu held; calls nothing in the Endpoint.
 int result_locked(uccl_conn_t* conn, uint64_t transfer_id, std::string* why) {
   auto it = conn->transfers.find(transfer_id);
   if (it == conn->transfers.end()) {
@@ -99,16 +144,16 @@ int result_locked(uccl_conn_t* conn, uint64_t transfer_id, std::string* why) {
     return UCCL_P2P_E_NOT_FOUND;
   }
   Transfer& t = it->second;
-  if (t.phase == Transfer::Phase::kRunning) {
-    Status s = conn->engine->ep->poll_async(t.xfer);
-    if (s.in_progress()) return UCCL_P2P_IN_PROGRESS;
-    if (s.ok()) {
+  switch (t.phase) {
+    case Transfer::Phase::kGranting:
+    case Transfer::Phase::kRunning:
+      return UCCL_P2P_IN_PROGRESS;
+    case Transfer::Phase::kDone:
       conn->transfers.erase(it);
       return UCCL_P2P_OK;
-    }
-    fail(t, s);
+    case Transfer::Phase::kFailed:
+      break;
   }
-  if (t.phase == Transfer::Phase::kGranting) return UCCL_P2P_IN_PROGRESS;
   if (why) *why = t.error.to_string();
   return t.code;
 }
@@ -139,6 +184,7 @@ int uccl_engine_write(uccl_conn_t* conn, uccl_mr_t mr, void const* data, size_t 
 
 bool uccl_engine_xfer_status(uccl_conn_t* conn, uint64_t transfer_id) {
   if (conn == nullptr) return false;
+  refresh(conn, transfer_id);
   std::lock_guard<std::mutex> lk(conn->mu);
   std::string why;
   int rc = result_locked(conn, transfer_id, &why);
@@ -158,6 +204,7 @@ int uccl_engine_xfer_result(uccl_conn_t* conn, uint64_t transfer_id, char* why, 
   if (conn == nullptr) return UCCL_P2P_E_INVALID;
   std::string reason;
   int rc;
+  refresh(conn, transfer_id);
   {
     std::lock_guard<std::mutex> lk(conn->mu);
     rc = result_locked(conn, transfer_id, &reason);
