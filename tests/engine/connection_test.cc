@@ -15,19 +15,6 @@ using namespace tcpx::test;
 
 namespace {
 
-int raw_connect(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST(Connection, GarbageAndSilentClientsDoNotBlockOthers) {
   set_test_env(false);
   std::unique_ptr<Endpoint> a, b;

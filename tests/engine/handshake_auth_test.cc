@@ -141,19 +141,6 @@ TEST(HandshakeAuth, WrongKeyFromTheEnvironmentAcrossProcesses) {
   EXPECT_NE(hs.find("auth keys (TCPX_AUTH_KEY) differ"), std::string::npos) << hs;
 }
 
-int raw_connect(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // A hand-made connector stops after the challenge: the acceptor holds the
 // accepted socket and nothing else (the built-in plugin's listen comms are
 // sockets too, so one would show), and no thread. A wrong proof is refused.

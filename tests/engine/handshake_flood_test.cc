@@ -25,19 +25,6 @@ using namespace tcpx::test;
 
 namespace {
 
-int raw_connect(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Milliseconds until the peer closes fd (reading and dropping what it
 // sends), or -1 if it is still open after limit_ms.
 long ms_until_closed(int fd, int limit_ms) {

@@ -59,6 +59,10 @@ Status make_endpoint(std::unique_ptr<Endpoint>* out, int gpu = 0, Config cfg = l
 // line protocol. extra_env entries "K=V" replace inherited ones. A non-empty
 // launcher is a command that execs the peer in its place, e.g. {"ip",
 // "netns", "exec", NAME}: the peer keeps the pid, so killing still reaches it.
+// A plain TCP connection to 127.0.0.1:port (a hand-made, possibly hostile,
+// client); the fd, or -1.
+int raw_connect(uint16_t port);
+
 Status start_engine_peer(ChildProcess* peer, const std::string& role, const std::vector<std::string>& args = {},
                          const std::vector<std::string>& extra_env = {},
                          const std::vector<std::string>& launcher = {});
