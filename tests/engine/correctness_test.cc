@@ -20,9 +20,12 @@ namespace {
 constexpr int kBoundMs = 5000;
 constexpr size_t kBuf = 1 << 20;
 
+// The buffer is declared first so that it is freed last: the endpoint's
+// progress thread may still be sending from it (a served read) until the
+// endpoint is destroyed, whatever the peer has already received.
 struct Side {
-  std::unique_ptr<Endpoint> ep;
   std::vector<uint8_t> buf = std::vector<uint8_t>(kBuf);
+  std::unique_ptr<Endpoint> ep;
   MrId mr = 0;
 };
 

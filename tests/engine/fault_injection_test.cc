@@ -21,9 +21,10 @@ namespace {
 constexpr int kBoundMs = 5000;  // design: a dead connection fails its transfers within 5 s
 constexpr size_t kBuf = 4 << 20;
 
+// Buffers first, so they outlive the endpoint's progress thread.
 struct Side {
-  std::unique_ptr<Endpoint> ep;
   std::vector<uint8_t> out = std::vector<uint8_t>(kBuf), in = std::vector<uint8_t>(kBuf);
+  std::unique_ptr<Endpoint> ep;
   MrId out_mr = 0, in_mr = 0;
   void reg() {
     ASSERT_TRUE(ep->reg(out.data(), out.size(), &out_mr).ok());

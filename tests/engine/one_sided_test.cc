@@ -47,10 +47,10 @@ class OneSided : public ::testing::TestWithParam<PluginMode> {
                      std::to_string(start));
     return peer_.expect("CHECK ");
   }
+  std::vector<uint8_t> buf_;  // declared first: it must outlive the endpoint's progress thread
   std::unique_ptr<Endpoint> ep_;
   ChildProcess peer_;
   ConnId c_ = 0;
-  std::vector<uint8_t> buf_;
   MrId mr_ = 0;
 };
 
