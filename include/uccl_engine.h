@@ -72,7 +72,8 @@ enum uccl_status {
   UCCL_E_BUSY = -9,          /* refused because the object is in use */
   UCCL_E_INTERNAL = -10,     /* a bug in this library */
   UCCL_E_REJECTED = -11,     /* the target refused the request (bad region) */
-  UCCL_E_CLOSED = -12        /* the connection or engine was destroyed */
+  UCCL_E_CLOSED = -12,       /* the connection or engine was destroyed */
+  UCCL_E_CANCELLED = -13     /* cancelled by this side */
 };
 
 typedef enum uccl_msg_type {

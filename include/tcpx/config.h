@@ -45,6 +45,11 @@ struct Config {
   // it froze while transfers are outstanding, 1.5x while idle.
   //                                                    TCPX_PEER_TIMEOUT_MS
   int peer_timeout_ms = 5000;
+  // Deadline of every transfer, from its post; 0 = none. A transfer still
+  // waiting for the peer's application at its deadline ends TIMED_OUT (see
+  // Endpoint::cancel for which ones can); Endpoint::set_timeout sets one
+  // transfer's.                                        TCPX_TRANSFER_TIMEOUT_MS
+  int transfer_timeout_ms = 0;
   // ncclNet v7 plugin to dlopen; empty = the built-in TCP plugin installed
   // next to the library.                               TCPX_NET_PLUGIN
   std::string plugin_path;

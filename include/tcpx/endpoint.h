@@ -163,9 +163,10 @@ class Endpoint {
   // otherwise the transfer's error. A final answer retires the id: a later
   // poll of it is NOT_FOUND.
   Status poll_async(XferId xfer);
-  // Blocks until the transfer is final or timeout_ms passes (TIMED_OUT, the
-  // transfer stays live). timeout_ms < 0 waits without a deadline (a dead
-  // peer still ends it with an error). Retires the id like poll_async.
+  // Blocks until the transfer is final or timeout_ms passes (IN_PROGRESS,
+  // the transfer stays live; TIMED_OUT is a final status, from the
+  // transfer's own deadline). timeout_ms < 0 waits without a deadline (a
+  // dead peer still ends it with an error). Retires the id like poll_async.
   Status wait(XferId xfer, int timeout_ms = -1);
   // Runs one progress pass on the calling thread unless another thread is
   // driving (then returns at once). For callers that poll in their own loop;
@@ -177,6 +178,26 @@ class Endpoint {
   // 1024 most recent vector transfers so retired (65536 pieces in all);
   // NOT_FOUND after that.
   Status piece_status(XferId xfer, size_t piece, Status* out) const;
+
+  // ---- Cancel and deadlines -------------------------------------------------
+  // Cancels a running transfer. It ends CANCELLED if it still waits for the
+  // peer's application: a receive no send has matched yet (at once), or a
+  // send the peer has not matched with a receive (the peer forgets it; if it
+  // matched it meanwhile, its receive fails CANCELLED too). A write is
+  // withdrawn the same way if the target has not yet said where the data
+  // goes. Anything else ends as it would have: a transfer whose data is
+  // moving (a posted plugin request cannot be withdrawn, and every chunk the
+  // peer expects must flow for the connection's channels to stay in step),
+  // a read (the target answers at once), a receive already matched. Each of
+  // those is bounded by the peer's progress, and by TCPX_PEER_TIMEOUT_MS when
+  // the peer is gone. The buffer is the caller's again once the transfer's
+  // final status is reported, never before. OK: the cancel was taken (the
+  // final status tells what happened); NOT_FOUND: the transfer is not running.
+  Status cancel(XferId xfer);
+  // Gives a running transfer a deadline timeout_ms from now, replacing
+  // Config::transfer_timeout_ms: at the deadline it is cancelled as by
+  // cancel(), with TIMED_OUT instead of CANCELLED.
+  Status set_timeout(XferId xfer, int timeout_ms);
 
   // ---- Notifications -----------------------------------------------------------
   // Delivered to the peer after the data of every transfer on this connection

@@ -58,7 +58,8 @@ enum uccl_p2p_status {
   UCCL_P2P_E_UNSUPPORTED = -7,  // not available here (IPC, two-sided send)
   UCCL_P2P_E_INTERNAL = -8,     // a bug in this library
   UCCL_P2P_E_REJECTED = -9,     // the target refused the FifoItem
-  UCCL_P2P_E_CLOSED = -10       // accept stopped / connection closed locally
+  UCCL_P2P_E_CLOSED = -10,      // accept stopped / connection closed locally
+  UCCL_P2P_E_CANCELLED = -11    // cancelled by this side
 };
 
 // Fixed-size notification: name is a C string, msg a MSG_SIZE-byte blob

@@ -36,6 +36,13 @@ tcpx::Config config_from(const py::dict& overrides) {
     else if (key == "eager_bytes") c.eager_bytes = py::cast<size_t>(v);
     else if (key == "connect_timeout_ms") c.connect_timeout_ms = py::cast<int>(v);
     else if (key == "peer_timeout_ms") c.peer_timeout_ms = py::cast<int>(v);
+    else if (key == "transfer_timeout_ms") c.transfer_timeout_ms = py::cast<int>(v);
+    else if (key == "spin_us") c.spin_us = py::cast<int>(v);
+    else if (key == "max_unmatched_bytes") c.max_unmatched_bytes = py::cast<size_t>(v);
+    else if (key == "max_undelivered_bytes") c.max_undelivered_bytes = py::cast<size_t>(v);
+    else if (key == "max_control_backlog_bytes") c.max_control_backlog_bytes = py::cast<size_t>(v);
+    else if (key == "max_handshakes") c.max_handshakes = py::cast<int>(v);
+    else if (key == "auth_key") c.auth_key = py::cast<std::string>(v);
     else if (key == "plugin_path") c.plugin_path = py::cast<std::string>(v);
     else if (key == "net_dev") c.net_dev = py::cast<int>(v);
     else if (key == "listen_addr") c.listen_addr = py::cast<std::string>(v);
@@ -68,7 +75,7 @@ std::vector<tcpx::IoPiece> pieces_from(const py::list& list) {
 }
 
 bool done_or_raise(const tcpx::Status& s) {
-  if (s.in_progress() || s.code() == tcpx::StatusCode::kTimedOut) return false;
+  if (s.in_progress()) return false;  // TIMED_OUT is final: the transfer's own deadline
   throw_if_error(s);
   return true;
 }
@@ -224,6 +231,12 @@ void bind_core(py::module_& m) {
         return done_or_raise(self.wait(x, timeout_ms));
       }, py::arg("xfer"), py::arg("timeout_ms") = -1,
          "True once done, False on timeout (still live); raises its error")
+      .def("cancel", [](PyEndpoint& self, XferId x) {
+        throw_if_error(self.call([&](Endpoint& ep) { return ep.cancel(x); }));
+      }, py::arg("xfer"), "Cancels the transfer where it still can be (Endpoint::cancel)")
+      .def("set_timeout", [](PyEndpoint& self, XferId x, int timeout_ms) {
+        throw_if_error(self.call([&](Endpoint& ep) { return ep.set_timeout(x, timeout_ms); }));
+      }, py::arg("xfer"), py::arg("timeout_ms"), "Gives the transfer a deadline (Endpoint::set_timeout)")
       .def("send_notification", [](PyEndpoint& self, ConnId c, const std::string& name,
                                    const std::string& msg) {
         throw_if_error(self.call([&](Endpoint& ep) { return ep.send_notification(c, name, msg); }));

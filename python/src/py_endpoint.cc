@@ -56,7 +56,7 @@ tcpx::Status PyEndpoint::closed_status() {
 
 void PyEndpoint::throw_closed() { throw StatusError(closed_status()); }
 
-tcpx::Status PyEndpoint::sliced(int timeout_ms,
+tcpx::Status PyEndpoint::sliced(int timeout_ms, tcpx::StatusCode not_yet,
                                 const std::function<tcpx::Status(int)>& step) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
@@ -67,7 +67,7 @@ tcpx::Status PyEndpoint::sliced(int timeout_ms,
       py::gil_scoped_release release;
       s = step(slice);
     }
-    if (s.code() != tcpx::StatusCode::kTimedOut) return s;
+    if (s.code() != not_yet) return s;
     // Closed by another thread: stop waiting so the engine can go (its
     // destructor fails what is still outstanding).
     if (closing_) return closed_status();
@@ -80,13 +80,13 @@ tcpx::Status PyEndpoint::accept(int timeout_ms, tcpx::ConnId* conn,
                                 tcpx::PeerInfo* peer) {
   std::shared_ptr<tcpx::Endpoint> ep = ep_;
   if (!ep) return closed_status();
-  return sliced(timeout_ms,
+  return sliced(timeout_ms, tcpx::StatusCode::kTimedOut,
                 [&](int slice) { return ep->accept(conn, peer, slice); });
 }
 
 tcpx::Status PyEndpoint::wait_slices(tcpx::Endpoint& ep, tcpx::XferId xfer,
                                      int timeout_ms) {
-  return sliced(timeout_ms, [&](int slice) { return ep.wait(xfer, slice); });
+  return sliced(timeout_ms, tcpx::StatusCode::kInProgress, [&](int slice) { return ep.wait(xfer, slice); });
 }
 
 tcpx::Status PyEndpoint::wait(tcpx::XferId xfer, int timeout_ms) {
@@ -115,7 +115,7 @@ tcpx::Status PyEndpoint::post_and_wait(size_t n, const PostFn& post) {
   }
   size_t begin = 0;
   if (posted.size() == 1) {
-    if (last_wait.code() != tcpx::StatusCode::kTimedOut) {
+    if (!last_wait.in_progress()) {
       if (first.ok()) first = last_wait;
       begin = 1;
     } else {

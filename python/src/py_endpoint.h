@@ -90,9 +90,11 @@ class PyEndpoint {
   static tcpx::Status closed_status();
   [[noreturn]] static void throw_closed();
   // Runs step(slice_ms) with the GIL released until it returns anything but
-  // TIMED_OUT, timeout_ms passes (< 0: never), the endpoint is closed, or a
-  // signal handler raises (thrown as py::error_already_set).
-  tcpx::Status sliced(int timeout_ms,
+  // not_yet (what step says when its slice ran out: TIMED_OUT for accept,
+  // IN_PROGRESS for a transfer's wait), timeout_ms passes (< 0: never), the
+  // endpoint is closed, or a signal handler raises (thrown as
+  // py::error_already_set).
+  tcpx::Status sliced(int timeout_ms, tcpx::StatusCode not_yet,
                       const std::function<tcpx::Status(int)>& step);
   // Waits for xfer in slices until final, timeout_ms (< 0: none) or a signal.
   tcpx::Status wait_slices(tcpx::Endpoint& ep, tcpx::XferId xfer,

@@ -80,7 +80,9 @@ py::tuple post_group(UcclEndpoint& self, const char* what, size_t n,
     return tcpx::Status::Ok();
   });
   if (!s.ok()) {
-    for (XferId x : ids) self.ep().wait(x, -1);
+    // Let the pieces already posted end before their buffers go back to the
+    // caller; the call reports the post failure, not their outcome.
+    for (XferId x : ids) (void)self.ep().wait(x, -1);
     return py::make_tuple(ok_or_log(what, s), uint64_t{0});
   }
   if (ids.size() == 1) return py::make_tuple(true, ids[0]);
@@ -222,7 +224,7 @@ void bind_uccl(py::module_& m) {
         for (size_t i = 0; i < ptrs.size(); ++i) {
           MrId mr = 0;
           if (!ok_or_log("regv", self.ep().reg(ptrs[i], sizes[i], &mr))) {
-            for (MrId done : mrs) self.ep().dereg(done);
+            for (MrId done : mrs) (void)self.ep().dereg(done);  // unused yet: cannot be busy
             return py::make_tuple(false, std::vector<MrId>{});
           }
           mrs.push_back(mr);

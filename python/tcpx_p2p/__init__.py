@@ -17,12 +17,12 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from tcpx_p2p import _core
 from tcpx_p2p.buffers import Span, span_of
-from tcpx_p2p.errors import (Busy, InvalidArgument, NotFound, PeerClosed, TcpxError,
-                             TimedOut, Unsupported)
+from tcpx_p2p.errors import (Busy, Cancelled, Closed, InvalidArgument, NotFound, PeerClosed,
+                             Rejected, TcpxError, TimedOut, Unsupported)
 
 __all__ = ["Endpoint", "Connection", "MemoryRegion", "Transfer", "Notification",
            "TcpxError", "InvalidArgument", "TimedOut", "PeerClosed", "NotFound",
-           "Busy", "Unsupported", "parse_metadata", "oob_ip"]
+           "Busy", "Unsupported", "Rejected", "Closed", "Cancelled", "parse_metadata", "oob_ip"]
 
 
 def _ms(timeout: Optional[float]) -> int:
@@ -66,6 +66,23 @@ class Transfer:
         if not self._final and self._ep.wait(self.id, _ms(timeout)):
             self._finish()
         return self._final
+
+    def cancel(self):
+        """Asks the engine to cancel the transfer. It ends with Cancelled if
+        it still waits for the peer's application (an unmatched receive, a
+        send the peer has not matched); otherwise it ends as it would have.
+        wait() or done() tell which; the buffers are held until then."""
+        if not self._final:
+            try:
+                self._ep.cancel(self.id)
+            except NotFound:
+                pass  # it ended first: wait() or done() reports how
+
+    def set_timeout(self, timeout: float):
+        """Gives the transfer a deadline timeout seconds from now; at the
+        deadline it is cancelled as by cancel(), ending with TimedOut."""
+        if not self._final:
+            self._ep.set_timeout(self.id, max(0, int(timeout * 1000)))
 
     def _finish(self):
         self._final = True
@@ -209,8 +226,10 @@ class Connection:
 class Endpoint:
     """One per GPU (any index on a host without GPUs). Keyword arguments
     override tcpx::Config fields (channels_per_peer, chunk_bytes, eager_bytes,
-    connect_timeout_ms, peer_timeout_ms, plugin_path, net_dev, listen_addr,
-    listen_port, sockets_per_channel) after the TCPX_* environment."""
+    connect_timeout_ms, peer_timeout_ms, transfer_timeout_ms, spin_us,
+    plugin_path, net_dev, listen_addr, listen_port, sockets_per_channel,
+    max_unmatched_bytes, max_undelivered_bytes, max_control_backlog_bytes,
+    max_handshakes, auth_key) after the TCPX_* environment."""
 
     def __init__(self, gpu: int = 0, **config):
         self._ep = _core.Endpoint(gpu, config)

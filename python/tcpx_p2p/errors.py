@@ -39,9 +39,21 @@ class Unsupported(TcpxError):
     pass
 
 
+class Rejected(TcpxError):
+    """The peer refused the request (a bad or stale region, for one)."""
+
+
+class Closed(TcpxError):
+    """This side closed the connection or destroyed the endpoint."""
+
+
+class Cancelled(TcpxError):
+    """The transfer was cancelled by this side."""
+
+
 # tcpx::StatusCode values (include/tcpx/status.h).
 _BY_CODE = {2: InvalidArgument, 3: TimedOut, 4: PeerClosed, 7: NotFound,
-            8: Unsupported, 10: Busy}
+            8: Unsupported, 10: Busy, 12: Rejected, 13: Closed, 14: Cancelled}
 
 
 def error_from_status(code: int, name: str, message: str) -> TcpxError:

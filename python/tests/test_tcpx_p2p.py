@@ -218,3 +218,38 @@ def test_killed_peer_raises_peer_closed_within_5s():
 
     [elapsed] = run_with_victim(server, victim)
     assert isinstance(elapsed, float) and elapsed < 5.0
+
+
+def test_cancel_and_deadline_raise_their_errors_and_the_stream_goes_on():
+    def server(qa, qb):
+        with tp.Endpoint(gpu=0) as ep:
+            qa.put(ep.metadata())
+            with ep.accept(timeout=10) as conn:
+                buf = bytearray(N)
+                with ep.register(buf):
+                    t = conn.recv_async(buf)          # no send yet: withdrawn at once
+                    t.cancel()
+                    with pytest.raises(tp.Cancelled) as cancelled:
+                        t.wait(timeout=5)
+                    t = conn.recv_async(buf)
+                    t.set_timeout(0.1)
+                    start = time.monotonic()
+                    with pytest.raises(tp.TimedOut) as timed_out:
+                        t.wait(timeout=5)
+                    took = time.monotonic() - start
+                    qb.put("go")
+                    conn.recv(buf)                    # the client's one send
+                return (cancelled.value.name, timed_out.value.name, 0.05 < took < 2.0,
+                        bytes(buf[:4]) == b"\x05" * 4)
+
+    def client(qa, qb):
+        with tp.Endpoint(gpu=1) as ep:
+            with ep.connect(qa.get()) as conn:
+                data = np.full(N, 5, np.uint8)
+                with ep.register(data):
+                    assert qb.get(timeout=10) == "go"
+                    conn.send(data)
+        return True
+
+    (cancelled, timed_out, took_ok, data_ok), ok = run_pair(server, client)
+    assert cancelled == "CANCELLED" and timed_out == "TIMED_OUT" and took_ok and data_ok and ok

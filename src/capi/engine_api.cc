@@ -175,9 +175,9 @@ uccl_conn* make_conn(uccl_engine* e, std::shared_ptr<tcpx::Endpoint> ep, tcpx::C
   if (destroying) {
     // The engine was destroyed while this connection was being made: hand
     // out a handle that is already shut down rather than keep the endpoint.
-    ep->close_connection(id);
+    (void)ep->close_connection(id);  // an id just handed out: closing it cannot fail
     c->closing = true;
-    c->broken = tcpx::Status(StatusCode::kPeerClosed, "engine destroyed");
+    c->broken = tcpx::Closed("engine destroyed");
   } else {
     c->ep = std::move(ep);
   }
@@ -230,7 +230,7 @@ uccl_conn_t* uccl_engine_accept(uccl_engine_t* e, char* ip_addr_buf, size_t ip_a
       destroying = e->destroying;
     }
     if (destroying) {
-      if (s.ok()) ep->close_connection(id);
+      if (s.ok()) (void)ep->close_connection(id);  // just accepted: cannot fail
       ep.reset();
       std::unique_lock<std::mutex> lk(e->mu);
       --e->in_accept;

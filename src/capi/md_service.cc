@@ -113,6 +113,9 @@ int to_code(StatusCode code) {
     case StatusCode::kCudaError: return UCCL_E_CUDA;
     case StatusCode::kBusy: return UCCL_E_BUSY;
     case StatusCode::kInternal: return UCCL_E_INTERNAL;
+    case StatusCode::kRejected: return UCCL_E_REJECTED;
+    case StatusCode::kClosed: return UCCL_E_CLOSED;
+    case StatusCode::kCancelled: return UCCL_E_CANCELLED;
   }
   return UCCL_E_INTERNAL;
 }
@@ -158,7 +161,7 @@ void shutdown_conn(uccl_conn* conn) {
   {
     std::lock_guard<std::mutex> lk(conn->mu);
     conn->closing = true;
-    if (conn->broken.ok()) conn->broken = Status(StatusCode::kPeerClosed, "connection destroyed");
+    if (conn->broken.ok()) conn->broken = tcpx::Closed("connection destroyed");
     conn->changed.notify_all();
     ep = std::move(conn->ep);
   }

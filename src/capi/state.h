@@ -70,8 +70,7 @@ struct XferEntry {
   bool has_engine_id = false;
   XferId engine_id = 0;
   bool final = false;
-  Status result;  // final result (OK or the error)
-  bool rejected = false;  // the target refused the request (UCCL_E_REJECTED)
+  Status result;  // final result (OK or the error; REJECTED when the target refused it)
 };
 
 }  // namespace tcpx::capi

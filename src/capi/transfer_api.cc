@@ -38,7 +38,6 @@ int check_local(uccl_conn* c, uccl_mr* mr, const void* data, size_t size,
 uint64_t failed_transfer(uccl_conn* c, Status why) {
   XferEntry e;
   e.final = true;
-  e.rejected = true;
   e.result = std::move(why);
   return tcpx::capi::add_transfer(c, std::move(e));
 }
@@ -50,10 +49,11 @@ uint64_t live_transfer(uccl_conn* c, tcpx::XferId id) {
   return tcpx::capi::add_transfer(c, std::move(e));
 }
 
+// The target's refusal, as the transfer's result: REJECTED, naming the
+// target's reason (the code it put in the FIFO answer).
 Status rejection(const char* op, uint8_t code) {
-  return Status(StatusCode::kInvalidArgument,
-                std::string("target rejected the ") + op + " request: " +
-                    tcpx::status_code_name(static_cast<StatusCode>(code)));
+  const char* why = tcpx::is_status_code(code) ? tcpx::status_code_name(static_cast<StatusCode>(code)) : "no reason given";
+  return tcpx::Rejected(std::string("target rejected the ") + op + " request: " + why);
 }
 
 // Brings a live entry up to date. Asks the engine without conn->mu held: a
@@ -69,7 +69,7 @@ void refresh(uccl_conn* c, uint64_t tid) {
     engine_id = it->second.engine_id;
     ep = c->closing ? nullptr : c->ep;
   }
-  Status s = ep ? ep->poll_async(engine_id) : Status(StatusCode::kPeerClosed, "connection destroyed");
+  Status s = ep ? ep->poll_async(engine_id) : tcpx::Closed("connection destroyed");
   if (s.in_progress()) return;
   std::lock_guard<std::mutex> lk(c->mu);
   auto it = c->xfers.find(tid);
@@ -290,7 +290,7 @@ int uccl_engine_recv(uccl_conn_t* c, uccl_mr_t* mr, void* data, size_t max_size)
   constexpr int kSliceMs = 100;
   for (;;) {
     s = ep->wait(id, kSliceMs);
-    if (s.code() != StatusCode::kTimedOut) break;
+    if (!s.in_progress()) break;
     std::lock_guard<std::mutex> lk(c->mu);
     if (c->closing) return UCCL_E_CLOSED;
   }
@@ -315,7 +315,6 @@ int uccl_engine_xfer_status(uccl_conn_t* c, uint64_t tid) {
 int uccl_engine_xfer_result(uccl_conn_t* c, uint64_t tid, char* msg, size_t msg_len) {
   if (c == nullptr) return UCCL_E_INVALID;
   Status s;
-  bool rejected = false;
   refresh(c, tid);
   {
     std::lock_guard<std::mutex> lk(c->mu);
@@ -325,12 +324,11 @@ int uccl_engine_xfer_result(uccl_conn_t* c, uint64_t tid, char* msg, size_t msg_
                                   : Status(StatusCode::kNotFound, "unknown transfer id");
     } else {
       s = it->second.final ? it->second.result : Status(StatusCode::kInProgress, "in progress");
-      rejected = it->second.rejected;
       if (it->second.final && s.ok()) remember_ok(c, tid);
     }
   }
   tcpx::copy_c_string(s.to_string(), msg, msg_len);
-  return rejected ? UCCL_E_REJECTED : to_code(s);
+  return to_code(s);
 }
 
 }  // extern "C"

@@ -16,6 +16,9 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kCudaError: return "CUDA_ERROR";
     case StatusCode::kBusy: return "BUSY";
     case StatusCode::kInternal: return "INTERNAL";
+    case StatusCode::kRejected: return "REJECTED";
+    case StatusCode::kClosed: return "CLOSED";
+    case StatusCode::kCancelled: return "CANCELLED";
   }
   return "UNKNOWN";
 }

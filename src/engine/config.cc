@@ -62,6 +62,7 @@ Status Config::from_env(Config* out) {
   TCPX_RETURN_IF_ERROR(env_int("TCPX_SPIN_US", 0, 1000000, &c.spin_us));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_CONNECT_TIMEOUT_MS", 1, 3600000, &c.connect_timeout_ms));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_PEER_TIMEOUT_MS", 100, 3600000, &c.peer_timeout_ms));
+  TCPX_RETURN_IF_ERROR(env_int("TCPX_TRANSFER_TIMEOUT_MS", 0, 86400000, &c.transfer_timeout_ms));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_NET_DEV", -1, 1023, &c.net_dev));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_LISTEN_PORT", 0, 65535, &c.listen_port));
   TCPX_RETURN_IF_ERROR(env_int("TCPX_MAX_UNMATCHED_BYTES", kMinUnmatched, kMaxCap, &c.max_unmatched_bytes));
@@ -96,6 +97,8 @@ Status Config::validate() const {
     return InvalidArgument("connect_timeout_ms (TCPX_CONNECT_TIMEOUT_MS) must be positive");
   if (peer_timeout_ms < 100)
     return InvalidArgument("peer_timeout_ms (TCPX_PEER_TIMEOUT_MS) must be >= 100");
+  if (transfer_timeout_ms < 0)
+    return InvalidArgument("transfer_timeout_ms (TCPX_TRANSFER_TIMEOUT_MS) must be >= 0 (0: no deadline)");
   if (net_dev < -1) return InvalidArgument("net_dev (TCPX_NET_DEV) must be >= -1");
   auto in_range = [](size_t v, long long lo) { return v >= static_cast<size_t>(lo) && v <= static_cast<size_t>(kMaxCap); };
   if (!in_range(max_unmatched_bytes, kMinUnmatched))
@@ -126,6 +129,7 @@ std::string Config::describe() const {
     << "spin_us=" << spin_us << "\n"
     << "connect_timeout_ms=" << connect_timeout_ms << "\n"
     << "peer_timeout_ms=" << peer_timeout_ms << "\n"
+    << "transfer_timeout_ms=" << transfer_timeout_ms << "\n"
     << "plugin_path=" << (plugin_path.empty() ? "(built-in)" : plugin_path) << "\n"
     << "net_dev=" << net_dev << "\n"
     << "listen_addr=" << (listen_addr.empty() ? "(auto)" : listen_addr) << "\n"

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/socket_error.h"
+
 namespace tcpx::engine {
 namespace {
 
@@ -28,8 +30,6 @@ constexpr size_t kKeepBufferBytes = 4u << 20;
 constexpr size_t kKeepReadBytes = 256u << 10;
 constexpr int kQuietReadsBeforeRelease = 256;
 constexpr int kSlicesMs = 20;  // how often blocking helpers look at *cancel
-
-std::string errno_text(int e) { return std::string(std::strerror(e)) + " (errno " + std::to_string(e) + ")"; }
 
 int ms_until(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -77,11 +77,11 @@ Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadl
   }
   std::string where = ip + ":" + std::to_string(port);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return TransportError("socket: " + errno_text(errno));
+  if (fd < 0) return socket_error("socket", errno, SocketStage::kSetup);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
     int e = errno;
     close(fd);
-    return TransportError("connect to " + where + ": " + errno_text(e));
+    return socket_error("connect to " + where, e, SocketStage::kSetup);
   }
   for (;;) {
     pollfd p{fd, POLLOUT, 0};
@@ -89,7 +89,7 @@ Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadl
     if (r < 0 && errno != EINTR) {
       int e = errno;
       close(fd);
-      return TransportError("poll: " + errno_text(e));
+      return socket_error("poll", e, SocketStage::kSetup);
     }
     if (r > 0) break;
     if (cancelled(cancel)) { close(fd); return Status(StatusCode::kPeerClosed, "connect cancelled: endpoint closing"); }
@@ -100,7 +100,7 @@ Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadl
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
   if (err != 0) {
     close(fd);
-    return TransportError("connect to " + where + ": " + errno_text(err));
+    return socket_error("connect to " + where, err, SocketStage::kSetup);
   }
   *fd_out = fd;
   return Status::Ok();
@@ -161,7 +161,7 @@ Status ControlChannel::flush() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     int e = errno;
-    return fail(PeerClosed("control connection write failed: " + errno_text(e)));
+    return fail(socket_error("control connection write failed", e, SocketStage::kConnected));
   }
   if (out_off_ == out_.size()) {
     out_.clear();
@@ -213,7 +213,8 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
     frames->push_back(std::move(f));
   }
   compact();
-  if (err != 0) return fail(PeerClosed("control connection failed: " + errno_text(err)));  // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT
+  // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT.
+  if (err != 0) return fail(socket_error("control connection failed", err, SocketStage::kConnected));
   if (eof) return fail(PeerClosed("control connection closed by peer"));
   return Status::Ok();
 }
@@ -268,7 +269,7 @@ Status ControlChannel::read_one_frame(Frame* out, size_t max_payload, bool* got)
   // EOF shows on the next call.
   TCPX_RETURN_IF_ERROR(decode_one(out, max_payload, got));
   if (*got) return Status::Ok();
-  if (err != 0) return fail(PeerClosed("control connection failed: " + errno_text(err)));
+  if (err != 0) return fail(socket_error("control connection failed", err, SocketStage::kConnected));
   if (n == 0) return fail(PeerClosed("control connection closed by peer"));
   return Status::Ok();
 }

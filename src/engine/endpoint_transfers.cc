@@ -48,7 +48,13 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, const std::vector<
     ops[i].remote = p.remote;
   }
   XferId id = xfers.create(pieces.size());
-  for (auto& op : ops) op.xfer = id;
+  const auto deadline = cfg.transfer_timeout_ms > 0
+                            ? std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.transfer_timeout_ms)
+                            : engine::kNoDeadline;
+  for (auto& op : ops) {
+    op.xfer = id;
+    op.deadline = deadline;
+  }
   progress->submit(ops);
   *out = id;
   return Status::Ok();
@@ -59,7 +65,7 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   const auto start = Clock::now();
   Status s = xfers.poll(id, bytes);
   if (!s.in_progress()) return s;
-  if (timeout_ms == 0) return xfers.wait(id, 0, bytes);  // TIMED_OUT; the transfer stays live
+  if (timeout_ms == 0) return xfers.wait(id, 0, bytes);  // IN_PROGRESS; the transfer stays live
   int spin_us = spin.next_budget_us();
   if (spin_us > 0) {
     // Drive progress on this thread for up to spin_us: the transfer's last
@@ -183,6 +189,23 @@ Status Endpoint::progress(bool* moved) {
   bool m = false;
   impl_->progress->try_pass(&m);
   if (moved != nullptr) *moved = m;
+  return Status::Ok();
+}
+
+Status Endpoint::cancel(XferId xfer) {
+  if (!impl_->xfers.running(xfer)) return NotFound("cancel: transfer " + std::to_string(xfer) + " is not running");
+  impl_->progress->post([p = impl_->progress.get(), xfer] {
+    p->cancel(xfer, Cancelled("transfer " + std::to_string(xfer) + " cancelled"));
+  });
+  return Status::Ok();
+}
+
+Status Endpoint::set_timeout(XferId xfer, int timeout_ms) {
+  if (timeout_ms < 0) return InvalidArgument("set_timeout: timeout_ms must be >= 0");
+  if (!impl_->xfers.running(xfer))
+    return NotFound("set_timeout: transfer " + std::to_string(xfer) + " is not running");
+  auto when = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  impl_->progress->post([p = impl_->progress.get(), xfer, when] { p->set_deadline(xfer, when); });
   return Status::Ok();
 }
 

@@ -38,7 +38,8 @@ namespace tcpx::engine {
 // only) overrides what an endpoint announces, to exercise the mismatch path.
 // 2: PING/PONG heartbeat frames (a version-1 peer would reject them).
 // 3: HELLO carries the auth offer and nonce; AUTH_CHALLENGE/AUTH_PROOF.
-inline constexpr uint32_t kProtocolVersion = 3;
+// 4: CANCEL frames; REJECTED, CLOSED and CANCELLED codes in REJECT/WRITE_ACK.
+inline constexpr uint32_t kProtocolVersion = 4;
 uint32_t announced_protocol_version();
 
 struct HandshakeParams {

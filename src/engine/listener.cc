@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "common/socket_error.h"
 
 namespace tcpx::engine {
 
@@ -31,11 +32,11 @@ Status ControlListener::bind(const std::string& addr, uint16_t port) {
     return InvalidArgument("listen address '" + addr + "' is not an IPv4 or IPv6 address");
   }
   fd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return TransportError(std::string("socket: ") + std::strerror(errno));
+  if (fd_ < 0) return socket_error("socket", errno, SocketStage::kSetup);
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd_, 128) != 0) {
-    Status s = TransportError("cannot listen on " + addr + ":" + std::to_string(port) + ": " + std::strerror(errno));
+    Status s = socket_error("cannot listen on " + addr + ":" + std::to_string(port), errno, SocketStage::kSetup);
     close(fd_);
     fd_ = -1;
     return s;
@@ -77,7 +78,7 @@ void ControlListener::loop() {
     if (!stepping && wake > now) wait = std::chrono::duration_cast<std::chrono::microseconds>(wake - now);
     timespec ts{static_cast<time_t>(wait.count() / 1000000), static_cast<long>(wait.count() % 1000000) * 1000};
     if (ppoll(fds.data(), fds.size(), &ts, nullptr) < 0 && errno != EINTR) {
-      record_failure("", TransportError(std::string("listener poll: ") + std::strerror(errno)));
+      record_failure("", socket_error("listener poll", errno, SocketStage::kSetup));
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
@@ -114,7 +115,7 @@ void ControlListener::accept_new() {
         // Out of descriptors or memory: the connection stays in the backlog
         // and the socket stays readable; look again a little later instead
         // of spinning.
-        record_failure("", TransportError(std::string("accept: ") + std::strerror(errno)));
+        record_failure("", socket_error("accept", errno, SocketStage::kSetup));
         accept_paused_until_ = Clock::now() + std::chrono::milliseconds(100);
       }
       return;

@@ -4,7 +4,9 @@
 #ifndef TCPX_ENGINE_OP_H_
 #define TCPX_ENGINE_OP_H_
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "engine/mr_table.h"
 #include "tcpx/endpoint.h"
@@ -12,6 +14,8 @@
 namespace tcpx::engine {
 
 struct Connection;
+
+inline constexpr std::chrono::steady_clock::time_point kNoDeadline = std::chrono::steady_clock::time_point::max();
 
 enum class OpKind { kSend, kRecv, kRead, kWrite, kServeRead, kServeWrite };
 enum class OpState { kAwaitReply, kTransferring, kAwaitAck };
@@ -37,7 +41,13 @@ struct Op {
   bool eager = false;     // data travelled inline on the control connection
   bool acked = false;     // write: WRITE_ACK arrived before our sends finished
   Status ack_status;
+  // Set by cancel() or the deadline (CANCELLED or TIMED_OUT) while the op
+  // waits for the peer's reply; the op ends with it when that reply comes,
+  // unless the reply says the data already moved (Protocol::cancel_op).
+  std::optional<Status> cancel;
+  std::chrono::steady_clock::time_point deadline = kNoDeadline;
 };
+
 
 // A user request handed to the protocol (one piece of a transfer).
 struct PostedOp {
@@ -49,6 +59,8 @@ struct PostedOp {
   uint8_t* data = nullptr;
   uint64_t size = 0;
   FifoItem remote{};
+  // The transfer's deadline (Config::transfer_timeout_ms), if any.
+  std::chrono::steady_clock::time_point deadline = kNoDeadline;
 };
 
 }  // namespace tcpx::engine

@@ -246,6 +246,7 @@ bool Progress::pass() {
   // One clock read per pass serves the heartbeat and the control-poll gap.
   const auto now = Clock::now();
   if (now >= next_liveness_) next_liveness_ = check_liveness(now);
+  if (now >= protocol_.next_deadline()) protocol_.expire(now);
   flush_all();
   bool busy = any_busy();
   // While data moves, read the control sockets only every few passes (a poll
@@ -296,7 +297,7 @@ void Progress::loop() {
       // while a thread sleeping in poll() is woken at once. Callers that
       // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
       idle_passes_ = 0;
-      sleep_on_sockets(token, poll_ms_until(next_liveness_));
+      sleep_on_sockets(token, poll_ms_until(std::min(next_liveness_, protocol_.next_deadline())));
       continue;
     }
     // Plugin requests in flight: the plugin moves bytes only inside test(),
@@ -574,6 +575,19 @@ void Progress::start_op(const PostedOp& p) {
     return;
   }
   protocol_.start_op(it->second.get(), p);
+  // A sleeping background thread must wake for the deadline.
+  if (p.deadline != kNoDeadline) bg_must_look_.store(true);
+}
+
+void Progress::cancel(XferId id, const Status& why) {
+  assert_driving();
+  protocol_.cancel(id, why);
+}
+
+void Progress::set_deadline(XferId id, Clock::time_point when) {
+  assert_driving();
+  protocol_.set_deadline(id, when);
+  bg_must_look_.store(true);
 }
 
 void Progress::connection_busy(Connection* /*c*/) {

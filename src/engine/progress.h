@@ -97,6 +97,9 @@ class Progress : private LoopHooks {
   // ---- Called by the token holder only (from posted closures) -------------
   void adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeResult&& hs);
   void start_op(const PostedOp& p);
+  // Endpoint::cancel and set_timeout (Protocol::cancel, set_deadline).
+  void cancel(XferId id, const Status& why);
+  void set_deadline(XferId id, Clock::time_point when);
   void send_frame(ConnId id, FrameType type, std::vector<uint8_t> payload);
   // Installs c's message service (Endpoint::serve_messages).
   Status serve_messages(ConnId id, Endpoint::MessageService service);

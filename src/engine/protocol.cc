@@ -11,6 +11,7 @@
 // WRITE_INLINE carry the bytes in one frame (answered by WRITE_ACK or REJECT),
 // READ_REQ may be answered by READ_INLINE. One round trip, no comm posts, and
 // the control connection's write buffer coalesces many of them per syscall.
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -42,6 +43,8 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
   op->data = p.data;
   op->size = p.size;
   op->remote = p.remote;
+  op->deadline = p.deadline;
+  watch_deadline(op);
   switch (p.kind) {
     case OpKind::kSend:
       if (op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost) {
@@ -99,6 +102,7 @@ void Protocol::handle_frame(Connection* c, Frame& f) {
     case FrameType::kSendEager: on_send_eager(c, f); return;
     case FrameType::kWriteInline: on_write_inline(c, f); return;
     case FrameType::kReadInline: on_read_inline(c, f); return;
+    case FrameType::kCancel: on_cancel(c, f); return;
     case FrameType::kPing: loop_.queue_frame(c, FrameType::kPong, 0, {}); return;
     case FrameType::kPong: return;  // being heard was the point (on_readable)
     default:
@@ -207,6 +211,14 @@ void Protocol::on_cts(Connection* c, const Frame& f) {
   if (op == nullptr) return;
   if ((op->kind != OpKind::kSend && op->kind != OpKind::kWrite) || op->state != OpState::kAwaitReply)
     return loop_.fail_connection(c, ProtocolError("CTS for a request that did not ask for one"));
+  if (op->cancel) {
+    // Cancelled before the peer's answer: the peer's receive (or serving
+    // write) posted nothing yet, since nothing is posted before DATA, and
+    // ends with the same code.
+    std::string what = op->kind == OpKind::kSend ? "the sender withdrew the send (" : "the writer withdrew the write (";
+    reject(c, token, Status(op->cancel->code(), what + op->cancel->message() + ")"));
+    return finish(op, *op->cancel);
+  }
   op->eager = false;  // an inline send or write the peer wants through the plugin
   start_sending(op, token);
 }
@@ -222,6 +234,8 @@ void Protocol::on_reject(Connection* c, const Frame& f) {
   // we posted nothing yet, since nothing is posted before DATA.
   if (op->state != OpState::kAwaitReply && op->state != OpState::kAwaitAck)
     return loop_.fail_connection(c, ProtocolError("REJECT for a request already moving data"));
+  // The answer to our CANCEL carries its code back: end with our own reason.
+  if (op->cancel && rj.code == op->cancel->code()) return finish(op, *op->cancel);
   finish(op, Status(rj.code, "peer refused: " + rj.reason));
 }
 
@@ -438,6 +452,73 @@ void Protocol::on_read_inline(Connection* c, const Frame& f) {
     return finish(op, ProtocolError("READ_INLINE answers a read into device memory, which asked for DATA "
                                     "(the peer ignores READ_REQ's no-inline flag)"));
   finish(op, copy_in(op->mr, op->data, f.payload.data(), f.payload.size()));
+}
+
+void Protocol::on_cancel(Connection* c, const Frame& f) {
+  RejectPayload why;
+  Status s = decode_reject(f.payload, &why);
+  if (!s.ok()) return loop_.fail_connection(c, s);
+  auto& q = c->unmatched_announces;
+  auto it = std::find_if(q.begin(), q.end(), [&](const Connection::Announce& a) { return a.peer_id == f.id; });
+  // Matched already: our CTS, ack or REJECT is on its way and answers it.
+  if (it == q.end()) return;
+  c->unmatched_bytes -= it->held_bytes();
+  q.erase(it);
+  reject(c, f.id, Status(why.code, "send withdrawn before a receive matched it"));
+}
+
+void Protocol::cancel(XferId xfer, const Status& why) {
+  std::vector<Op*> mine;
+  for (Op* op : ops_.live())
+    if (op->xfer == xfer) mine.push_back(op);
+  for (Op* op : mine) cancel_op(op, why);
+}
+
+void Protocol::cancel_op(Op* op, const Status& why) {
+  if (op->cancel) return;  // the first reason stands
+  Connection* c = op->conn;
+  switch (op->kind) {
+    case OpKind::kRecv:
+      if (!op->incoming) {  // unmatched: the peer never heard of it
+        auto& q = c->unmatched_recvs;
+        q.erase(std::find(q.begin(), q.end(), op));
+        finish(op, why);
+      }
+      return;  // matched: the sender's DATA follows our CTS
+    case OpKind::kSend:
+      if (op->state != OpState::kAwaitReply) return;
+      op->cancel = why;
+      loop_.queue_frame(c, FrameType::kCancel, op->id, encode_reject({why.code(), why.message()}));
+      return;
+    case OpKind::kWrite:
+      // The target answers a write at once; a CTS gets REJECT (on_cts), an
+      // inline write's ack or refusal ends it as it is.
+      if (op->state == OpState::kAwaitReply) op->cancel = why;
+      return;
+    default:
+      return;  // reads are answered at once; target-side ops have no transfer
+  }
+}
+
+void Protocol::watch_deadline(Op* op) {
+  if (op->deadline != kNoDeadline) deadlines_.push({op->deadline, op->id});
+}
+
+void Protocol::set_deadline(XferId xfer, std::chrono::steady_clock::time_point when) {
+  for (Op* op : ops_.live()) {
+    if (op->xfer != xfer) continue;
+    op->deadline = when;
+    watch_deadline(op);
+  }
+}
+
+void Protocol::expire(std::chrono::steady_clock::time_point now) {
+  while (!deadlines_.empty() && deadlines_.top().first <= now) {
+    Op* op = ops_.find(deadlines_.top().second);
+    deadlines_.pop();
+    if (op == nullptr || op->deadline > now || op->xfer == 0) continue;
+    cancel_op(op, TimedOut("transfer " + std::to_string(op->xfer) + " passed its deadline"));
+  }
 }
 
 void Protocol::on_notify(Connection* c, const Frame& f) {

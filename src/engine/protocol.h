@@ -10,9 +10,12 @@
 #define TCPX_ENGINE_PROTOCOL_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <queue>
+#include <utility>
 #include <vector>
 
 #include "engine/connection.h"
@@ -72,6 +75,18 @@ class Protocol {
   // c failed (its comms are already closed): every op on it ends with err.
   void fail_ops(Connection* c, const Status& err);
 
+  // Cancel and deadlines (Endpoint::cancel, set_timeout). A transfer's ops
+  // end with `why` (CANCELLED or TIMED_OUT) where that is still possible;
+  // see cancel_op for where it is not.
+  void cancel(XferId xfer, const Status& why);
+  void set_deadline(XferId xfer, std::chrono::steady_clock::time_point when);
+  // Cancels the ops whose deadline passed, with TIMED_OUT.
+  void expire(std::chrono::steady_clock::time_point now);
+  // The earliest deadline of a live op (kNoDeadline when none).
+  std::chrono::steady_clock::time_point next_deadline() const {
+    return deadlines_.empty() ? kNoDeadline : deadlines_.top().first;
+  }
+
  private:
   void on_announce(Connection* c, const Frame& f);
   void on_cts(Connection* c, const Frame& f);
@@ -89,6 +104,17 @@ class Protocol {
   void hold_announce(Connection* c, Connection::Announce a);
   void on_write_inline(Connection* c, const Frame& f);
   void on_read_inline(Connection* c, const Frame& f);
+  // The peer withdraws a send it announced (its cancel or deadline).
+  void on_cancel(Connection* c, const Frame& f);
+  // Ends op with why if it still waits for the peer's application: an
+  // unmatched receive at once; a send or write still waiting for the
+  // peer's CTS when that answer comes (the peer is told: CANCEL for a send
+  // it holds unmatched, REJECT for a CTS). Anything else, whose data moves
+  // or is answered without the peer application's help, ends as it would:
+  // posted plugin requests cannot be withdrawn, and every chunk the peer
+  // expects must flow for the channels to stay in step.
+  void cancel_op(Op* op, const Status& why);
+  void watch_deadline(Op* op);
   // Copies inline bytes into a local host buffer (never device memory: see
   // protocol.cc).
   static Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
@@ -111,6 +137,10 @@ class Protocol {
   const ProgressDeps& d_;
   LoopHooks& loop_;
   OpTable ops_;
+  // (deadline, op id), earliest first; entries of ops that ended or got a
+  // new deadline are skipped when they come up.
+  using DeadlineEntry = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
+  std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
 };
 
 }  // namespace tcpx::engine

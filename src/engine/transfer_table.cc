@@ -59,6 +59,12 @@ void TransferTable::keep_retired(XferId id, std::vector<Status>&& pieces) {
   }
 }
 
+bool TransferTable::running(XferId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  return it != entries_.end() && it->second.pending > 0;
+}
+
 Status TransferTable::poll(XferId id, uint64_t* bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(id);
@@ -94,8 +100,11 @@ Status TransferTable::wait(XferId id, int timeout_ms, uint64_t* bytes) {
       return take_if_final(it, bytes);
     }
     if (timed_out || timeout_ms == 0) {
+      // IN_PROGRESS, not TIMED_OUT: that is a final status (a transfer's
+      // own deadline), and a caller waiting in slices must tell them apart.
       unregister();
-      return TimedOut("transfer " + std::to_string(id) + " not done after " + std::to_string(timeout_ms) + " ms");
+      return Status(StatusCode::kInProgress,
+                    "transfer " + std::to_string(id) + " not done after " + std::to_string(timeout_ms) + " ms");
     }
     if (cv == nullptr) {
       if (it->second.waiter == nullptr) {

@@ -25,6 +25,7 @@ class TransferTable {
   // Records the end of one piece (bytes: what a receive got).
   void piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes);
   Status poll(XferId id, uint64_t* bytes = nullptr);
+  // IN_PROGRESS when timeout_ms passes first (the transfer stays live).
   Status wait(XferId id, int timeout_ms, uint64_t* bytes = nullptr);
   // A live transfer's piece, or a retired vector transfer's while it is among
   // the kKeptRetired most recent ones (and kKeptPieces pieces in all);
@@ -33,6 +34,8 @@ class TransferTable {
   Status piece_status(XferId id, size_t piece, Status* out) const;
   static constexpr size_t kKeptRetired = 1024;
   static constexpr size_t kKeptPieces = 65536;
+  // Whether id names a transfer that has not ended yet.
+  bool running(XferId id) const;
   // Drops an entry whose work was never posted (the post itself failed).
   void forget(XferId id);
 

@@ -32,6 +32,7 @@ const char* frame_type_name(FrameType t) {
     case FrameType::kPong: return "PONG";
     case FrameType::kAuthChallenge: return "AUTH_CHALLENGE";
     case FrameType::kAuthProof: return "AUTH_PROOF";
+    case FrameType::kCancel: return "CANCEL";
   }
   return "UNKNOWN";
 }
@@ -170,9 +171,9 @@ bool read_verdict(const std::vector<uint8_t>& b, uint32_t* code, std::string* re
 // verdict: anything else becomes PROTOCOL_ERROR, so a hostile peer cannot
 // make us report OK or IN_PROGRESS for a failure.
 StatusCode remote_failure(uint32_t code) {
+  if (!is_status_code(code)) return StatusCode::kProtocolError;
   auto c = static_cast<StatusCode>(code);
-  if (c == StatusCode::kOk || c == StatusCode::kInProgress || code > static_cast<uint32_t>(StatusCode::kInternal))
-    return StatusCode::kProtocolError;
+  if (c == StatusCode::kOk || c == StatusCode::kInProgress) return StatusCode::kProtocolError;
   return c;
 }
 

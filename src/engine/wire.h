@@ -49,7 +49,7 @@ enum class FrameType : uint8_t {
   kCts = 6,           // clear to send; payload: the recipient-side token
   kData = 7,          // my isends for this transfer follow on the channels
   kWriteReq = 8,      // one-sided write into an advertised region
-  kWriteAck = 9,      // the written data is in place (or failed)
+  kWriteAck = 9,      // completes an eager send, inline write or write: (code, reason), code OK = success
   kReadReq = 10,      // one-sided read of an advertised region
   kNotify = 11,       // notification (name, msg)
   kMessage = 12,      // opaque application message
@@ -61,14 +61,22 @@ enum class FrameType : uint8_t {
   // progress thread for a sign of life, PONG is it. Empty payloads.
   kPing = 16,
   kPong = 17,
-  // Completes an initiator's eager send, inline write or write: (code, reason)
-  // like REJECT, an empty reason meaning success. (Named WRITE_ACK in
-  // docs/design.md section 9.)
   // Handshake authentication (engine/auth.h), protocol version 3.
   kAuthChallenge = 18,  // acceptor -> connector: the acceptor's nonce
   kAuthProof = 19,      // either way: an HMAC-SHA256 proof of the key
+  // Protocol version 4: the sender of SEND_ANNOUNCE/SEND_EAGER withdraws it
+  // (cancel or deadline); payload (code, reason) like REJECT. The receiver
+  // answers REJECT with that code if it still holds the send unmatched, and
+  // ignores it otherwise (its CTS or ack is already on the way).
+  kCancel = 20,
 };
-inline constexpr uint8_t kMaxFrameType = 19;
+inline constexpr uint8_t kMaxFrameType = 20;
+// Frame type numbers travel on the wire: append, never renumber.
+static_assert(static_cast<uint8_t>(FrameType::kReject) == 4 && static_cast<uint8_t>(FrameType::kData) == 7 &&
+                  static_cast<uint8_t>(FrameType::kWriteAck) == 9 && static_cast<uint8_t>(FrameType::kMessage) == 12 &&
+                  static_cast<uint8_t>(FrameType::kPing) == 16 && static_cast<uint8_t>(FrameType::kAuthProof) == 19,
+              "FrameType numbers travel on the wire");
+static_assert(kMaxFrameType == static_cast<uint8_t>(FrameType::kCancel), "kMaxFrameType must name the last type");
 const char* frame_type_name(FrameType t);
 // The most a frame of type t may carry. decode_frame refuses a header that
 // claims more, so only the types that are large by nature (MESSAGE and the
@@ -86,6 +94,7 @@ struct Frame {
 // READ_REQ: the initiator's destination is device memory; answer with DATA
 // (the plugin path, which the GPU unpacker lands), never READ_INLINE.
 inline constexpr uint8_t kFlagNoInline = 0x1;
+static_assert(kFlagNoInline == 0x1, "frame flags travel on the wire");
 
 // Appends one encoded frame to *out (a write buffer). INVALID_ARGUMENT if the
 // payload exceeds max_payload(type).

@@ -53,9 +53,8 @@ void on_reply(uccl_conn* c, const GrantReply& reply) {
   if (it == c->transfers.end() || it->second.phase != Transfer::Phase::kGranting) return;
   Transfer& t = it->second;
   if (reply.code != StatusCode::kOk) {
-    fail(t,
-         Status(reply.code, "the target refused piece " + std::to_string(reply.bad_index) + ": " + reply.reason),
-         UCCL_P2P_E_REJECTED);
+    fail(t, tcpx::Rejected("the target refused piece " + std::to_string(reply.bad_index) + ": " +
+                           tcpx::status_code_name(reply.code) + ": " + reply.reason));
     return;
   }
   size_t batch = reply.first / kMaxBatch;
@@ -126,7 +125,7 @@ Endpoint::MessageService grant_service(uccl_conn* c) {
 uccl_conn* adopt_connection(uccl_engine* e, ConnId id, const PeerInfo& peer) {
   auto* c = new (std::nothrow) uccl_conn;
   if (c == nullptr) {
-    e->ep->close_connection(id);
+    (void)e->ep->close_connection(id);  // just made: cannot fail
     return nullptr;
   }
   c->engine = e;

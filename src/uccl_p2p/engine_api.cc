@@ -46,13 +46,16 @@ int to_code(const Status& s) {
     case StatusCode::kTransportError: return UCCL_P2P_E_TRANSPORT;
     case StatusCode::kNotFound: return UCCL_P2P_E_NOT_FOUND;
     case StatusCode::kUnsupported: return UCCL_P2P_E_UNSUPPORTED;
-    default: return UCCL_P2P_E_INTERNAL;
+    case StatusCode::kRejected: return UCCL_P2P_E_REJECTED;
+    case StatusCode::kClosed: return UCCL_P2P_E_CLOSED;
+    case StatusCode::kCancelled: return UCCL_P2P_E_CANCELLED;
+    default: return UCCL_P2P_E_INTERNAL;  // CUDA_ERROR, BUSY, INTERNAL: UCCL's API has no closer code
   }
 }
 
-void fail(Transfer& t, Status s, int code) {
+void fail(Transfer& t, Status s) {
   t.phase = Transfer::Phase::kFailed;
-  t.code = code != 0 ? code : to_code(s);
+  t.code = to_code(s);
   if (t.code >= 0) t.code = UCCL_P2P_E_INTERNAL;
   t.error = std::move(s);
 }
@@ -144,7 +147,7 @@ uccl_conn_t* uccl_engine_accept(uccl_engine_t* engine, char* ip_addr_buf, size_t
     }
   }
   if (engine->accept_stopped.load()) {  // arrived after stop_accept: refuse
-    engine->ep->close_connection(id);
+    (void)engine->ep->close_connection(id);  // just accepted: cannot fail
     return nullptr;
   }
   tcpx::copy_c_string(peer.ip, ip_addr_buf, ip_addr_buf_len);

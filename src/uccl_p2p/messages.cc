@@ -147,7 +147,7 @@ Status decode(const std::vector<uint8_t>& bytes, GrantReply* out) {
   if (!r.u64(&out->request_id) || !r.u32(&out->first) || !r.u32(&code) || !r.u32(&out->bad_index) ||
       !r.u32(&reason_len) || reason_len > kMaxReason)
     return bad("GRANT_REPLY");
-  if (code > static_cast<uint32_t>(StatusCode::kInternal)) return bad("GRANT_REPLY code");
+  if (!is_status_code(code)) return bad("GRANT_REPLY code");
   out->code = static_cast<StatusCode>(code);
   out->reason.resize(reason_len);
   if (!r.bytes(out->reason.data(), reason_len) || !r.u32(&n) || n > kMaxBatch ||

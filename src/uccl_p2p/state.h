@@ -57,8 +57,8 @@ struct Transfer {
 // Maps tcpx status codes to the header's uccl_p2p_status values.
 int to_code(const Status& s);
 
-// Ends a transfer with an error; code 0 means to_code(s).
-void fail(Transfer& t, Status s, int code = 0);
+// Ends a transfer with an error; its code is to_code(s).
+void fail(Transfer& t, Status s);
 
 }  // namespace tcpx::uccl_p2p
 

@@ -73,6 +73,7 @@ class HostileTest : public AgentFixture {
     EXPECT_EQ(uccl_engine_xfer_status(conn_, tid), 0);
     std::string msg;
     EXPECT_EQ(final_result(conn_, tid, &msg), UCCL_E_REJECTED) << msg;
+    EXPECT_EQ(msg.rfind("REJECTED: target rejected the READ request: ", 0), 0u) << msg;
     EXPECT_EQ(uccl_engine_xfer_status(conn_, tid), 0);
     EXPECT_EQ(good_local_->data[0], 0xEE) << "a rejected read wrote data";
   }
@@ -88,6 +89,7 @@ class HostileTest : public AgentFixture {
     ASSERT_EQ(uccl_engine_write(conn_, good_local_->mr, good_local_->data, 64, &tid), 0);
     std::string msg;
     EXPECT_EQ(final_result(conn_, tid, &msg), UCCL_E_REJECTED) << msg;
+    EXPECT_EQ(msg.rfind("REJECTED: target rejected the WRITE request: ", 0), 0u) << msg;
     EXPECT_EQ(uccl_engine_xfer_status(conn_, tid), 0);
   }
 

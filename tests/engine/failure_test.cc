@@ -113,7 +113,7 @@ TEST(Lifecycle, DestroyWithOutstandingTransfersReturnsPromptly) {
   ASSERT_TRUE(ep->send_async(c, mr, buf.data(), 100, &s2).ok());  // eager
   ASSERT_TRUE(ep->recv_async(c, mr, buf.data() + (2u << 20), 1u << 20, &r1).ok());
   // A wait that times out leaves the transfer live.
-  EXPECT_EQ(ep->wait(s1, 50).code(), StatusCode::kTimedOut);
+  EXPECT_EQ(ep->wait(s1, 50).code(), StatusCode::kInProgress);
   EXPECT_EQ(ep->poll_async(s1).code(), StatusCode::kInProgress);
   EXPECT_EQ(ep->dereg(mr).code(), StatusCode::kBusy);
   auto t0 = Clock::now();

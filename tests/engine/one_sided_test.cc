@@ -30,9 +30,9 @@ class OneSided : public ::testing::TestWithParam<PluginMode> {
     buf_.resize(kRegion);
     ASSERT_TRUE(ep_->reg(buf_.data(), buf_.size(), &mr_).ok());
   }
-  void TearDown() override { peer_.write_line("quit"); }
+  void TearDown() override { (void)peer_.write_line("quit"); }  // the peer may be gone already
   FifoItem advertise(size_t off, size_t len) {
-    peer_.write_line("adv " + std::to_string(off) + " " + std::to_string(len));
+    EXPECT_OK(peer_.write_line("adv " + std::to_string(off) + " " + std::to_string(len)));
     FifoItem item{};
     std::string hex = peer_.expect("ITEM ");
     EXPECT_TRUE(from_hex(hex, item.bytes, 64)) << hex;
@@ -43,8 +43,8 @@ class OneSided : public ::testing::TestWithParam<PluginMode> {
   // no other way).
   std::string check(size_t off, size_t len, uint64_t seed, size_t start) {
     EXPECT_TRUE(ep_->send_notification(c_, "sync", "").ok());
-    peer_.write_line("check " + std::to_string(off) + " " + std::to_string(len) + " " + std::to_string(seed) + " " +
-                     std::to_string(start));
+    EXPECT_OK(peer_.write_line("check " + std::to_string(off) + " " + std::to_string(len) + " " +
+                               std::to_string(seed) + " " + std::to_string(start)));
     return peer_.expect("CHECK ");
   }
   std::vector<uint8_t> buf_;  // declared first: it must outlive the endpoint's progress thread
@@ -108,7 +108,7 @@ TEST_P(OneSided, InvalidFifoItemsRejectedAndTargetKeepsServing) {
   ASSERT_TRUE(ep_->read(c_, mr_, buf_.data(), 1u << 20, good).ok());
   EXPECT_EQ(check_pattern(buf_.data(), 1u << 20, kSeed), kPatternMatches);
   // Deregistered region: the old item no longer works.
-  peer_.write_line("dereg");
+  ASSERT_OK(peer_.write_line("dereg"));
   EXPECT_EQ(peer_.expect("DEREG "), "OK");
   Status s = ep_->read(c_, mr_, buf_.data(), 100, good);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
@@ -170,7 +170,7 @@ TEST_P(OneSided, NotificationAfterWriteSeesTheData) {
   FifoItem w = advertise(0, len);
   ASSERT_TRUE(ep_->write(c_, mr_, buf_.data(), len, w).ok());
   ASSERT_TRUE(ep_->send_notification(c_, "xfer", "written").ok());
-  peer_.write_line("waitnotif 0 " + std::to_string(len) + " 11");
+  ASSERT_OK(peer_.write_line("waitnotif 0 " + std::to_string(len) + " 11"));
   EXPECT_EQ(peer_.expect("NOTIF "), "xfer written ok count=1");
 }
 

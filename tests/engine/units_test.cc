@@ -12,6 +12,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/socket_error.h"
 #include "engine/chunk_schedule.h"
 #include "engine/control_channel.h"
 #include "engine/fifo_item.h"
@@ -267,6 +268,43 @@ TEST(Wire, HelloRoundTrip) {
   EXPECT_EQ(o.handles[1][127], 0x42);
 }
 
+// A peer's failure codes: the new ones (protocol version 4) decode as
+// themselves; OK, IN_PROGRESS and numbers past the last code are not a
+// failure a peer may report.
+TEST(Wire, RemoteFailureCodesAreCheckedAgainstTheVocabulary) {
+  for (StatusCode c : {StatusCode::kRejected, StatusCode::kClosed, StatusCode::kCancelled, StatusCode::kTimedOut}) {
+    RejectPayload out;
+    ASSERT_TRUE(decode_reject(encode_reject({c, "why"}), &out).ok());
+    EXPECT_EQ(out.code, c) << status_code_name(c);
+  }
+  for (uint32_t bad : {0u, 1u, static_cast<uint32_t>(kLastStatusCode) + 1, 0xffffffffu}) {
+    std::vector<uint8_t> b = {static_cast<uint8_t>(bad >> 24), static_cast<uint8_t>(bad >> 16),
+                              static_cast<uint8_t>(bad >> 8), static_cast<uint8_t>(bad), 0, 0, 0, 0};
+    RejectPayload out;
+    ASSERT_TRUE(decode_reject(b, &out).ok()) << bad;
+    EXPECT_EQ(out.code, StatusCode::kProtocolError) << bad;
+  }
+  EXPECT_STREQ(status_code_name(StatusCode::kCancelled), "CANCELLED");
+  EXPECT_STREQ(status_code_name(StatusCode::kRejected), "REJECTED");
+  EXPECT_STREQ(status_code_name(StatusCode::kClosed), "CLOSED");
+  EXPECT_STREQ(frame_type_name(FrameType::kCancel), "CANCEL");
+}
+
+TEST(SocketError, OneMappingForEverySocketPath) {
+  Status s = socket_error("control connection failed", ECONNRESET, SocketStage::kConnected);
+  EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.to_string();
+  EXPECT_NE(s.message().find("control connection failed: "), std::string::npos) << s.to_string();
+  EXPECT_NE(s.message().find("(errno " + std::to_string(ECONNRESET) + ")"), std::string::npos) << s.to_string();
+  for (int e : {EPIPE, ETIMEDOUT, ENOTCONN, EHOSTUNREACH})
+    EXPECT_EQ(socket_error("x", e, SocketStage::kConnected).code(), StatusCode::kPeerClosed) << e;
+  // Never connected: the peer did not go away, it was never reached.
+  for (int e : {ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, EADDRINUSE})
+    EXPECT_EQ(socket_error("connect to 10.0.0.1:1", e, SocketStage::kSetup).code(), StatusCode::kTransportError) << e;
+  for (int e : {EBADF, EINVAL, ENOTSOCK, EFAULT})
+    EXPECT_EQ(socket_error("x", e, SocketStage::kConnected).code(), StatusCode::kInternal) << e;
+  EXPECT_EQ(socket_error("x", EMFILE, SocketStage::kSetup).code(), StatusCode::kTransportError);
+}
+
 TEST(FifoItemCodec, RoundTripAndRejects) {
   FifoFields f{11, 0xdeadbeefcafef00dull, 4096, 1 << 20, 77}, o;
   FifoItem item = encode_fifo_item(f);
@@ -320,6 +358,12 @@ TEST(ConfigTest, EnvOverridesAndMalformedValues) {
   setenv("TCPX_LISTEN_PORT", "-1", 1);
   EXPECT_NE(Config::from_env(&c).message().find("TCPX_LISTEN_PORT"), std::string::npos);
   unsetenv("TCPX_LISTEN_PORT");
+  setenv("TCPX_TRANSFER_TIMEOUT_MS", "250", 1);
+  ASSERT_TRUE(Config::from_env(&c).ok());
+  EXPECT_EQ(c.transfer_timeout_ms, 250);
+  setenv("TCPX_TRANSFER_TIMEOUT_MS", "-5", 1);
+  EXPECT_NE(Config::from_env(&c).message().find("TCPX_TRANSFER_TIMEOUT_MS"), std::string::npos);
+  unsetenv("TCPX_TRANSFER_TIMEOUT_MS");
   setenv("TCPX_MAX_UNMATCHED_BYTES", "1048576", 1);
   setenv("TCPX_MAX_UNDELIVERED_BYTES", "4194304", 1);
   setenv("TCPX_MAX_CONTROL_BACKLOG_BYTES", "8388608", 1);

@@ -5,6 +5,7 @@
 // compares, so a wire change that leaves the seeds stale fails until they are
 // regenerated (tests/fuzz/README.md).
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -26,6 +27,13 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path g_root;
+
+// A seed that cannot be built is a bug in this program: stop with the reason.
+void must(const tcpx::Status& s) {
+  if (s.ok()) return;
+  std::fprintf(stderr, "make_seeds: %s\n", s.to_string().c_str());
+  std::exit(1);
+}
 
 void put(const std::string& target, const std::string& name, const Bytes& b) {
   fs::create_directories(g_root / target);
@@ -68,7 +76,7 @@ OneSidedPayload sample_one_sided() {
 Bytes frames(std::initializer_list<std::pair<FrameType, Bytes>> list) {
   Bytes out;
   uint64_t id = 1;
-  for (const auto& [type, payload] : list) append_frame(type, id++, payload, &out);
+  for (const auto& [type, payload] : list) must(append_frame(type, id++, payload, &out));
   return out;
 }
 
@@ -119,8 +127,8 @@ void fifo_item() {
 
 void metadata() {
   Bytes v4, v6;
-  encode_metadata({"192.168.7.9", 28900, 3}, &v4);
-  encode_metadata({"2001:db8::5", 443, 0}, &v6);
+  must(encode_metadata({"192.168.7.9", 28900, 3}, &v4));
+  must(encode_metadata({"2001:db8::5", 443, 0}, &v6));
   put("metadata", "blob_v4", cat({u8(0), v4}));
   put("metadata", "blob_v6", cat({u8(0), v6}));
   put("metadata", "string_v4", cat({u8(1), text(format_metadata_string({"127.0.0.1", 28900, 0}))}));

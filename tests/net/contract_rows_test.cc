@@ -67,7 +67,9 @@ TEST_P(NetModeTest, PropertiesAreSane) {
     EXPECT_TRUE(p.ptrSupport & mem_type()) << "ptrSupport " << p.ptrSupport << " lacks this mode's memory type";
     // The speed is advisory (NCCL uses it to rank NICs); aws-ofi-nccl reports
     // 0 for an interface it has no NIC data for (loopback).
-    if (builtin()) EXPECT_GT(p.speed, 0);
+    if (builtin()) {
+      EXPECT_GT(p.speed, 0);
+    }
     EXPECT_GE(p.speed, 0);
     EXPECT_GE(p.maxComms, 1);
     if (builtin()) {
