@@ -67,8 +67,9 @@ class Endpoint {
   // only); it is validated against the real device when CUDA is present.
   static Status create(int local_gpu_idx, const Config& config,
                        std::unique_ptr<Endpoint>* out);
-  // Fails every outstanding transfer with PEER_CLOSED-like errors, closes all
-  // connections and joins the engine threads. Never blocks on a dead peer.
+  // Fails every outstanding transfer with CLOSED ("endpoint destroyed"),
+  // closes all connections and joins the engine threads. Never blocks on a
+  // dead peer.
   ~Endpoint();
 
   Endpoint(const Endpoint&) = delete;
@@ -97,11 +98,11 @@ class Endpoint {
   // waiting for the next one. Destroying the endpoint while another thread is
   // inside accept() is the caller's bug (the C API parks such callers).
   Status accept(ConnId* out, PeerInfo* peer, int timeout_ms = -1);
-  // Closes one connection: its outstanding transfers fail, the peer sees
-  // PEER_CLOSED. Returns promptly even when the peer is gone. Frees all the
-  // connection's state (a failed connection keeps its error and undelivered
-  // messages until closed). Ids are never reused: afterwards every call on
-  // the id returns PEER_CLOSED, and closing it again is OK.
+  // Closes one connection: its outstanding transfers fail with CLOSED, the
+  // peer sees PEER_CLOSED. Returns promptly even when the peer is gone. Frees
+  // all the connection's state (a failed connection keeps its error and
+  // undelivered messages until closed). Ids are never reused: afterwards
+  // every call on the id returns CLOSED, and closing it again is OK.
   Status close_connection(ConnId conn);
 
   // ---- Memory registration ------------------------------------------------

@@ -43,7 +43,7 @@ class Rejected(TcpxError):
     """The peer refused the request (a bad or stale region, for one)."""
 
 
-class Closed(TcpxError):
+class Closed(TcpxError, ConnectionError):
     """This side closed the connection or destroyed the endpoint."""
 
 

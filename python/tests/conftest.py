@@ -87,3 +87,13 @@ except Exception as e:  # ImportError, or a broken install
     HAVE_TORCH, TORCH_REASON = False, f"torch not importable: {e}"
 
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason=TORCH_REASON or "torch")
+
+
+def poll_until_done(ep, tid):
+    """Polls a UCCL-flavoured transfer (uccl.p2p) until it is done; fails the
+    test on an error (the child's deadline bounds a transfer that never ends)."""
+    while True:
+        ok, done = ep.poll_async(tid)
+        assert ok, f"transfer {tid} failed"
+        if done:
+            return

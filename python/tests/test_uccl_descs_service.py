@@ -5,7 +5,7 @@ runs on its progress path. So a connection costs neither side a thread
 the initiator reads and writes its memory over several connections."""
 import numpy as np
 
-from conftest import run_pair
+from conftest import poll_until_done, run_pair
 from uccl import p2p
 
 N = 1 << 16  # float32 elements: 256 KiB
@@ -52,19 +52,11 @@ def test_transfer_costs_no_thread_per_connection():
             got[:] = 0
             ok, tid = ep.transfer(conn, "read", [local[0]], [remote[0]])
             assert ok
-            while True:
-                ok, done = ep.poll_async(tid)
-                assert ok
-                if done:
-                    break
+            poll_until_done(ep, tid)
             reads_ok.append(bool((got == np.arange(N, dtype=np.float32)).all()))
         ok, tid = ep.transfer(conn, "write", [local[1]], [remote[1]])
         assert ok
-        while True:
-            ok, done = ep.poll_async(tid)
-            assert ok
-            if done:
-                break
+        poll_until_done(ep, tid)
         after = _threads()
         qb.put("done")
         assert qa.get(timeout=20) == "counted"

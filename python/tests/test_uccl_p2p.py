@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import HAVE_TORCH, TORCH_REASON, needs_torch, run_one, run_pair, run_with_victim
+from conftest import (HAVE_TORCH, TORCH_REASON, needs_torch, poll_until_done, run_one, run_pair,
+                      run_with_victim)
 from uccl import p2p
 
 N = 1 << 16  # float32 elements: 256 KiB, above the eager limit
@@ -63,11 +64,7 @@ def test_send_recv_torch_cpu_tensors_and_async_poll():
         assert ok
         ok, tid = ep.recv_async(conn, mr, t.data_ptr(), t.numel() * 4)
         assert ok
-        while True:
-            ok, done = ep.poll_async(tid)
-            assert ok
-            if done:
-                break
+        poll_until_done(ep, tid)
         return bool(t.allclose(torch.full((N,), 3.0)))
 
     def client(qa, qb):
@@ -79,10 +76,7 @@ def test_send_recv_torch_cpu_tensors_and_async_poll():
         assert ok
         ok, tid = ep.send_async(conn, mr, t.data_ptr(), t.numel() * 4)
         assert ok
-        done = False
-        while not done:
-            ok, done = ep.poll_async(tid)
-            assert ok
+        poll_until_done(ep, tid)
         return True
 
     assert run_pair(server, client) == [True, True]
@@ -117,8 +111,7 @@ def test_read_and_write_through_advertise():
         buf[:] = -buf
         ok, tid = ep.write_async(conn, mr, buf.ctypes.data, buf.nbytes, fifo_dst)
         assert ok
-        while not ep.poll_async(tid)[1]:
-            pass
+        poll_until_done(ep, tid)
         qa.put("written")
         return read_ok
 
@@ -141,8 +134,7 @@ def test_vector_calls():
         got1 = all((b == i).all() for i, b in enumerate(blocks))
         ok, tid = ep.recvv_async(conn, mrs, ptrs, sizes, K)
         assert ok
-        while not ep.poll_async(tid)[1]:
-            pass
+        poll_until_done(ep, tid)
         got2 = all((b == 100 + i).all() for i, b in enumerate(blocks))
         # One-sided: the client reads these blocks, then writes them.
         for i, b in enumerate(blocks):
@@ -166,8 +158,7 @@ def test_vector_calls():
             b[:] = 100 + i
         ok, tid = ep.sendv_async(conn, mrs, ptrs, sizes, K)
         assert ok
-        while not ep.poll_async(tid)[1]:
-            pass
+        poll_until_done(ep, tid)
         fifos = qb.get(timeout=20)
         assert ep.readv(conn, mrs, ptrs, sizes, fifos, K)
         read_ok = all((b == 1000 + i).all() for i, b in enumerate(blocks))
@@ -175,8 +166,7 @@ def test_vector_calls():
             b[:] = 2000 + i
         ok, tid = ep.writev_async(conn, mrs, ptrs, sizes, fifos, K)
         assert ok
-        while not ep.poll_async(tid)[1]:
-            pass
+        poll_until_done(ep, tid)
         qa.put("written")
         return read_ok
 
@@ -351,16 +341,11 @@ def test_newer_api_register_memory_and_transfer():
         local = ep.register_memory([t, w])
         ok, tid = ep.transfer(conn, "read", [local[0]], [remote[0]])
         assert ok
-        while not ep.poll_async(tid)[1]:
-            pass
+        poll_until_done(ep, tid)
         read_ok = bool(t.equal(torch.arange(N, dtype=torch.float32)))
         ok, tid = ep.transfer(conn, "write", [local[1]], [remote[1]])
         assert ok
-        while True:
-            ok, done = ep.poll_async(tid)
-            assert ok
-            if done:
-                break
+        poll_until_done(ep, tid)
         with pytest.raises(RuntimeError, match="op_name"):
             ep.transfer(conn, "copy", [local[0]], [remote[0]])
         with pytest.raises(RuntimeError, match="Invalid serialized"):

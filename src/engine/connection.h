@@ -146,16 +146,21 @@ struct Connection {
     return false;
   }
 
-  // Heartbeat state, and the ops (ours or served for the peer) that wait on
-  // this connection: with any, a silent peer is pinged sooner.
   // Answers this connection's messages on the progress path when set
   // (Endpoint::serve_messages); otherwise they queue in shared.
   Endpoint::MessageService service;
+  // One application message: to the service, else to the queue (within
+  // TCPX_MAX_UNDELIVERED_BYTES). An error fails the connection.
+  Status deliver(std::vector<uint8_t> m) {
+    return service.on_message ? service.on_message(std::move(m)) : shared->push_message(std::move(m));
+  }
 
   // The pass in which flush_all() first held back this connection's lazy
   // frames (0: none held); they leave with the next pass at the latest.
   uint64_t lazy_pass = 0;
 
+  // Heartbeat state, and the ops (ours or served for the peer) that wait on
+  // this connection: with any, a silent peer is pinged sooner.
   Liveness liveness;
   uint64_t bytes_seen = 0;  // control->bytes_read() when last looked at
   size_t live_ops = 0;

@@ -92,7 +92,7 @@ Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadl
       return socket_error("poll", e, SocketStage::kSetup);
     }
     if (r > 0) break;
-    if (cancelled(cancel)) { close(fd); return Status(StatusCode::kPeerClosed, "connect cancelled: endpoint closing"); }
+    if (cancelled(cancel)) { close(fd); return Closed("connect cancelled: endpoint closing"); }
     if (Clock::now() >= deadline) { close(fd); return TimedOut("connect to " + where + " timed out"); }
   }
   int err = 0;
@@ -278,7 +278,7 @@ Status ControlChannel::flush_until(Clock::time_point deadline, const std::atomic
   for (;;) {
     TCPX_RETURN_IF_ERROR(flush());
     if (!wants_write()) return Status::Ok();
-    if (cancelled(cancel)) return fail(PeerClosed("endpoint closing"));
+    if (cancelled(cancel)) return fail(Closed("endpoint closing"));
     if (Clock::now() >= deadline) return TimedOut("control connection: write timed out");
     pollfd p{fd_, POLLOUT, 0};
     poll(&p, 1, ms_until(deadline));
@@ -292,7 +292,7 @@ Status ControlChannel::read_frame_until(Frame* out, Clock::time_point deadline, 
     Status s = read_one_frame(out, max_payload, &got);
     if (got) return Status::Ok();
     if (!s.ok()) return s;
-    if (cancelled(cancel)) return fail(PeerClosed("endpoint closing"));
+    if (cancelled(cancel)) return fail(Closed("endpoint closing"));
     if (Clock::now() >= deadline) return TimedOut("control connection: no frame before the deadline");
     pollfd p{fd_, POLLIN, 0};
     poll(&p, 1, ms_until(deadline));

@@ -66,7 +66,7 @@ Endpoint::Impl::~Impl() {
   if (progress) progress->stop();  // fails every transfer, closes every conn
   progress.reset();
   std::lock_guard<std::mutex> lock(mu);
-  for (auto& [id, shared] : conns) shared->fail(PeerClosed("endpoint destroyed"));
+  for (auto& [id, shared] : conns) shared->fail(Closed("endpoint destroyed"));
   accept_cv.notify_all();
 }
 
@@ -184,7 +184,7 @@ Status Endpoint::Impl::find_locked(ConnId conn, std::shared_ptr<engine::ConnShar
     *out = it->second;
     return Status::Ok();
   }
-  if (conn != 0 && conn < next_conn) return PeerClosed("connection " + std::to_string(conn) + " was closed locally");
+  if (conn != 0 && conn < next_conn) return Closed("connection " + std::to_string(conn) + " was closed locally");
   return NotFound("unknown connection " + std::to_string(conn));
 }
 
@@ -248,7 +248,7 @@ Status Endpoint::accept(ConnId* out, PeerInfo* peer, int timeout_ms) {
   } else if (!impl_->accept_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready)) {
     return TimedOut("no incoming connection within " + std::to_string(timeout_ms) + " ms");
   }
-  if (impl_->accepted.empty()) return PeerClosed("endpoint closing");
+  if (impl_->accepted.empty()) return Closed("endpoint closing");
   *out = impl_->accepted.front().first;
   if (peer != nullptr) *peer = impl_->accepted.front().second;
   impl_->accepted.pop_front();
@@ -260,10 +260,10 @@ Status Endpoint::close_connection(ConnId conn) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     Status s = impl_->find_locked(conn, &shared);
-    if (s.code() == StatusCode::kPeerClosed) return Status::Ok();  // closed before
+    if (s.code() == StatusCode::kClosed) return Status::Ok();  // closed before
     TCPX_RETURN_IF_ERROR(s);
   }
-  Status why = PeerClosed("connection " + std::to_string(conn) + " closed locally");
+  Status why = Closed("connection " + std::to_string(conn) + " closed locally");
   if (impl_->progress->on_loop()) {
     // From a message service, inside the pass that is reading this very
     // connection perhaps: close it at the start of the next pass instead.

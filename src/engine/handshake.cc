@@ -34,7 +34,7 @@ Status bring_up_until(const HandshakeParams& p, ChannelBringUp* b, Clock::time_p
     bool stepped = false;
     Status s = b->step(&stepped);
     if (!s.in_progress()) return s;
-    if (p.cancel != nullptr && p.cancel->load()) return PeerClosed("endpoint closing");
+    if (p.cancel != nullptr && p.cancel->load()) return Closed("endpoint closing");
     if (Clock::now() >= deadline)
       return TimedOut("plugin channels not up before the deadline (" + b->count() + ")");
     idle = stepped ? 0 : std::min(idle + 1, 10);

@@ -18,6 +18,9 @@ namespace {
 // guests are gone: the most a socket event waits after the last guest left
 // with its transfer done (it is then nobody's to read until we resume).
 constexpr std::chrono::nanoseconds kParkSlice = std::chrono::microseconds(200);
+// How long run_sync (close_connection, dereg, serve_messages) waits for the
+// token before it gives up with TIMED_OUT.
+constexpr auto kRunSyncTimeout = std::chrono::seconds(10);
 
 // Milliseconds from now until t, for poll(): -1 (forever) when t is max,
 // 0 when t has passed (min: "at once"), else at least 1 and at most a minute.
@@ -65,12 +68,12 @@ void Progress::stop() {
   // The thread is gone: finish the leftovers here, under the token like any
   // other driver (a late guest could still be around in a buggy caller).
   {
-    std::lock_guard<std::mutex> token(drive_mu_);
+    std::lock_guard<std::timed_mutex> token(drive_mu_);
     Driving driving(this);
     run_commands();
     std::vector<ConnId> ids;
     for (auto& [id, c] : conns_) ids.push_back(id);
-    for (ConnId id : ids) close_connection(id, PeerClosed("endpoint destroyed"));
+    for (ConnId id : ids) close_connection(id, Closed("endpoint destroyed"));
   }
   if (wake_fd_ >= 0) close(wake_fd_);
   wake_fd_ = -1;
@@ -128,10 +131,19 @@ void Progress::post(std::function<void()> fn) {
   hand_back();
 }
 
+template <class Work>
+void Progress::drive_held(Work&& work) {
+  Driving driving(this);
+  run_commands();
+  if (work()) flush_all();
+  work_pending_.store(any_busy());
+  note_lazy_held();
+}
+
 void Progress::submit(std::span<const PostedOp> ops) {
   // On the loop (a message service posting a transfer) the ops queue and
   // start with the next pass, like those of a thread that found it busy.
-  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
+  std::unique_lock<std::timed_mutex> token(drive_mu_, std::defer_lock);
   if (!on_loop()) (void)token.try_lock();
   if (!token.owns_lock()) {
     {
@@ -144,9 +156,7 @@ void Progress::submit(std::span<const PostedOp> ops) {
   }
   // Nobody drives right now: start the ops here, so their first frames leave
   // before this call returns.
-  {
-    Driving driving(this);
-    run_commands();
+  drive_held([&] {
     bool streaming = false;
     for (const auto& op : ops) {
       auto it = conns_.find(op.conn);
@@ -159,16 +169,14 @@ void Progress::submit(std::span<const PostedOp> ops) {
     // the background thread runs or is parked (back within kParkSlice); only
     // a background thread asleep on the sockets would not come, so then flush.
     bool next_pass_soon = guests_.load() > 0 || bg_state_.load() != BgState::kSleeping;
-    if (!streaming || !next_pass_soon) flush_all();
-    work_pending_.store(any_busy());
-    note_lazy_held();
-  }
+    return !streaming || !next_pass_soon;
+  });
   token.unlock();
   hand_back();
 }
 
 void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload) {
-  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  std::unique_lock<std::timed_mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) {
     post([this, id, type, payload = std::move(payload)]() mutable { send_frame(id, type, std::move(payload)); });
     return;
@@ -176,14 +184,10 @@ void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload)
   // Nobody drives: the frame leaves now instead of waiting for the
   // background thread to wake up for it (a C API md vector, whose FIFO
   // answers NIXL expects within a few milliseconds).
-  {
-    Driving driving(this);
-    run_commands();
+  drive_held([&] {
     send_frame(id, type, std::move(payload));
-    flush_all();
-    work_pending_.store(any_busy());
-    note_lazy_held();
-  }
+    return true;
+  });
   token.unlock();
   hand_back();
 }
@@ -191,19 +195,24 @@ void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload)
 Status Progress::run_sync(const std::function<void()>& fn) {
   if (on_loop()) return Busy("not allowed on the progress path (from a message service)");
   Guest guest(this);
-  std::lock_guard<std::mutex> token(drive_mu_);
-  Driving driving(this);
-  run_commands();
-  fn();
-  flush_all();
-  work_pending_.store(any_busy());
-  note_lazy_held();
+  // The token is let go after every pass; only a pass that blocks (a message
+  // service or a plugin call that hangs) could keep it, and then the caller
+  // gets an error instead of hanging with it.
+  std::unique_lock<std::timed_mutex> token(drive_mu_, std::defer_lock);
+  if (!token.try_lock_for(kRunSyncTimeout))
+    return TimedOut("the progress loop held its token for over " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kRunSyncTimeout).count()) +
+                    " s (a blocking message service or plugin call?)");
+  drive_held([&] {
+    fn();
+    return true;
+  });
   return Status::Ok();
 }
 
 bool Progress::try_pass(bool* moved) {
   if (on_loop()) return false;  // a message service polling: the pass is ours already
-  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  std::unique_lock<std::timed_mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) return false;
   bool m;
   {
@@ -268,7 +277,7 @@ bool Progress::pass() {
 }
 
 void Progress::loop() {
-  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
+  std::unique_lock<std::timed_mutex> token(drive_mu_, std::defer_lock);
   while (!stop_.load(std::memory_order_relaxed)) {
     if (guests_.load() > 0) {
       // An application thread drives: stay off the token and the cores
@@ -325,7 +334,7 @@ void Progress::park() {
   bg_state_.store(BgState::kRunning);
 }
 
-void Progress::sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms) {
+void Progress::sleep_on_sockets(std::unique_lock<std::timed_mutex>& token, int timeout_ms) {
   bg_must_look_.store(false);  // this sleep set and deadline are current
   sleep_pfds_.clear();
   sleep_pfds_.push_back(pollfd{wake_fd_, POLLIN, 0});
@@ -516,7 +525,7 @@ Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
   // read while the application had not installed it yet.
   for (auto& m : c->shared->take_messages()) {
     if (!c->error.ok()) break;
-    Status s = c->service.on_message(std::move(m));
+    Status s = c->deliver(std::move(m));
     if (!s.ok()) fail_connection(c, s);
   }
   if (!c->error.ok() && c->service.on_closed) std::exchange(c->service, {}).on_closed(c->error);

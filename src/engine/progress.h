@@ -69,6 +69,7 @@ class Progress : private LoopHooks {
   // Takes the token (waiting for the pass in progress), runs queued commands,
   // then fn, and flushes. fn must not block. Refused (BUSY) on the loop
   // itself, i.e. from a message service: the token is not recursive.
+  // TIMED_OUT if the token is not free within 10 s (a pass that blocks).
   Status run_sync(const std::function<void()>& fn);
   // One pass on the calling thread if nobody else is driving. Returns whether
   // it ran; *moved tells whether anything happened.
@@ -113,6 +114,12 @@ class Progress : private LoopHooks {
     std::function<void()> fn;  // empty for a user op (no allocation per op)
   };
   void loop();
+  // With the token held by a thread outside the loop (submit, send_now,
+  // run_sync): runs the queued commands, then work(), flushes the frames if
+  // work() returns true, and publishes what the background thread must know
+  // (plugin requests in flight, acks held back). The caller hands back.
+  template <class Work>
+  void drive_held(Work&& work);
   // One pass (token held). Returns whether anything moved.
   bool pass();
   void run_commands();
@@ -132,7 +139,7 @@ class Progress : private LoopHooks {
   // it releases) waits until a socket, a command, a changed socket set or
   // the timeout needs us.
   void park();
-  void sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms);
+  void sleep_on_sockets(std::unique_lock<std::timed_mutex>& token, int timeout_ms);
   void wake_bg();
   void drain_wake();  // background thread: consume the eventfd's count
   // Appends a pollfd per working control connection (POLLOUT while it has
@@ -176,7 +183,7 @@ class Progress : private LoopHooks {
   // thread only; guests_, work_pending_ are read by it before it sleeps, and
   // their writers read bg_state_ after writing (seq_cst on both sides, so one
   // of the two always sees the other and no wake-up is lost).
-  std::mutex drive_mu_;
+  std::timed_mutex drive_mu_;
   std::atomic<int> guests_{0};
   std::atomic<bool> work_pending_{false};  // plugin requests in flight
   // Another driver changed what the background thread sleeps on (sockets,

@@ -112,9 +112,7 @@ void Protocol::handle_frame(Connection* c, Frame& f) {
 }
 
 void Protocol::on_message(Connection* c, Frame& f) {
-  // Queued for recv_message within TCPX_MAX_UNDELIVERED_BYTES, else failed.
-  Status s = c->service.on_message ? c->service.on_message(std::move(f.payload))
-                                   : c->shared->push_message(std::move(f.payload));
+  Status s = c->deliver(std::move(f.payload));
   if (!s.ok()) loop_.fail_connection(c, s);
 }
 
@@ -481,7 +479,9 @@ void Protocol::cancel_op(Op* op, const Status& why) {
     case OpKind::kRecv:
       if (!op->incoming) {  // unmatched: the peer never heard of it
         auto& q = c->unmatched_recvs;
-        q.erase(std::find(q.begin(), q.end(), op));
+        auto it = std::find(q.begin(), q.end(), op);
+        if (it == q.end()) return;  // cannot happen: an unmatched receive waits in q
+        q.erase(it);
         finish(op, why);
       }
       return;  // matched: the sender's DATA follows our CTS

@@ -25,22 +25,13 @@ constexpr size_t kBuf = 2u << 20;
 constexpr size_t kSmall = 1000;       // travels inline (SEND_EAGER)
 constexpr size_t kLarge = 1u << 20;   // SEND_ANNOUNCE, CTS, DATA through the plugin
 
-// Buffers are declared first so that they outlive the endpoints' threads.
-struct Side {
-  std::vector<uint8_t> buf = std::vector<uint8_t>(kBuf);
-  std::unique_ptr<Endpoint> ep;
-  MrId mr = 0;
-};
-
 class CancelPair : public ::testing::Test {
  protected:
   void SetUp() override { connect(loopback_config()); }
   void connect(const Config& b_cfg) {
     set_test_env(false);
-    ASSERT_OK(make_endpoint(&a_.ep));
-    ASSERT_OK(make_endpoint(&b_.ep, 0, b_cfg));
-    ASSERT_OK(a_.ep->reg(a_.buf.data(), kBuf, &a_.mr));
-    ASSERT_OK(b_.ep->reg(b_.buf.data(), kBuf, &b_.mr));
+    ASSERT_OK(a_.open(kBuf));
+    ASSERT_OK(b_.open(kBuf, b_cfg));
     ASSERT_OK(a_.ep->connect(b_.ep->local_info(), &a_conn_));
     ASSERT_OK(b_.ep->accept(&b_conn_, nullptr, kBoundMs));
   }
@@ -59,7 +50,7 @@ class CancelPair : public ::testing::Test {
     EXPECT_EQ(got, size);
     EXPECT_EQ(check_pattern(b_.buf.data(), size, seed), kPatternMatches);
   }
-  Side a_, b_;
+  LocalSide a_, b_;
   ConnId a_conn_ = 0, b_conn_ = 0;
 };
 

@@ -94,8 +94,9 @@ TEST(Connection, MessagesOnceInOrderThenPeerClosed) {
   std::vector<uint8_t> buf(16);
   MrId mr;
   ASSERT_TRUE(b->reg(buf.data(), buf.size(), &mr).ok());
-  EXPECT_EQ(b->send_async(cb, mr, buf.data(), 16, &x).code(), StatusCode::kPeerClosed);
-  EXPECT_EQ(b->send_message(cb, "x", 1).code(), StatusCode::kPeerClosed);
+  // b closed cb itself: CLOSED, where a saw its peer go (PEER_CLOSED).
+  EXPECT_EQ(b->send_async(cb, mr, buf.data(), 16, &x).code(), StatusCode::kClosed);
+  EXPECT_EQ(b->send_message(cb, "x", 1).code(), StatusCode::kClosed);
   EXPECT_EQ(b->send_async(999, mr, buf.data(), 16, &x).code(), StatusCode::kNotFound);
   EXPECT_EQ(b->poll_async(12345).code(), StatusCode::kNotFound);
 }

@@ -20,31 +20,20 @@ namespace {
 constexpr int kBoundMs = 5000;
 constexpr size_t kBuf = 1 << 20;
 
-// The buffer is declared first so that it is freed last: the endpoint's
-// progress thread may still be sending from it (a served read) until the
-// endpoint is destroyed, whatever the peer has already received.
-struct Side {
-  std::vector<uint8_t> buf = std::vector<uint8_t>(kBuf);
-  std::unique_ptr<Endpoint> ep;
-  MrId mr = 0;
-};
-
 // A connects to B twice: (a1, b1) and (a2, b2).
 class TwoConnections : public ::testing::Test {
  protected:
   void SetUp() override {
     set_test_env(false);
-    ASSERT_TRUE(make_endpoint(&a_.ep).ok());
-    ASSERT_TRUE(make_endpoint(&b_.ep).ok());
-    ASSERT_TRUE(a_.ep->reg(a_.buf.data(), kBuf, &a_.mr).ok());
-    ASSERT_TRUE(b_.ep->reg(b_.buf.data(), kBuf, &b_.mr).ok());
+    ASSERT_TRUE(a_.open(kBuf).ok());
+    ASSERT_TRUE(b_.open(kBuf).ok());
     ASSERT_TRUE(a_.ep->connect(b_.ep->local_info(), &a1_).ok());
     ASSERT_TRUE(b_.ep->accept(&b1_, nullptr, kBoundMs).ok());
     ASSERT_TRUE(a_.ep->connect(b_.ep->local_info(), &a2_).ok());
     ASSERT_TRUE(b_.ep->accept(&b2_, nullptr, kBoundMs).ok());
     ASSERT_NE(b1_, b2_);
   }
-  Side a_, b_;
+  LocalSide a_, b_;
   ConnId a1_ = 0, a2_ = 0, b1_ = 0, b2_ = 0;
 };
 

@@ -35,11 +35,12 @@ int main(int argc, char** argv) {
   peer.expect("ACCEPTED");
   std::vector<uint8_t> buf(size * depth);
   MrId mr;
-  ep->reg(buf.data(), buf.size(), &mr);
+  s = ep->reg(buf.data(), buf.size(), &mr);
+  if (!s.ok()) { std::fprintf(stderr, "%s\n", s.to_string().c_str()); return 1; }
   std::vector<FifoItem> items(depth);
   if (mode != "send") {
     for (size_t i = 0; i < depth; ++i) {
-      peer.write_line("adv " + std::to_string(i * size) + " " + std::to_string(size));
+      if (!peer.write_line("adv " + std::to_string(i * size) + " " + std::to_string(size)).ok()) return 1;
       from_hex(peer.expect("ITEM "), items[i].bytes, 64);
     }
   }
@@ -63,6 +64,6 @@ int main(int argc, char** argv) {
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s size=%zu iters=%zu depth=%zu: %.3f GB/s (%.1f us/op)  [%s]\n", mode.c_str(), size, iters, depth,
               static_cast<double>(size) * iters / sec / 1e9, sec * 1e6 / iters, ep->describe_path().c_str());
-  peer.write_line("quit");
+  (void)peer.write_line("quit");  // it exits on EOF as well
   return 0;
 }

@@ -70,6 +70,13 @@ Status make_endpoint(std::unique_ptr<Endpoint>* out, int gpu, Config cfg) {
   return Endpoint::create(gpu, cfg, out);
 }
 
+Status LocalSide::open(size_t bytes, const Config& cfg) {
+  ep.reset();
+  buf.assign(bytes, 0);
+  TCPX_RETURN_IF_ERROR(make_endpoint(&ep, 0, cfg));
+  return ep->reg(buf.data(), buf.size(), &mr);
+}
+
 Status start_engine_peer(ChildProcess* peer, const std::string& role, const std::vector<std::string>& args,
                          const std::vector<std::string>& extra_env, const std::vector<std::string>& launcher) {
   std::vector<std::string> argv = launcher;

@@ -55,6 +55,17 @@ inline void set_test_env(bool bounce) { set_test_env(bounce ? PluginMode::kBounc
 Config loopback_config();
 Status make_endpoint(std::unique_ptr<Endpoint>* out, int gpu = 0, Config cfg = loopback_config());
 
+// An endpoint of this process with one registered host buffer. The buffer is
+// declared first so that it is freed last: the endpoint's progress thread
+// may still send from it (a served read) until the endpoint is destroyed.
+struct LocalSide {
+  std::vector<uint8_t> buf;
+  std::unique_ptr<Endpoint> ep;
+  MrId mr = 0;
+  // Creates the endpoint and registers a zeroed buffer of `bytes`.
+  Status open(size_t bytes, const Config& cfg = loopback_config());
+};
+
 // Starts engine_peer in `role` with args, its stdin/stdout piped for the
 // line protocol. extra_env entries "K=V" replace inherited ones. A non-empty
 // launcher is a command that execs the peer in its place, e.g. {"ip",
