@@ -46,6 +46,8 @@ class OpTable {
     free_.push_back(slot);
   }
 
+  size_t live_count() const { return slots_.size() - free_.size(); }
+
   // Every live op (collected first: f may destroy them).
   std::vector<Op*> live() const {
     std::vector<Op*> out;

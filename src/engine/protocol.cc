@@ -501,7 +501,19 @@ void Protocol::cancel_op(Op* op, const Status& why) {
 }
 
 void Protocol::watch_deadline(Op* op) {
-  if (op->deadline != kNoDeadline) deadlines_.push({op->deadline, op->id});
+  if (op->deadline == kNoDeadline) return;
+  deadlines_.push({op->deadline, op->id});
+  // The entries of ops that ended stay until their deadline comes up; with a
+  // default deadline on every transfer they would pile up (a million
+  // transfers a second and a 60 s deadline: 60 million), so now and then
+  // the heap is rebuilt from the live ops. Amortized: at least 1024 pushes
+  // between rebuilds.
+  if (deadlines_.size() > 2 * ops_.live_count() + 1024) {
+    decltype(deadlines_) fresh;
+    for (Op* o : ops_.live())
+      if (o->deadline != kNoDeadline) fresh.push({o->deadline, o->id});
+    deadlines_ = std::move(fresh);
+  }
 }
 
 void Protocol::set_deadline(XferId xfer, std::chrono::steady_clock::time_point when) {

@@ -27,10 +27,12 @@ constexpr size_t kLarge = 1u << 20;   // SEND_ANNOUNCE, CTS, DATA through the pl
 
 class CancelPair : public ::testing::Test {
  protected:
-  void SetUp() override { connect(loopback_config()); }
-  void connect(const Config& b_cfg) {
+  void SetUp() override { connect(loopback_config(), loopback_config()); }
+  void connect(const Config& a_cfg, const Config& b_cfg) {
+    a_.ep.reset();
+    b_.ep.reset();
     set_test_env(false);
-    ASSERT_OK(a_.open(kBuf));
+    ASSERT_OK(a_.open(kBuf, a_cfg));
     ASSERT_OK(b_.open(kBuf, b_cfg));
     ASSERT_OK(a_.ep->connect(b_.ep->local_info(), &a_conn_));
     ASSERT_OK(b_.ep->accept(&b_conn_, nullptr, kBoundMs));
@@ -224,11 +226,9 @@ TEST_F(CancelPair, RandomCancelsKeepTheStreamInOrderOnBothSides) {
 // Config::transfer_timeout_ms gives every transfer a deadline: a receive no
 // send matches ends TIMED_OUT, and is retired like any final status.
 TEST_F(CancelPair, ConfigDeadlineEndsAnUnmatchedReceive) {
-  b_.ep.reset();
-  a_.ep.reset();
   Config cfg = loopback_config();
   cfg.transfer_timeout_ms = 150;
-  connect(cfg);
+  connect(loopback_config(), cfg);
   XferId r = 0;
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_OK(b_.ep->recv_async(b_conn_, b_.mr, b_.buf.data(), kBuf, &r));
@@ -241,6 +241,25 @@ TEST_F(CancelPair, ConfigDeadlineEndsAnUnmatchedReceive) {
   XferId x = send(kSmall, 8);
   expect_received(kSmall, 8);
   EXPECT_OK(a_.ep->wait(x, kBoundMs));
+}
+
+// A default deadline on every transfer: thousands of transfers that end in
+// time (whose deadline entries the engine must not pile up), then one that
+// nobody receives still ends TIMED_OUT at its deadline.
+TEST_F(CancelPair, ManyTransfersUnderADefaultDeadlineThenOneExpires) {
+  Config cfg = loopback_config();
+  cfg.transfer_timeout_ms = 300;
+  connect(cfg, loopback_config());
+  for (int i = 0; i < 3000; ++i) {
+    XferId x = send(64, i);
+    expect_received(64, i);
+    ASSERT_OK(a_.ep->wait(x, kBoundMs)) << i;
+  }
+  XferId x = send(kSmall, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = a_.ep->wait(x, kBoundMs);
+  EXPECT_EQ(s.code(), StatusCode::kTimedOut) << s.to_string();
+  EXPECT_LT(ms_since(t0), 300 + 1000);
 }
 
 }  // namespace
