@@ -68,7 +68,7 @@ void Progress::stop() {
   // The thread is gone: finish the leftovers here, under the token like any
   // other driver (a late guest could still be around in a buggy caller).
   {
-    std::lock_guard<std::timed_mutex> token(drive_mu_);
+    std::lock_guard<std::mutex> token(drive_mu_);
     Driving driving(this);
     run_commands();
     std::vector<ConnId> ids;
@@ -143,7 +143,7 @@ void Progress::drive_held(Work&& work) {
 void Progress::submit(std::span<const PostedOp> ops) {
   // On the loop (a message service posting a transfer) the ops queue and
   // start with the next pass, like those of a thread that found it busy.
-  std::unique_lock<std::timed_mutex> token(drive_mu_, std::defer_lock);
+  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
   if (!on_loop()) (void)token.try_lock();
   if (!token.owns_lock()) {
     {
@@ -176,7 +176,7 @@ void Progress::submit(std::span<const PostedOp> ops) {
 }
 
 void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload) {
-  std::unique_lock<std::timed_mutex> token(drive_mu_, std::try_to_lock);
+  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) {
     post([this, id, type, payload = std::move(payload)]() mutable { send_frame(id, type, std::move(payload)); });
     return;
@@ -198,11 +198,18 @@ Status Progress::run_sync(const std::function<void()>& fn) {
   // The token is let go after every pass; only a pass that blocks (a message
   // service or a plugin call that hangs) could keep it, and then the caller
   // gets an error instead of hanging with it.
-  std::unique_lock<std::timed_mutex> token(drive_mu_, std::defer_lock);
-  if (!token.try_lock_for(kRunSyncTimeout))
-    return TimedOut("the progress loop held its token for over " +
-                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kRunSyncTimeout).count()) +
-                    " s (a blocking message service or plugin call?)");
+  // try_lock in a loop rather than a timed mutex: GCC 12's TSan does not
+  // see std::timed_mutex::try_lock_for (pthread_mutex_clocklock) acquire,
+  // and the Guest above makes the background thread let go within a pass.
+  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
+  const auto give_up = Clock::now() + kRunSyncTimeout;
+  while (!token.try_lock()) {
+    if (Clock::now() >= give_up)
+      return TimedOut("the progress loop held its token for over " +
+                      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kRunSyncTimeout).count()) +
+                      " s (a blocking message service or plugin call?)");
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
   drive_held([&] {
     fn();
     return true;
@@ -212,7 +219,7 @@ Status Progress::run_sync(const std::function<void()>& fn) {
 
 bool Progress::try_pass(bool* moved) {
   if (on_loop()) return false;  // a message service polling: the pass is ours already
-  std::unique_lock<std::timed_mutex> token(drive_mu_, std::try_to_lock);
+  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) return false;
   bool m;
   {
@@ -277,7 +284,7 @@ bool Progress::pass() {
 }
 
 void Progress::loop() {
-  std::unique_lock<std::timed_mutex> token(drive_mu_, std::defer_lock);
+  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
   while (!stop_.load(std::memory_order_relaxed)) {
     if (guests_.load() > 0) {
       // An application thread drives: stay off the token and the cores
@@ -334,7 +341,7 @@ void Progress::park() {
   bg_state_.store(BgState::kRunning);
 }
 
-void Progress::sleep_on_sockets(std::unique_lock<std::timed_mutex>& token, int timeout_ms) {
+void Progress::sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms) {
   bg_must_look_.store(false);  // this sleep set and deadline are current
   sleep_pfds_.clear();
   sleep_pfds_.push_back(pollfd{wake_fd_, POLLIN, 0});

@@ -139,7 +139,7 @@ class Progress : private LoopHooks {
   // it releases) waits until a socket, a command, a changed socket set or
   // the timeout needs us.
   void park();
-  void sleep_on_sockets(std::unique_lock<std::timed_mutex>& token, int timeout_ms);
+  void sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms);
   void wake_bg();
   void drain_wake();  // background thread: consume the eventfd's count
   // Appends a pollfd per working control connection (POLLOUT while it has
@@ -183,7 +183,7 @@ class Progress : private LoopHooks {
   // thread only; guests_, work_pending_ are read by it before it sleeps, and
   // their writers read bg_state_ after writing (seq_cst on both sides, so one
   // of the two always sees the other and no wake-up is lost).
-  std::timed_mutex drive_mu_;
+  std::mutex drive_mu_;
   std::atomic<int> guests_{0};
   std::atomic<bool> work_pending_{false};  // plugin requests in flight
   // Another driver changed what the background thread sleeps on (sockets,
