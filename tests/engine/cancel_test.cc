@@ -47,10 +47,12 @@ class CancelPair : public ::testing::Test {
   // B receives into its buffer and checks the bytes are send(size, seed)'s.
   void expect_received(size_t size, uint64_t seed) {
     std::fill(b_.buf.begin(), b_.buf.end(), uint8_t{0});
-    size_t got = 0;
-    ASSERT_OK(b_.ep->recv(b_conn_, b_.mr, b_.buf.data(), kBuf, &got));
-    EXPECT_EQ(got, size);
+    XferId r = 0;
+    ASSERT_OK(b_.ep->recv_async(b_conn_, b_.mr, b_.buf.data(), kBuf, &r));
+    Status s = b_.ep->wait(r, kBoundMs);  // bounded: a lost send must fail the test, not hang it
+    ASSERT_OK(s);
     EXPECT_EQ(check_pattern(b_.buf.data(), size, seed), kPatternMatches);
+    EXPECT_EQ(b_.buf[size], 0) << "more than " << size << " bytes arrived";
   }
   LocalSide a_, b_;
   ConnId a_conn_ = 0, b_conn_ = 0;
@@ -87,9 +89,12 @@ TEST_F(CancelPair, UnmatchedSendIsWithdrawnAndThePeerForgetsIt) {
   }
 }
 
-// B's receive is already posted, so B matches the send and answers CTS; A
-// cancels before that answer arrives (or loses the race). Either both ends
-// fail CANCELLED, or both succeed with the data in place: never one of each.
+// B's receive is posted first, so B usually matches the send and answers
+// CTS; A cancels before that answer arrives (or loses the race). Either both
+// ends fail CANCELLED, or both succeed with the data in place: never one of
+// each. B's receive may also still be queued for B's progress thread when
+// the announce and the CANCEL arrive (a loaded host): then B forgets the
+// send and the receive stays posted, unmatched, and is cancelled here.
 TEST_F(CancelPair, SendMatchedMeanwhileEndsTheSameOnBothSides) {
   int both_cancelled = 0;
   for (int i = 0; i < 10; ++i) {
@@ -108,13 +113,20 @@ TEST_F(CancelPair, SendMatchedMeanwhileEndsTheSameOnBothSides) {
     }
     EXPECT_OK(c);
     EXPECT_EQ(sx.code(), StatusCode::kCancelled) << sx.to_string();
+    if (sr.in_progress()) {
+      ASSERT_OK(b_.ep->cancel(r));
+      sr = b_.ep->wait(r, kBoundMs);
+      EXPECT_EQ(sr.code(), StatusCode::kCancelled) << sr.to_string();
+      continue;
+    }
     EXPECT_EQ(sr.code(), StatusCode::kCancelled) << sr.to_string();
     EXPECT_NE(sr.message().find("withdrew"), std::string::npos) << sr.to_string();
     ++both_cancelled;
   }
-  // The cancel is applied one pass after the announce left; the CTS needs a
-  // round trip through the peer's thread, so most rounds see the cancel win.
-  EXPECT_GT(both_cancelled, 0);
+  // Which way each round goes is timing: on a quiet 2-core host most rounds
+  // end both CANCELLED (the CTS needs a round trip through the peer's
+  // thread); pinned to one core, none may. Every outcome was checked above.
+  RecordProperty("both_cancelled", both_cancelled);
   XferId y = send(kSmall, 99);
   expect_received(kSmall, 99);
   EXPECT_OK(a_.ep->wait(y, kBoundMs));
@@ -166,7 +178,6 @@ TEST_F(CancelPair, RandomCancelsKeepTheStreamInOrderOnBothSides) {
       std::this_thread::sleep_for(std::chrono::microseconds(pace() % 3000));
       XferId r = 0;
       Status s = b_.ep->recv_async(b_conn_, b_.mr, b_.buf.data(), kBuf, &r);
-      uint64_t got = 0;
       if (s.ok()) s = b_.ep->wait(r, 2 * kBoundMs);
       if (s.code() == StatusCode::kCancelled) {
         ++recv_cancelled;
@@ -180,7 +191,6 @@ TEST_F(CancelPair, RandomCancelsKeepTheStreamInOrderOnBothSides) {
       std::memcpy(&seed, b_.buf.data(), 8);
       if (seed == kMarker) return;
       received.push_back(seed);
-      static_cast<void>(got);
     }
   });
 
