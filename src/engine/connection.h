@@ -18,6 +18,7 @@
 #include "engine/handshake.h"
 #include "engine/liveness.h"
 #include "engine/mr_table.h"
+#include "engine/owed_replies.h"
 #include "tcpx/endpoint.h"
 
 namespace tcpx::engine {
@@ -137,6 +138,9 @@ struct Connection {
   std::set<uint64_t> incoming_pending;
   std::deque<HeldNotification> held;
   uint64_t held_bytes = 0;  // notification_cost() of each in held
+
+  // Our requests the peer has yet to answer (Progress::submit's batching).
+  OwedReplies owed;
 
   uint32_t next_first_channel = 0;  // striping start, rotated per transfer
   // Plugin requests queued or in flight on this connection's comms.

@@ -136,17 +136,22 @@ Status ControlChannel::reserve(size_t payload_len) {
   return Status::Ok();
 }
 
-Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy,
+void ControlChannel::note_urgency(Urgency u) {
+  if (u != Urgency::kLazy) urgent_ = true;
+  if (u == Urgency::kNow) pressing_ = true;
+}
+
+Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, Urgency u,
                              uint8_t flags) {
   TCPX_RETURN_IF_ERROR(reserve(payload.size()));
-  if (!lazy) urgent_ = true;
+  note_urgency(u);
   return append_frame(type, id, payload, &out_, flags);
 }
 
 Status ControlChannel::queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data,
-                              size_t len) {
+                              size_t len, Urgency u) {
   TCPX_RETURN_IF_ERROR(reserve(header.size() + len));
-  urgent_ = true;
+  note_urgency(u);
   return append_frame2(type, id, header.data(), header.size(), static_cast<const uint8_t*>(data), len, &out_);
 }
 
@@ -167,6 +172,7 @@ Status ControlChannel::flush() {
     out_.clear();
     out_off_ = 0;
     urgent_ = false;
+    pressing_ = false;
     // After a burst (a backlog to a slow peer), give the memory back.
     if (out_.capacity() > kKeepBufferBytes) std::vector<uint8_t>().swap(out_);
   } else if (out_off_ > (1u << 20)) {

@@ -32,6 +32,14 @@ void configure_socket(int fd, int peer_timeout_ms);
 Status tcp_connect(const std::string& ip, uint16_t port, Clock::time_point deadline,
                    const std::atomic<bool>* cancel, int* fd_out);
 
+// How soon a queued frame must leave.
+enum class Urgency : uint8_t {
+  kNow,      // someone waits on it: replies, CTS, DATA, heartbeats, messages
+  kRequest,  // a new request of ours: Progress::submit may leave it for the
+             // next pass while the peer owes replies (engine/owed_replies.h)
+  kLazy,     // an acknowledgement: may wait one pass for company
+};
+
 class ControlChannel {
  public:
   // Takes ownership of fd and makes it non-blocking. max_backlog: queued
@@ -48,16 +56,19 @@ class ControlChannel {
   // Queues a frame; the bytes go out on the next flush(). A lazy frame (an
   // acknowledgement nobody's data waits for) may wait for the next urgent one
   // to share its send(): see has_urgent(). flags: the frame header's.
-  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, bool lazy = false,
+  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, Urgency u = Urgency::kNow,
                uint8_t flags = 0);
   // Payload = header bytes + raw data, copied once into the write buffer.
-  Status queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data, size_t len);
+  Status queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data, size_t len,
+                Urgency u = Urgency::kNow);
   // Writes what the socket takes now. OK with bytes possibly left (see
   // wants_write()), or the sticky error.
   Status flush();
   bool wants_write() const { return out_off_ < out_.size(); }
-  // Unsent bytes include a frame queued without `lazy`.
+  // Unsent bytes include a frame that is not lazy.
   bool has_urgent() const { return urgent_ && wants_write(); }
+  // Unsent bytes include a kNow frame (not only requests and acks).
+  bool has_pressing() const { return pressing_ && wants_write(); }
   // Bytes received so far (a partial frame counts: the peer is alive).
   uint64_t bytes_read() const { return bytes_read_; }
   // Memory the read buffer holds now: at most one maximal frame plus one
@@ -82,6 +93,7 @@ class ControlChannel {
 
  private:
   Status fail(Status s);
+  void note_urgency(Urgency u);
   // Makes room for a frame of payload_len: drops what was already written,
   // or fails the channel when the unwritten bytes would pass max_backlog_.
   Status reserve(size_t payload_len);
@@ -93,7 +105,8 @@ class ControlChannel {
   Status error_;
   std::vector<uint8_t> out_;
   size_t out_off_ = 0;
-  bool urgent_ = false;  // a non-lazy frame is among the unsent bytes
+  bool urgent_ = false;    // a non-lazy frame is among the unsent bytes
+  bool pressing_ = false;  // a kNow frame is among the unsent bytes
   std::vector<uint8_t> in_;  // [in_off_, in_len_) received, not yet decoded
   size_t in_len_ = 0;
   size_t in_off_ = 0;

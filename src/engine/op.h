@@ -40,6 +40,7 @@ struct Op {
   uint64_t incoming_seq = 0;
   bool eager = false;     // data travelled inline on the control connection
   bool acked = false;     // write: WRITE_ACK arrived before our sends finished
+  bool owes_reply = false;  // our request is counted in conn->owed
   Status ack_status;
   // Set by cancel() or the deadline (CANCELLED or TIMED_OUT) while the op
   // waits for the peer's reply; the op ends with it when that reply comes,

@@ -134,8 +134,9 @@ void Progress::post(std::function<void()> fn) {
 template <class Work>
 void Progress::drive_held(Work&& work) {
   Driving driving(this);
-  run_commands();
-  if (work()) flush_all();
+  bool ran = run_commands();
+  // Frames of queued commands leave now whatever work() decides.
+  if (work() || ran) flush_all();
   work_pending_.store(any_busy());
   note_lazy_held();
 }
@@ -157,19 +158,30 @@ void Progress::submit(std::span<const PostedOp> ops) {
   // Nobody drives right now: start the ops here, so their first frames leave
   // before this call returns.
   drive_held([&] {
-    bool streaming = false;
+    bool streaming = false, behind_replies = true;
     for (const auto& op : ops) {
       auto it = conns_.find(op.conn);
-      if (it != conns_.end() && it->second->live_ops > 0) streaming = true;
+      Connection* c = it == conns_.end() ? nullptr : it->second.get();
+      if (c != nullptr && c->live_ops > 0) streaming = true;
+      bool request = op.kind == OpKind::kSend || op.kind == OpKind::kWrite || op.kind == OpKind::kRead;
+      if (!request || c == nullptr || !c->error.ok() || !c->owed.reply_on_the_way(op.kind != OpKind::kSend))
+        behind_replies = false;
       start_op(op);
+      if (c != nullptr && (!c->error.ok() || c->control->has_pressing())) behind_replies = false;
     }
     // The first op of an idle connection leaves now (latency). Behind ops
     // already outstanding, the frames wait for the next pass, so consecutive
-    // posts leave in one send(): that pass comes soon when a waiter drives or
-    // the background thread runs or is parked (back within kParkSlice); only
-    // a background thread asleep on the sockets would not come, so then flush.
+    // posts leave in one send():
+    //  - requests behind requests whose replies are on their way: the pass
+    //    that reads such a reply flushes them, whoever runs it (a waiter, or
+    //    the background thread woken by the socket). See owed_replies.h for
+    //    why that reply is sure to come.
+    //  - other frames (a receive's CTS), when that pass comes soon anyway: a
+    //    waiter drives or the background thread runs or is parked (back
+    //    within kParkSlice); a background thread asleep on the sockets would
+    //    not come, so then flush.
     bool next_pass_soon = guests_.load() > 0 || bg_state_.load() != BgState::kSleeping;
-    return !streaming || !next_pass_soon;
+    return !(behind_replies || (streaming && next_pass_soon));
   });
   token.unlock();
   hand_back();
@@ -233,8 +245,8 @@ bool Progress::try_pass(bool* moved) {
   return true;
 }
 
-void Progress::run_commands() {
-  if (!has_cmds_.load()) return;
+bool Progress::run_commands() {
+  if (!has_cmds_.load()) return false;
   {
     std::lock_guard<std::mutex> lock(cmd_mu_);
     running_cmds_.swap(cmds_);
@@ -245,6 +257,7 @@ void Progress::run_commands() {
     else start_op(cmd.op);
   }
   running_cmds_.clear();
+  return true;
 }
 
 bool Progress::any_busy() const {
@@ -397,9 +410,14 @@ void Progress::flush_all() {
       }
     }
     c->lazy_pass = 0;
-    Status s = c->control->flush();
-    if (!s.ok()) fail_connection(c.get(), s);
+    flush(c.get());
   }
+}
+
+void Progress::flush(Connection* c) {
+  Status s = c->control->flush();
+  if (!s.ok()) return fail_connection(c, s);
+  if (!c->control->wants_write()) c->owed.all_sent();
 }
 
 void Progress::note_lazy_held() { acks_held_.store(lazy_held_); }
@@ -436,10 +454,7 @@ void Progress::poll_sockets() {
     short re = pfds_[i].revents;
     if (re == 0 || !c->error.ok()) continue;
     if (re & (POLLIN | POLLERR | POLLHUP)) on_readable(c);
-    if (c->error.ok() && (re & POLLOUT)) {
-      Status s = c->control->flush();
-      if (!s.ok()) fail_connection(c, s);
-    }
+    if (c->error.ok() && (re & POLLOUT)) flush(c);
   }
 }
 
@@ -540,11 +555,11 @@ Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
 }
 
 void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
-                           bool lazy) {
+                           Urgency u) {
   if (!c->error.ok()) return;
   // Written by flush_all() at the end of the pass: frames produced in one
   // pass leave in one send().
-  Status s = c->control->queue(type, id, payload, lazy);
+  Status s = c->control->queue(type, id, payload, u);
   if (!s.ok()) fail_connection(c, s);
 }
 

@@ -116,19 +116,24 @@ class Progress : private LoopHooks {
   void loop();
   // With the token held by a thread outside the loop (submit, send_now,
   // run_sync): runs the queued commands, then work(), flushes the frames if
-  // work() returns true, and publishes what the background thread must know
+  // work() returns true or commands ran, and publishes what the background
+  // thread must know
   // (plugin requests in flight, acks held back). The caller hands back.
   template <class Work>
   void drive_held(Work&& work);
   // One pass (token held). Returns whether anything moved.
   bool pass();
-  void run_commands();
+  // Whether there were any.
+  bool run_commands();
   bool drive_channels();
   void poll_sockets();
   // Writes every connection's queued frames, except lazy frames alone (acks)
   // queued in this very pass: those wait one pass for company (see
   // Connection::lazy_pass). Sets lazy_held_ when it held some back.
   void flush_all();
+  // Writes what c's socket takes; when everything left, so did every
+  // request queued (OwedReplies::all_sent).
+  void flush(Connection* c);
   // Publishes lazy_held_ for hand_back(): held-back acks need the background
   // thread when it sleeps on the sockets (parked, it looks again within
   // kParkSlice anyway, so a guest leaving does not wake it for them).
@@ -169,7 +174,7 @@ class Progress : private LoopHooks {
 
   // LoopHooks, for the protocol.
   void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
-                   bool lazy = false) override;
+                   Urgency u = Urgency::kNow) override;
   void fail_connection(Connection* c, const Status& s) override;
   void connection_busy(Connection* c) override;
 

@@ -23,7 +23,7 @@ namespace tcpx::engine {
 namespace {
 // Acks go out lazily: nobody's bytes wait for them, and the application that
 // just received often answers at once, so the ack rides in the answer's send().
-constexpr bool kLazy = true;
+constexpr Urgency kLazy = Urgency::kLazy;
 }  // namespace
 
 Op* Protocol::new_op(Connection* c, OpKind kind) {
@@ -49,10 +49,9 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
     case OpKind::kSend:
       if (op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost) {
         op->eager = true;
-        Status s = c->control->queue2(FrameType::kSendEager, op->id, {}, op->data, op->size);
-        if (!s.ok()) loop_.fail_connection(c, s);
+        queue_request(op, FrameType::kSendEager, {}, op->data, op->size);
       } else {
-        loop_.queue_frame(c, FrameType::kSendAnnounce, op->id, encode_u64(op->size));
+        queue_request(op, FrameType::kSendAnnounce, encode_u64(op->size));
       }
       break;
     case OpKind::kRecv:
@@ -60,28 +59,39 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
       try_match(c);
       break;
     case OpKind::kWrite:
-      if (op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost) {
-        op->eager = true;
-        Status s = c->control->queue2(FrameType::kWriteInline, op->id, encode_one_sided({op->remote, op->size}),
-                                      op->data, op->size);
-        if (!s.ok()) loop_.fail_connection(c, s);
+      op->eager = op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost;
+      if (op->eager) {
+        queue_request(op, FrameType::kWriteInline, encode_one_sided({op->remote, op->size}), op->data, op->size);
       } else {
-        loop_.queue_frame(c, FrameType::kWriteReq, op->id, encode_one_sided({op->remote, op->size}));
+        queue_request(op, FrameType::kWriteReq, encode_one_sided({op->remote, op->size}));
       }
       break;
-    case OpKind::kRead: {
+    case OpKind::kRead:
       op->incoming = true;
       // Into device memory, the data must come through the plugin (see
       // copy_in): ask the target not to answer inline.
-      uint8_t flags = op->mr.kind == MemoryKind::kHost ? 0 : kFlagNoInline;
-      Status s = c->control->queue(FrameType::kReadReq, op->id, encode_one_sided({op->remote, op->size}),
-                                   /*lazy=*/false, flags);
-      if (!s.ok()) loop_.fail_connection(c, s);
+      queue_request(op, FrameType::kReadReq, encode_one_sided({op->remote, op->size}), nullptr, 0,
+                    op->mr.kind == MemoryKind::kHost ? 0 : kFlagNoInline);
       break;
-    }
     default:
       finish(op, Internal("bad posted op kind"));
   }
+}
+
+void Protocol::queue_request(Op* op, FrameType type, const std::vector<uint8_t>& header, const uint8_t* data,
+                             size_t len, uint8_t flags) {
+  Connection* c = op->conn;
+  Status s = data != nullptr ? c->control->queue2(type, op->id, header, data, len, Urgency::kRequest)
+                             : c->control->queue(type, op->id, header, Urgency::kRequest, flags);
+  if (!s.ok()) return loop_.fail_connection(c, s);
+  op->owes_reply = true;
+  c->owed.queued(op->kind != OpKind::kSend);
+}
+
+void Protocol::answered(Op* op) {
+  if (!op->owes_reply) return;
+  op->owes_reply = false;
+  op->conn->owed.answered(op->kind != OpKind::kSend);
 }
 
 void Protocol::reject(Connection* c, uint64_t id, const Status& s) {
@@ -209,6 +219,7 @@ void Protocol::on_cts(Connection* c, const Frame& f) {
   if (op == nullptr) return;
   if ((op->kind != OpKind::kSend && op->kind != OpKind::kWrite) || op->state != OpState::kAwaitReply)
     return loop_.fail_connection(c, ProtocolError("CTS for a request that did not ask for one"));
+  answered(op);
   if (op->cancel) {
     // Cancelled before the peer's answer: the peer's receive (or serving
     // write) posted nothing yet, since nothing is posted before DATA, and
@@ -232,6 +243,7 @@ void Protocol::on_reject(Connection* c, const Frame& f) {
   // we posted nothing yet, since nothing is posted before DATA.
   if (op->state != OpState::kAwaitReply && op->state != OpState::kAwaitAck)
     return loop_.fail_connection(c, ProtocolError("REJECT for a request already moving data"));
+  answered(op);
   // The answer to our CANCEL carries its code back: end with our own reason.
   if (op->cancel && rj.code == op->cancel->code()) return finish(op, *op->cancel);
   finish(op, Status(rj.code, "peer refused: " + rj.reason));
@@ -293,6 +305,7 @@ void Protocol::on_data(Connection* c, const Frame& f) {
   if (d.channels != c->channels.size())
     return loop_.fail_connection(c, ProtocolError("DATA uses " + std::to_string(d.channels) + " channels, connection has " +
                                             std::to_string(c->channels.size())));
+  answered(op);  // a read's answer (a receive or serving write asked nothing)
   start_receiving(op, d);
 }
 
@@ -388,7 +401,10 @@ void Protocol::on_write_ack(Connection* c, const Frame& f) {
   if (!s.ok()) return loop_.fail_connection(c, s);
   Op* op = find_op(c, f.id, f);
   if (op == nullptr) return;
-  if (op->eager && op->state == OpState::kAwaitReply) return finish(op, result);
+  if (op->eager && op->state == OpState::kAwaitReply) {
+    answered(op);
+    return finish(op, result);
+  }
   if (op->kind != OpKind::kWrite || op->state == OpState::kAwaitReply)
     return loop_.fail_connection(c, ProtocolError("WRITE_ACK for a request that is not a started write"));
   if (op->state == OpState::kAwaitAck) return finish(op, result);
@@ -443,6 +459,7 @@ void Protocol::on_read_inline(Connection* c, const Frame& f) {
   if (op == nullptr) return;
   if (op->kind != OpKind::kRead || op->state != OpState::kAwaitReply)
     return loop_.fail_connection(c, ProtocolError("READ_INLINE for a request that is not a pending read"));
+  answered(op);
   if (f.payload.size() != op->size)
     return loop_.fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(f.payload.size()) +
                                             " bytes, expected " + std::to_string(op->size)));
@@ -563,6 +580,7 @@ void Protocol::release_notifications(Connection* c) {
 
 void Protocol::finish(Op* op, const Status& s) {
   Connection* c = op->conn;
+  answered(op);  // ends without a reply: only when the connection failed
   if (op->mr_held) d_.mrs->release(op->mr.id);
   if (op->xfer != 0) d_.transfers->piece_done(op->xfer, op->piece, s, s.ok() ? op->size : 0);
   bool was_incoming = op->state == OpState::kTransferring && op->incoming;

@@ -55,7 +55,7 @@ class LoopHooks {
   // Appends a control frame; it leaves with the pass's flush. A lazy one (an
   // ack) may wait one pass for an urgent frame to share its send().
   virtual void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
-                           bool lazy = false) = 0;
+                           Urgency u = Urgency::kNow) = 0;
   // Closes c's comms and fails its ops (through Protocol::fail_ops).
   virtual void fail_connection(Connection* c, const Status& s) = 0;
   // c went from no live op to one: its heartbeat now pings sooner.
@@ -124,6 +124,11 @@ class Protocol {
   // and acquires the region it names.
   Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);
   void try_match(Connection* c);
+  // Queues op's request frame; it counts in c->owed until answered().
+  void queue_request(Op* op, FrameType type, const std::vector<uint8_t>& header, const uint8_t* data = nullptr,
+                     size_t len = 0, uint8_t flags = 0);
+  // The peer's reply to op's request arrived (or op ends without one).
+  static void answered(Op* op);
   void start_sending(Op* op, uint64_t token);
   void start_receiving(Op* op, const DataPayload& d);
   void data_done(Op* op);
