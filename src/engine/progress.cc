@@ -85,11 +85,17 @@ void Progress::assert_driving() const {
 }
 
 void Progress::wake_bg() {
+  // One write per wake-up: while the eventfd is readable, more writes change
+  // nothing but cost a syscall each (a stream of posts would pay one each).
+  if (wake_sent_.exchange(true)) return;
   uint64_t one = 1;
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
 }
 
 void Progress::drain_wake() {
+  // Cleared before the read: a wake after it writes again, and the eventfd
+  // stays readable for the next sleep.
+  wake_sent_.store(false);
   uint64_t v;
   (void)!read(wake_fd_, &v, sizeof v);
 }
@@ -135,8 +141,11 @@ template <class Work>
 void Progress::drive_held(Work&& work) {
   Driving driving(this);
   bool ran = run_commands();
-  // Frames of queued commands leave now whatever work() decides.
-  if (work() || ran) flush_all();
+  // Frames of queued commands leave now whatever work() decides. Lone acks
+  // wait for company only when a pass comes soon to send them; otherwise
+  // this thread sends them now, which costs less than waking the background
+  // thread to do it.
+  if (work() || ran) flush_all(/*hold_lazy=*/next_pass_soon());
   work_pending_.store(any_busy());
   note_lazy_held();
 }
@@ -180,8 +189,7 @@ void Progress::submit(std::span<const PostedOp> ops) {
     //    waiter drives or the background thread runs or is parked (back
     //    within kParkSlice); a background thread asleep on the sockets would
     //    not come, so then flush.
-    bool next_pass_soon = guests_.load() > 0 || bg_state_.load() != BgState::kSleeping;
-    return !(behind_replies || (streaming && next_pass_soon));
+    return !(behind_replies || (streaming && next_pass_soon()));
   });
   token.unlock();
   hand_back();
@@ -398,11 +406,11 @@ bool Progress::drive_channels() {
   return moved;
 }
 
-void Progress::flush_all() {
+void Progress::flush_all(bool hold_lazy) {
   lazy_held_ = false;
   for (auto& [id, c] : conns_) {
     if (!c->error.ok() || !c->control->wants_write()) continue;
-    if (!c->control->has_urgent()) {
+    if (hold_lazy && !c->control->has_urgent()) {
       if (c->lazy_pass == 0) c->lazy_pass = pass_no_;
       if (c->lazy_pass == pass_no_) {
         lazy_held_ = true;

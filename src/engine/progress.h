@@ -127,10 +127,15 @@ class Progress : private LoopHooks {
   bool run_commands();
   bool drive_channels();
   void poll_sockets();
-  // Writes every connection's queued frames, except lazy frames alone (acks)
-  // queued in this very pass: those wait one pass for company (see
-  // Connection::lazy_pass). Sets lazy_held_ when it held some back.
-  void flush_all();
+  // Writes every connection's queued frames, except (with hold_lazy) lazy
+  // frames alone (acks) queued in this very pass: those wait one pass for
+  // company (see Connection::lazy_pass). Sets lazy_held_ when it held some
+  // back.
+  void flush_all(bool hold_lazy = true);
+  // A pass is coming soon without anyone asking: a guest drives, or the
+  // background thread runs or is parked (back within kParkSlice). Only a
+  // background thread asleep on the sockets needs a reason to come.
+  bool next_pass_soon() const { return guests_.load() > 0 || bg_state_.load() != BgState::kSleeping; }
   // Writes what c's socket takes; when everything left, so did every
   // request queued (OwedReplies::all_sent).
   void flush(Connection* c);
@@ -183,6 +188,7 @@ class Progress : private LoopHooks {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
+  std::atomic<bool> wake_sent_{false};  // wake_fd_ written and not yet drained
 
   // The token, and who wants it. bg_state_ is written by the background
   // thread only; guests_, work_pending_ are read by it before it sleeps, and
