@@ -93,11 +93,14 @@ void Progress::wake_bg() {
 }
 
 void Progress::drain_wake() {
-  // Cleared before the read: a wake after it writes again, and the eventfd
-  // stays readable for the next sleep.
-  wake_sent_.store(false);
+  // Cleared after the read, never before: a wake between a clear and the
+  // read would have its write consumed here and leave the flag set with the
+  // eventfd empty, and every later wake would be skipped. A wake between the
+  // read and the clear is skipped, but this thread is awake and looks at
+  // everything again after the clear.
   uint64_t v;
   (void)!read(wake_fd_, &v, sizeof v);
+  wake_sent_.store(false);
 }
 
 void Progress::hand_back(bool lazy) {
