@@ -117,8 +117,8 @@ class Progress : private LoopHooks {
   // With the token held by a thread outside the loop (submit, send_now,
   // run_sync): runs the queued commands, then work(), flushes the frames if
   // work() returns true or commands ran, and publishes what the background
-  // thread must know
-  // (plugin requests in flight, acks held back). The caller hands back.
+  // thread must know (plugin requests in flight, acks held back). The caller
+  // hands back.
   template <class Work>
   void drive_held(Work&& work);
   // One pass (token held). Returns whether anything moved.

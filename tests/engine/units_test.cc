@@ -19,6 +19,7 @@
 #include "engine/liveness.h"
 #include "engine/metadata.h"
 #include "engine/mr_table.h"
+#include "engine/owed_replies.h"
 #include "engine/transfer_table.h"
 #include "engine/wire.h"
 #include "tcpx/config.h"
@@ -337,6 +338,56 @@ TEST(ChunkScheduleTest, CoversEveryByteRoundRobin) {
   EXPECT_FALSE(ChunkSchedule::make(1, 5u << 20, 1, 0, &s).ok());
   EXPECT_FALSE(ChunkSchedule::make(1, 4096, 0, 0, &s).ok());
   EXPECT_FALSE(ChunkSchedule::make(1, 4096, 2, 2, &s).ok());
+}
+
+// A request may wait for the next pass only behind a request that left and
+// whose reply is still owed; sends behind any, writes and reads behind
+// one-sided ones (engine/owed_replies.h).
+TEST(OwedRepliesTest, OnlyRequestsThatLeftCountAndOneSidedOnesStandApart) {
+  engine::OwedReplies o;
+  EXPECT_FALSE(o.reply_on_the_way(false));
+  o.queued(/*one_sided=*/false);  // a send, still in the write buffer
+  EXPECT_FALSE(o.reply_on_the_way(false)) << "a request that has not left brings no reply";
+  o.all_sent();
+  EXPECT_TRUE(o.reply_on_the_way(false));
+  EXPECT_FALSE(o.reply_on_the_way(true)) << "a write must not wait behind a send";
+  o.queued(/*one_sided=*/true);  // a write, queued behind it
+  EXPECT_FALSE(o.reply_on_the_way(true));
+  o.all_sent();
+  EXPECT_TRUE(o.reply_on_the_way(true));
+  o.answered(true);
+  EXPECT_FALSE(o.reply_on_the_way(true));
+  EXPECT_TRUE(o.reply_on_the_way(false));
+  o.answered(false);
+  EXPECT_FALSE(o.reply_on_the_way(false));
+  // An op that ended without a reply (its connection failed) never makes the
+  // counts go below zero, nor leaves one behind.
+  o.answered(true);
+  o.answered(false);
+  o.queued(false);
+  EXPECT_FALSE(o.reply_on_the_way(false));
+  o.all_sent();
+  EXPECT_TRUE(o.reply_on_the_way(false));
+}
+
+// Requests and acks are not pressing; anything else is, until it is written.
+TEST(ControlChannelTest, UrgencyOfWhatIsQueued) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  engine::ControlChannel c(sv[0]);
+  ASSERT_TRUE(c.queue(engine::FrameType::kWriteAck, 1, {}, engine::Urgency::kLazy).ok());
+  EXPECT_FALSE(c.has_urgent());
+  EXPECT_FALSE(c.has_pressing());
+  ASSERT_TRUE(c.queue2(engine::FrameType::kSendEager, 2, {}, "abc", 3, engine::Urgency::kRequest).ok());
+  EXPECT_TRUE(c.has_urgent());
+  EXPECT_FALSE(c.has_pressing());
+  ASSERT_TRUE(c.queue(engine::FrameType::kPong, 0, {}).ok());
+  EXPECT_TRUE(c.has_pressing());
+  ASSERT_TRUE(c.flush().ok());
+  EXPECT_FALSE(c.wants_write());
+  EXPECT_FALSE(c.has_urgent());
+  EXPECT_FALSE(c.has_pressing());
+  close(sv[1]);
 }
 
 TEST(ConfigTest, EnvOverridesAndMalformedValues) {
