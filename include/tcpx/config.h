@@ -34,8 +34,10 @@ struct Config {
   // drives progress itself, busy-polling, before it sleeps and leaves the
   // work to the background thread. Spinning turns a small transfer's
   // completion into no thread wake-up at all; 0 always sleeps at once. An
-  // endpoint stops spinning after three spins in a row ran out (the peer
-  // shares our core) and resumes when a probe succeeds (engine/spin_policy.h).
+  // endpoint spins only while its spinning waits take no longer than its
+  // sleeping ones (they take longer when the peer shares our core), trying
+  // the other way now and then to keep both figures current
+  // (engine/spin_policy.h).
   //                                                    TCPX_SPIN_US
   int spin_us = 200;
   // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS

@@ -79,11 +79,10 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
       s = xfers.poll(id, bytes);
       if (!s.in_progress()) {
         guest.done();
-        spin.record(true);
+        spin.record(true, Clock::now() - start);
         return s;
       }
     }
-    spin.record(false);
   }
   // Sleep; the background thread drives from here on.
   int left = timeout_ms;
@@ -91,7 +90,9 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
     auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     left = static_cast<int>(std::max<long long>(0, timeout_ms - spent));
   }
-  return xfers.wait(id, left, bytes);
+  s = xfers.wait(id, left, bytes);
+  spin.record(spin_us > 0, Clock::now() - start);
+  return s;
 }
 
 namespace {

@@ -1,24 +1,41 @@
-// SpinPolicy: how long the next wait() busy-polls before it sleeps.
+// SpinPolicy: whether the next wait() busy-polls (for up to the budget,
+// Config::spin_us) before it sleeps.
 //
 // Spinning pays when the peer answers while we spin (each process has a core
 // of its own); it costs when the waiter shares a core with the very thread it
-// waits for (a loaded host): the answer then comes only after the spin ends,
-// so every wait takes the whole budget. Measured on the 2-core VM under load:
-// 8-byte one-way p50 about 7 us when both processes had a core, 224 us (the
-// 200 us budget plus a wake-up) when they shared one, against 18 us without
-// spinning. On the same VM when quiet, a thread that sleeps pays about 45 us
-// per wake-up (an idle vCPU is halted), so there spinning must stay on.
+// waits for: the answer then comes only after the spin ends, so every wait
+// takes the whole budget. Measured on the 2-core VM: 8-byte one-way p50 about
+// 7 us when both processes had a core, 224 us (the 200 us budget plus a
+// wake-up) when they shared one, against 18 us without spinning; when quiet,
+// a thread that sleeps pays about 45 us per wake-up (an idle vCPU is halted).
 //
-// So: three spins in a row that run out turn spinning off; while it is off,
-// a wait now and then probes with the full budget (every 64th wait, backing
-// off to every 4096th while probes keep failing); one spin that succeeds
-// turns it back on. Relaxed atomics: the policy is a heuristic shared by the
-// endpoint's threads, and a lost update only shifts a probe.
+// Neither the share of spins that succeed nor a run of misses tells which
+// way is faster on a loaded host: beside CPU-bound processes the peer is
+// often off its core for milliseconds, and then a spin that runs out costs
+// nothing the sleeping wait would not have paid too. (A "three misses turn it
+// off" rule measured a 55-80 us p50 there, against 13-20 us when always
+// spinning.) So the policy compares what it is after, the time waits take:
+// a moving average of the waits that spun and of those that slept. A wait
+// longer than the budget plus kSlackUs is left out of both: it waited for a
+// peer that was busy or away, the same time either way (a long transfer, a
+// descheduled process), and one such sample would outweigh hundreds of short
+// ones. It spins while spinning waits are no slower.
+//
+// Every explore_every_-th wait tries the other way to keep that average
+// current. Exploration backs off (every 64th to every 1024th wait) while it
+// keeps confirming the choice; an exploring wait that beats the chosen way's
+// average is followed by another at once, until the choice flips or one does
+// not (so a host that changed is followed within a few waits); a flip starts
+// again at every 64th.
+//
+// Relaxed atomics: the policy is a heuristic shared by the endpoint's
+// threads, and a lost update only shifts an average or a sample.
 #ifndef TCPX_ENGINE_SPIN_POLICY_H_
 #define TCPX_ENGINE_SPIN_POLICY_H_
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 
 namespace tcpx::engine {
 
@@ -28,46 +45,58 @@ class SpinPolicy {
   // Before any wait uses it.
   void reset(int max_us) {
     max_us_ = max_us;
-    on_.store(true, kRelaxed);
-    misses_.store(0, kRelaxed);
-    probe_every_.store(kMinProbeEvery, kRelaxed);
-    since_probe_.store(0, kRelaxed);
+    spin_.store(true, kRelaxed);
+    spun_avg_.store(0, kRelaxed);
+    slept_avg_.store(-1, kRelaxed);  // unknown until the first sleeping wait
+    explore_every_.store(kMinExploreEvery, kRelaxed);
+    waits_.store(0, kRelaxed);
   }
 
   // Microseconds the next wait may spin (0: sleep at once).
   int next_budget_us() {
     if (max_us_ <= 0) return 0;
-    if (on_.load(kRelaxed)) return max_us_;
-    if (since_probe_.fetch_add(1, kRelaxed) + 1 < probe_every_.load(kRelaxed)) return 0;
-    since_probe_.store(0, kRelaxed);
-    return max_us_;
+    bool spin = spin_.load(kRelaxed);
+    if ((waits_.fetch_add(1, kRelaxed) + 1) % explore_every_.load(kRelaxed) == 0) spin = !spin;
+    return spin ? max_us_ : 0;
   }
 
-  // A wait that spun: it finished while spinning (true) or the spin ran out.
-  void record(bool finished_while_spinning) {
-    if (finished_while_spinning) {
-      misses_.store(0, kRelaxed);
-      probe_every_.store(kMinProbeEvery, kRelaxed);
-      on_.store(true, kRelaxed);
-      return;
+  // A wait that did not finish at once: whether it was allowed to spin (its
+  // budget was not 0) and how long it took in all.
+  void record(bool spun, std::chrono::nanoseconds took) {
+    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    if (max_us_ <= 0 || took_us > max_us_ + kSlackUs) return;
+    const int us = static_cast<int>(took_us);
+    std::atomic<int>& avg = spun ? spun_avg_ : slept_avg_;
+    int a = avg.load(kRelaxed);
+    avg.store(a < 0 ? us : a + (us - a) / kWindow, kRelaxed);
+    const int spun_avg = spun_avg_.load(kRelaxed), slept = slept_avg_.load(kRelaxed);
+    const bool spin = slept < 0 || spun_avg <= slept;
+    const bool was = spin_.exchange(spin, kRelaxed);
+    if (spin != was) {
+      explore_every_.store(kMinExploreEvery, kRelaxed);
+    } else if (spun != was) {  // an exploring wait that did not flip the choice
+      const bool promising = us < (was ? spun_avg : slept);
+      const int every = explore_every_.load(kRelaxed);
+      explore_every_.store(promising ? 1 : every == 1 ? kMinExploreEvery : std::min(kMaxExploreEvery, every * 2),
+                           kRelaxed);
     }
-    if (!on_.load(kRelaxed)) {  // a failed probe: probe less often
-      probe_every_.store(std::min(kMaxProbeEvery, probe_every_.load(kRelaxed) * 2), kRelaxed);
-      return;
-    }
-    if (misses_.fetch_add(1, kRelaxed) + 1 >= kMissesToStop) on_.store(false, kRelaxed);
   }
+
+  bool spinning() const { return spin_.load(kRelaxed); }
 
  private:
   static constexpr auto kRelaxed = std::memory_order_relaxed;
-  static constexpr int kMissesToStop = 3;
-  static constexpr int kMinProbeEvery = 64;
-  static constexpr int kMaxProbeEvery = 4096;
+  // Two wake-ups on this VM, with room to spare.
+  static constexpr int kSlackUs = 200;
+  static constexpr int kWindow = 8;  // each sample moves its average 1/8 of the way
+  static constexpr int kMinExploreEvery = 64;
+  static constexpr int kMaxExploreEvery = 1024;
   int max_us_ = 0;
-  std::atomic<bool> on_{true};
-  std::atomic<int> misses_{0};
-  std::atomic<int> probe_every_{kMinProbeEvery};
-  std::atomic<int> since_probe_{0};
+  std::atomic<bool> spin_{true};
+  std::atomic<int> spun_avg_{0};    // microseconds
+  std::atomic<int> slept_avg_{-1};  // microseconds; -1: no sample yet
+  std::atomic<int> explore_every_{kMinExploreEvery};
+  std::atomic<unsigned> waits_{0};
 };
 
 }  // namespace tcpx::engine
