@@ -114,8 +114,12 @@ void Progress::hand_back(bool lazy) {
     case BgState::kParked:
       // Parked for a guest that is gone. A guest that leaves because its
       // transfer finished is usually back within microseconds (the next
-      // blocking call), so it does not wake us: we look again within
-      // kParkSlice anyway. One that gives up spinning does.
+      // blocking call), and a thread that just started its posts or ran a
+      // pass itself (submit, send_now, try_pass) has sent what it had: they
+      // do not wake us (lazy), as we look again within kParkSlice anyway.
+      // One that gives up spinning does. Waking us per post cost an eventfd
+      // write and two context switches each: 4 KiB sends went 0.52 -> 0.66
+      // GB/s without them (medians of 7 alternating runs).
       if (!lazy || needed) wake_bg();
       return;
     case BgState::kSleeping:
@@ -195,7 +199,7 @@ void Progress::submit(std::span<const PostedOp> ops) {
     return !(behind_replies || (streaming && next_pass_soon()));
   });
   token.unlock();
-  hand_back();
+  hand_back(/*lazy=*/true);
 }
 
 void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload) {
@@ -212,7 +216,7 @@ void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload)
     return true;
   });
   token.unlock();
-  hand_back();
+  hand_back(/*lazy=*/true);
 }
 
 Status Progress::run_sync(const std::function<void()>& fn) {
@@ -251,7 +255,7 @@ bool Progress::try_pass(bool* moved) {
     note_lazy_held();
   }
   token.unlock();
-  hand_back();
+  hand_back(/*lazy=*/true);
   if (moved != nullptr) *moved = m;
   return true;
 }

@@ -168,7 +168,9 @@ class Progress : private LoopHooks {
     Progress* p_;
   };
   // After a non-background driver released the token, or a guest left: wake
-  // the background thread if it must take over now.
+  // the background thread if it must take over now. lazy: the caller is done
+  // for now, so a background thread parked for a guest may take its time
+  // (at most kParkSlice) unless work only it would notice is waiting.
   void hand_back(bool lazy = false);
   void leave_guest(bool lazy);
   void assert_driving() const;
