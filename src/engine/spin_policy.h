@@ -10,11 +10,14 @@
 // a thread that sleeps pays about 45 us per wake-up (an idle vCPU is halted).
 //
 // Neither the share of spins that succeed nor a run of misses tells which
-// way is faster on a loaded host: beside CPU-bound processes the peer is
-// often off its core for milliseconds, and then a spin that runs out costs
-// nothing the sleeping wait would not have paid too. (A "three misses turn it
-// off" rule measured a 55-80 us p50 there, against 13-20 us when always
-// spinning.) So the policy compares what it is after, the time waits take:
+// way is faster. Beside CPU-bound processes the peer is often off its core
+// for milliseconds, and then a spin that runs out costs nothing the sleeping
+// wait would not have paid too. On the quiet VM the scheduler sometimes kept
+// both ends' spinning threads on one core for seconds, where most spins ran
+// out but enough succeeded to keep spinning on. A rule of "three misses in a
+// row turn it off, one success back on" measured a median p50 of 52 us beside
+// two CPU hogs and 30 us quiet (whole runs near 200 us), against 24 and 17 us
+// for this one. So the policy compares what it is after, the time waits take:
 // a moving average of the waits that spun and of those that slept. A wait
 // longer than the budget plus kSlackUs is left out of both: it waited for a
 // peer that was busy or away, the same time either way (a long transfer, a
