@@ -134,7 +134,9 @@ TEST(MessageService, AnErrorFromTheServiceFailsOnlyThatConnection) {
   ASSERT_TRUE(p.a->serve_messages(p.ca, std::move(svc)).ok());
   ASSERT_TRUE(p.b->send_message(p.cb, "good", 4).ok());
   ASSERT_TRUE(p.b->send_message(p.cb, "bad", 3).ok());
-  ASSERT_TRUE(p.b->send_message(p.cb, "never", 5).ok());
+  // The peer may already have closed after "bad": then this send says so.
+  Status never = p.b->send_message(p.cb, "never", 5);
+  EXPECT_TRUE(never.ok() || never.code() == StatusCode::kPeerClosed) << never.to_string();
   ASSERT_TRUE(seen.wait_closed(5000));
   EXPECT_EQ(seen.why.code(), StatusCode::kProtocolError);
   EXPECT_NE(seen.why.message().find("service refuses"), std::string::npos) << seen.why.to_string();
