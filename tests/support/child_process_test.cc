@@ -41,7 +41,7 @@ TEST(ChildProcess, ReadLineTimesOutAndSeesEndOfFile) {
 
 TEST(ChildProcess, ErrorLineEndsAnExpectAtOnce) {
   ChildProcess c;
-  ASSERT_OK(c.spawn({"/bin/sh", "-c", "echo ERROR broken; sleep 30"}, piped()));
+  ASSERT_OK(c.spawn({"/bin/sh", "-c", "echo ERROR broken; exec sleep 30"}, piped()));  // exec: see MoveHandsOverTheChild
   auto t0 = std::chrono::steady_clock::now();
   Status s = c.expect_line("DONE", nullptr, 20000);
   EXPECT_EQ(s.code(), StatusCode::kProtocolError) << s.to_string();
@@ -104,7 +104,9 @@ TEST(ChildProcess, DestructorKillsAndReapsEvenAStoppedChild) {
 
 TEST(ChildProcess, MoveHandsOverTheChild) {
   ChildProcess a;
-  ASSERT_OK(a.spawn({"/bin/sh", "-c", "echo hi; sleep 60"}, piped()));
+  // exec: the shell becomes sleep, so killing the pid leaves no orphan
+  // holding the test's stderr (ctest then waited the full 60 s for it).
+  ASSERT_OK(a.spawn({"/bin/sh", "-c", "echo hi; exec sleep 60"}, piped()));
   pid_t pid = a.pid();
   ChildProcess b = std::move(a);
   EXPECT_FALSE(a.running());
