@@ -163,15 +163,14 @@ int uccl_engine_send_tx_md_vector(uccl_conn_t* c, md_t* md, size_t count) {
     }
     c->writes_requested += writes;
   }
-  for (size_t base = 0; base < count; base += tcpx::capi::kItemsPerBatch) {
-    size_t n = std::min<size_t>(tcpx::capi::kItemsPerBatch, count - base);
+  Status s = tcpx::capi::for_each_piece(count, [&](size_t first, size_t n) {
     std::vector<uint8_t> msg =
-        tcpx::capi::encode_requests(seq, static_cast<uint32_t>(base), items.data() + base, n);
-    Status s = ep->send_message(c->id, msg.data(), msg.size());
-    if (!s.ok()) {
-      TCPX_WARN("uccl_engine_send_tx_md_vector: %s", s.to_string().c_str());
-      return to_code(s);
-    }
+        tcpx::capi::encode_requests(seq, static_cast<uint32_t>(first), items.data() + first, n);
+    return ep->send_message(c->id, msg.data(), msg.size());
+  });
+  if (!s.ok()) {
+    TCPX_WARN("uccl_engine_send_tx_md_vector: %s", s.to_string().c_str());
+    return to_code(s);
   }
   return UCCL_OK;
 }

@@ -30,6 +30,23 @@ inline constexpr size_t kReplyItemBytes = 72;
 // Items per message, so a reply batch stays well under the 1 MiB message cap.
 inline constexpr uint32_t kItemsPerBatch = 8192;
 
+// Both sides cut a vector into growing pieces (16, 32, 64, ... items, at most
+// kItemsPerBatch): NIXL polls FIFO item 0 with a budget of 5 tries 1 ms apart,
+// and a 1,000-item vector sent whole waits for all its items to be encoded,
+// read, decoded and served before item 0 can answer. Calls fn(first, n) for
+// each piece in order; stops at the first error.
+template <class Fn>
+Status for_each_piece(size_t count, Fn&& fn) {
+  size_t piece = 16;
+  for (size_t first = 0; first < count;) {
+    size_t n = piece < count - first ? piece : count - first;
+    TCPX_RETURN_IF_ERROR(fn(first, n));
+    first += n;
+    piece = piece * 2 < kItemsPerBatch ? piece * 2 : kItemsPerBatch;
+  }
+  return Status::Ok();
+}
+
 enum class MsgType : uint8_t { kRequests = 1, kReplies = 2 };
 enum class ItemOp : uint8_t { kRead = 0, kWrite = 1 };
 

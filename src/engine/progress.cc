@@ -556,7 +556,15 @@ void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payloa
   assert_driving();
   auto it = conns_.find(id);
   if (it == conns_.end() || !it->second->error.ok()) return;
-  queue_frame(it->second.get(), type, 0, payload);
+  Connection* c = it->second.get();
+  queue_frame(c, type, 0, payload);
+  // Written now rather than with the pass's flush: a message service may
+  // answer in pieces and then work on for milliseconds (the C API's first 16
+  // FIFO items of a 1,000-item vector, which NIXL polls for within 5 ms).
+  // A write error is sticky in the channel and fails the connection at the
+  // pass's flush: failing it here would tear the service down under itself.
+  if (!c->error.ok()) return;  // queueing failed it (the backlog cap)
+  if (c->control->flush().ok() && !c->control->wants_write()) c->owed.all_sent();
 }
 
 Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
