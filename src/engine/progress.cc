@@ -105,27 +105,31 @@ void Progress::drain_wake() {
 
 void Progress::hand_back(bool lazy) {
   if (guests_.load() > 0) return;  // a guest drives; it hands back when it leaves
-  // What only the background thread would notice: plugin requests to test(),
-  // commands, a changed socket set or heartbeat deadline.
-  bool needed = work_pending_.load() || has_cmds_.load() || bg_must_look_.load();
+  // What only the background thread would drive: plugin requests to
+  // test(), commands.
+  bool must_drive = work_pending_.load() || has_cmds_.load();
   switch (bg_state_.load()) {
     case BgState::kRunning:
       return;
     case BgState::kParked:
-      // Parked for a guest that is gone. A guest that leaves because its
-      // transfer finished is usually back within microseconds (the next
-      // blocking call), and a thread that just started its posts or ran a
-      // pass itself (submit, send_now, try_pass) has sent what it had: they
-      // do not wake us (lazy), as we look again within kParkSlice anyway.
-      // One that gives up spinning does. Waking us per post cost an eventfd
-      // write and two context switches each: 4 KiB sends went 0.52 -> 0.66
-      // GB/s without them (medians of 7 alternating runs).
-      if (!lazy || needed) wake_bg();
+      // Parked for a guest that is gone, or lingering between an
+      // application's waits. A guest that leaves because its transfer
+      // finished is usually back within microseconds (the next blocking
+      // call), and a thread that just started its posts or ran a pass itself
+      // (submit, send_now, try_pass) has sent what it had: they do not wake
+      // us (lazy), as we look again within kParkSlice anyway, and then also
+      // see a changed socket set or heartbeat deadline (bg_must_look_, which
+      // every idle connection's first op sets). One that gives up spinning
+      // does. Waking us per post cost an eventfd write and two context
+      // switches each: 4 KiB sends went 0.52 -> 0.66 GB/s without them
+      // (medians of 7 alternating runs).
+      if (!lazy || must_drive) wake_bg();
       return;
     case BgState::kSleeping:
-      // Asleep on the sockets, which wake it for anything they bring; acks
-      // held back for company would wait for the peer's next frame.
-      if (needed || acks_held_.load()) wake_bg();
+      // Asleep on the sockets, which wake it for anything they bring, but
+      // not for a new socket or an earlier heartbeat; acks held back for
+      // company would wait for the peer's next frame.
+      if (must_drive || bg_must_look_.load() || acks_held_.load()) wake_bg();
       return;
   }
 }
@@ -320,7 +324,7 @@ void Progress::loop() {
       // mutex back and forth with us).
       if (token.owns_lock()) token.unlock();
       idle_passes_ = 0;
-      park();
+      park(/*for_guest=*/true);
       continue;
     }
     if (!token.owns_lock()) token.lock();
@@ -341,6 +345,18 @@ void Progress::loop() {
       // while a thread sleeping in poll() is woken at once. Callers that
       // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
       idle_passes_ = 0;
+      if (guest_came_.exchange(false, std::memory_order_relaxed)) {
+        // Between two waits of an application that keeps coming back (a
+        // ping-pong, a window of transfers): linger, parked, for one slice.
+        // Asleep on the sockets we would be woken by every frame the next
+        // guest reads itself, and a guest leaving with acks held back (they
+        // ride in the application's next send) would have to wake us for
+        // them: 8-byte ping-pong paid an eventfd write, a wake-up, a poll
+        // and often a lone ack's send() per message on each side.
+        token.unlock();
+        park(/*for_guest=*/false);
+        continue;
+      }
       sleep_on_sockets(token, poll_ms_until(std::min(next_liveness_, protocol_.next_deadline())));
       continue;
     }
@@ -357,11 +373,12 @@ void Progress::loop() {
   }
 }
 
-void Progress::park() {
+void Progress::park(bool for_guest) {
   bg_state_.store(BgState::kParked);
-  // Re-check after publishing (see hand_back): a guest that left before the
-  // store saw kRunning and did not wake us.
-  if (guests_.load() > 0 && !stop_.load()) {
+  // Re-check after publishing (see hand_back): a guest that left, or work
+  // that arrived, before the store saw kRunning and did not wake us.
+  bool wait = for_guest ? guests_.load() > 0 : !(has_cmds_.load() || work_pending_.load());
+  if (wait && !stop_.load()) {
     pollfd p{wake_fd_, POLLIN, 0};
     timespec slice{0, kParkSlice.count()};
     if (ppoll(&p, 1, &slice, nullptr) > 0) drain_wake();

@@ -82,7 +82,10 @@ class Progress : private LoopHooks {
   // without competition for the token or the cores.
   class Guest {
    public:
-    explicit Guest(Progress* p) : p_(p) { p_->guests_.fetch_add(1); }
+    explicit Guest(Progress* p) : p_(p) {
+      p_->guests_.fetch_add(1);
+      p_->guest_came_.store(true, std::memory_order_relaxed);
+    }
     ~Guest() { p_->leave_guest(lazy_); }
     // The guest's work is done: its departure need not wake the background
     // thread at once (see hand_back).
@@ -144,11 +147,12 @@ class Progress : private LoopHooks {
   // kParkSlice anyway, so a guest leaving does not wake it for them).
   void note_lazy_held();
   bool any_busy() const;
-  // Background thread, without the token: park() waits on the eventfd
-  // while a guest drives; sleep_on_sockets() (called with the token, which
-  // it releases) waits until a socket, a command, a changed socket set or
-  // the timeout needs us.
-  void park();
+  // Background thread, without the token: park() waits on the eventfd for
+  // up to kParkSlice while a guest drives (for_guest) or, between the waits
+  // of an application that keeps coming back, while nothing needs us;
+  // sleep_on_sockets() (called with the token, which it releases) waits
+  // until a socket, a command, a changed socket set or the timeout needs us.
+  void park(bool for_guest);
   void sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms);
   void wake_bg();
   void drain_wake();  // background thread: consume the eventfd's count
@@ -198,6 +202,10 @@ class Progress : private LoopHooks {
   // of the two always sees the other and no wake-up is lost).
   std::mutex drive_mu_;
   std::atomic<int> guests_{0};
+  // A guest arrived since the background thread last looked: the
+  // application is in a run of waits, and the thread lingers (park) rather
+  // than sleeping on the sockets between them.
+  std::atomic<bool> guest_came_{false};
   std::atomic<bool> work_pending_{false};  // plugin requests in flight
   // Another driver changed what the background thread sleeps on (sockets,
   // heartbeat deadline) since it built its sleep set.
