@@ -324,17 +324,11 @@ void Progress::loop() {
       // mutex back and forth with us).
       if (token.owns_lock()) token.unlock();
       idle_passes_ = 0;
-      park(Park::kWhileGuests);
+      park(/*for_guest=*/true);
       continue;
     }
-    if (!token.owns_lock() && !token.try_lock()) {
-      // Another thread drives (one posting, or polling with try_pass): leave
-      // it the token rather than block on it, which made every release a
-      // futex wake-up (3,700 a second in a 4 KiB read stream).
-      park(Park::kWhileDriven);
-      continue;
-    }
-    if (guests_.load() > 0) {  // one arrived while we took the token
+    if (!token.owns_lock()) token.lock();
+    if (guests_.load() > 0) {  // one arrived while we waited for the token
       token.unlock();
       continue;
     }
@@ -360,7 +354,7 @@ void Progress::loop() {
         // them: 8-byte ping-pong paid an eventfd write, a wake-up, a poll
         // and often a lone ack's send() per message on each side.
         token.unlock();
-        park(Park::kLinger);
+        park(/*for_guest=*/false);
         continue;
       }
       sleep_on_sockets(token, poll_ms_until(std::min(next_liveness_, protocol_.next_deadline())));
@@ -379,16 +373,11 @@ void Progress::loop() {
   }
 }
 
-void Progress::park(Park why) {
+void Progress::park(bool for_guest) {
   bg_state_.store(BgState::kParked);
-  // Re-check after publishing (see hand_back): a guest or driver that left,
-  // or work that arrived, before the store saw kRunning and did not wake us.
-  bool wait = false;
-  switch (why) {
-    case Park::kWhileGuests: wait = guests_.load() > 0; break;
-    case Park::kWhileDriven: wait = driver_.load() != std::thread::id(); break;
-    case Park::kLinger: wait = !(has_cmds_.load() || work_pending_.load()); break;
-  }
+  // Re-check after publishing (see hand_back): a guest that left, or work
+  // that arrived, before the store saw kRunning and did not wake us.
+  bool wait = for_guest ? guests_.load() > 0 : !(has_cmds_.load() || work_pending_.load());
   if (wait && !stop_.load()) {
     pollfd p{wake_fd_, POLLIN, 0};
     timespec slice{0, kParkSlice.count()};

@@ -148,13 +148,11 @@ class Progress : private LoopHooks {
   void note_lazy_held();
   bool any_busy() const;
   // Background thread, without the token: park() waits on the eventfd for
-  // up to kParkSlice while a guest drives, while another thread holds the
-  // token, or (kLinger) between the waits of an application that keeps
-  // coming back, while nothing needs us; sleep_on_sockets() (called with the
-  // token, which it releases) waits until a socket, a command, a changed
-  // socket set or the timeout needs us.
-  enum class Park { kWhileGuests, kWhileDriven, kLinger };
-  void park(Park why);
+  // up to kParkSlice while a guest drives (for_guest) or, between the waits
+  // of an application that keeps coming back, while nothing needs us;
+  // sleep_on_sockets() (called with the token, which it releases) waits
+  // until a socket, a command, a changed socket set or the timeout needs us.
+  void park(bool for_guest);
   void sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms);
   void wake_bg();
   void drain_wake();  // background thread: consume the eventfd's count
@@ -214,9 +212,7 @@ class Progress : private LoopHooks {
   std::atomic<bool> bg_must_look_{false};
   std::atomic<bool> acks_held_{false};  // lazy frames held back (flush_all)
   std::atomic<BgState> bg_state_{BgState::kRunning};
-  // The token holder while it drives (Driving): on_loop(), assert_driving(),
-  // and park(kWhileDriven) reads it.
-  std::atomic<std::thread::id> driver_{};
+  std::atomic<std::thread::id> driver_{};  // debug: the token holder
   std::vector<pollfd> sleep_pfds_;         // background thread only
 
   std::mutex cmd_mu_;
