@@ -345,14 +345,16 @@ void Progress::loop() {
       // while a thread sleeping in poll() is woken at once. Callers that
       // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
       idle_passes_ = 0;
-      if (guest_came_.exchange(false, std::memory_order_relaxed)) {
+      if (!lazy_held_ && guest_came_.exchange(false, std::memory_order_relaxed)) {
         // Between two waits of an application that keeps coming back (a
         // ping-pong, a window of transfers): linger, parked, for one slice.
         // Asleep on the sockets we would be woken by every frame the next
         // guest reads itself, and a guest leaving with acks held back (they
         // ride in the application's next send) would have to wake us for
         // them: 8-byte ping-pong paid an eventfd write, a wake-up, a poll
-        // and often a lone ack's send() per message on each side.
+        // and often a lone ack's send() per message on each side. Not with
+        // acks this pass held back: asleep on the sockets, their POLLOUT
+        // wakes us at once to send them; parked, they would wait a slice.
         token.unlock();
         park(/*for_guest=*/false);
         continue;
