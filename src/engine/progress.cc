@@ -255,7 +255,7 @@ bool Progress::try_pass(bool* moved) {
   bool m;
   {
     Driving driving(this);
-    m = pass();
+    m = pass(/*hold_lazy=*/true);
     note_lazy_held();
   }
   token.unlock();
@@ -285,7 +285,7 @@ bool Progress::any_busy() const {
   return false;
 }
 
-bool Progress::pass() {
+bool Progress::pass(bool hold_lazy) {
   // Longest time control frames wait while data moves.
   constexpr auto kControlPollGap = std::chrono::microseconds(200);
   ++pass_no_;
@@ -295,7 +295,7 @@ bool Progress::pass() {
   const auto now = Clock::now();
   if (now >= next_liveness_) next_liveness_ = check_liveness(now);
   if (now >= protocol_.next_deadline()) protocol_.expire(now);
-  flush_all();
+  flush_all(hold_lazy);
   bool busy = any_busy();
   // While data moves, read the control sockets only every few passes (a poll
   // syscall per pass would cost as much as the I/O), but at least every
@@ -308,7 +308,7 @@ bool Progress::pass() {
     last_control_poll_ = now;
     // Replies to what was just read (acks, CTS, FIFO answers) leave now, not
     // a pass later: the caller of this pass may be a waiter about to leave.
-    flush_all();
+    flush_all(hold_lazy);
     busy = any_busy();
   }
   work_pending_.store(busy);
@@ -335,7 +335,7 @@ void Progress::loop() {
     bool moved;
     {
       Driving driving(this);
-      moved = pass();
+      moved = pass(/*hold_lazy=*/false);
     }
     if (!work_pending_.load()) {
       // Nothing in flight: sleep until a socket, a command or a guest's
@@ -345,16 +345,15 @@ void Progress::loop() {
       // while a thread sleeping in poll() is woken at once. Callers that
       // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
       idle_passes_ = 0;
-      if (!lazy_held_ && guest_came_.exchange(false, std::memory_order_relaxed)) {
+      if (guest_came_.exchange(false, std::memory_order_relaxed)) {
         // Between two waits of an application that keeps coming back (a
         // ping-pong, a window of transfers): linger, parked, for one slice.
         // Asleep on the sockets we would be woken by every frame the next
         // guest reads itself, and a guest leaving with acks held back (they
         // ride in the application's next send) would have to wake us for
         // them: 8-byte ping-pong paid an eventfd write, a wake-up, a poll
-        // and often a lone ack's send() per message on each side. Not with
-        // acks this pass held back: asleep on the sockets, their POLLOUT
-        // wakes us at once to send them; parked, they would wait a slice.
+        // and often a lone ack's send() per message on each side. Our own
+        // pass held no acks back (pass(false)), so none waits for the slice.
         token.unlock();
         park(/*for_guest=*/false);
         continue;

@@ -125,7 +125,11 @@ class Progress : private LoopHooks {
   template <class Work>
   void drive_held(Work&& work);
   // One pass (token held). Returns whether anything moved.
-  bool pass();
+  // hold_lazy: lone acks may wait one pass for company (flush_all). An
+  // application thread's pass holds them, as its next send may carry them;
+  // the background thread's does not: no send of the application follows
+  // it, and held acks only cost it another poll() and pass to send them.
+  bool pass(bool hold_lazy);
   // Whether there were any.
   bool run_commands();
   bool drive_channels();
