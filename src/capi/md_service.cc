@@ -3,7 +3,6 @@
 // answers to our own md items. The engine runs it on its progress path
 // (Endpoint::serve_messages), in the pass that read the request, so an answer
 // leaves in the same pass: no thread of its own, no hand-off.
-#include <algorithm>
 #include <cstring>
 #include <string>
 

@@ -339,8 +339,8 @@ void Progress::loop() {
     }
     if (!work_pending_.load()) {
       // Nothing in flight: sleep until a socket, a command or a guest's
-      // departure wakes us, or the next heartbeat step is due. No lingering
-      // (spinning or sched_yield()ing) first: on a loaded 2-core host a
+      // departure wakes us, or the next heartbeat step is due. No spinning
+      // or sched_yield()ing first: on a loaded 2-core host a
       // yielding thread waits behind every runnable thread for a time slice,
       // while a thread sleeping in poll() is woken at once. Callers that
       // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
@@ -447,10 +447,15 @@ void Progress::flush_all(bool hold_lazy) {
   }
 }
 
-void Progress::flush(Connection* c) {
+Status Progress::write_out(Connection* c) {
   Status s = c->control->flush();
-  if (!s.ok()) return fail_connection(c, s);
-  if (!c->control->wants_write()) c->owed.all_sent();
+  if (s.ok() && !c->control->wants_write()) c->owed.all_sent();
+  return s;
+}
+
+void Progress::flush(Connection* c) {
+  Status s = write_out(c);
+  if (!s.ok()) fail_connection(c, s);
 }
 
 void Progress::note_lazy_held() { acks_held_.store(lazy_held_); }
@@ -581,8 +586,7 @@ void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payloa
   // FIFO items of a 1,000-item vector, which NIXL polls for within 5 ms).
   // A write error is sticky in the channel and fails the connection at the
   // pass's flush: failing it here would tear the service down under itself.
-  if (!c->error.ok()) return;  // queueing failed it (the backlog cap)
-  if (c->control->flush().ok() && !c->control->wants_write()) c->owed.all_sent();
+  if (c->error.ok()) (void)write_out(c);  // not failed by queueing (the backlog cap)
 }
 
 Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {

@@ -144,7 +144,10 @@ class Progress : private LoopHooks {
   // background thread asleep on the sockets needs a reason to come.
   bool next_pass_soon() const { return guests_.load() > 0 || bg_state_.load() != BgState::kSleeping; }
   // Writes what c's socket takes; when everything left, so did every
-  // request queued (OwedReplies::all_sent).
+  // request queued (OwedReplies::all_sent). The one place a connection's
+  // buffer is written. write_out() leaves a write error sticky in the
+  // channel (for a caller inside a frame handler); flush() fails c with it.
+  Status write_out(Connection* c);
   void flush(Connection* c);
   // Publishes lazy_held_ for hand_back(): held-back acks need the background
   // thread when it sleeps on the sockets (parked, it looks again within
