@@ -37,7 +37,9 @@ struct Config {
   // endpoint spins only while its spinning waits take no longer than its
   // sleeping ones (they take longer when the peer shares our core), trying
   // the other way now and then to keep both figures current
-  // (engine/spin_policy.h).
+  // (engine/spin_policy.h). 0 also makes the background thread yield its
+  // core at once when plugin transfers stall, instead of choosing between
+  // that and spinning up to 2 ms the same way.
   //                                                    TCPX_SPIN_US
   int spin_us = 200;
   // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS

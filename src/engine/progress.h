@@ -43,6 +43,7 @@
 #include "engine/connection.h"
 #include "engine/op.h"
 #include "engine/protocol.h"
+#include "engine/spin_policy.h"
 #include "engine/transfer_table.h"
 #include "engine/wire.h"
 
@@ -233,7 +234,13 @@ class Progress : private LoopHooks {
   std::vector<Connection*> pconns_;
   uint64_t pass_no_ = 1;     // passes run so far, plus one
   bool lazy_held_ = false;   // the last flush_all() held lazy frames back
+  // Background thread, plugin requests in flight: the current stall (passes
+  // in a row that moved nothing) and how the loop waits it out.
   int idle_passes_ = 0;
+  int yield_passes_ = 0;        // passes of this stall past its spinning part
+  bool stall_spins_ = false;    // this stall starts without yielding
+  Clock::time_point stall_start_{};
+  SpinPolicy stall_policy_;
   int passes_since_poll_ = 0;
   Clock::time_point last_control_poll_{};
   Clock::time_point next_liveness_{};  // when check_liveness() has work

@@ -46,6 +46,9 @@ struct ProgressDeps {
   // back for ordering, at most max_undelivered_bytes.
   const std::atomic<uint64_t>* queued_notification_bytes = nullptr;
   uint64_t max_undelivered_bytes = 64 << 20;
+  // Whether the background thread may keep testing plugin requests without
+  // yielding its core (Config::spin_us > 0; Progress::loop).
+  bool may_spin = true;
 };
 
 // What the protocol needs from the loop that owns the connections.

@@ -24,6 +24,15 @@
 // descheduled process), and one such sample would outweigh hundreds of short
 // ones. It spins while spinning waits are no slower.
 //
+// The background thread uses a second instance for a different question
+// (Progress::loop): while plugin requests are in flight and nothing moves,
+// whether to keep testing without giving the core away (spin) or to
+// sched_yield() between passes. There a long sample is the very signal: a
+// thread that yields to a CPU-bound process on its core gets the core back
+// only after that process's time slice (milliseconds), one that spins holds
+// the core a peer process sharing it needs for as long. So that instance
+// caps long samples (reset's cap_us) instead of leaving them out.
+//
 // Every explore_every_-th wait tries the other way to keep that average
 // current. Exploration backs off (every 64th to every 1024th wait) while it
 // keeps confirming the choice; an exploring wait that beats the chosen way's
@@ -44,10 +53,12 @@ namespace tcpx::engine {
 
 class SpinPolicy {
  public:
-  explicit SpinPolicy(int max_us = 0) { reset(max_us); }
-  // Before any wait uses it.
-  void reset(int max_us) {
+  explicit SpinPolicy(int max_us = 0, int cap_us = 0) { reset(max_us, cap_us); }
+  // Before any wait uses it. cap_us 0: samples longer than the budget plus
+  // kSlackUs are left out; else they count as cap_us.
+  void reset(int max_us, int cap_us = 0) {
     max_us_ = max_us;
+    cap_us_ = cap_us;
     spin_.store(true, kRelaxed);
     spun_avg_.store(0, kRelaxed);
     slept_avg_.store(-1, kRelaxed);  // unknown until the first sleeping wait
@@ -67,8 +78,9 @@ class SpinPolicy {
   // budget was not 0) and how long it took in all.
   void record(bool spun, std::chrono::nanoseconds took) {
     const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
-    if (max_us_ <= 0 || took_us > max_us_ + kSlackUs) return;
-    const int us = static_cast<int>(took_us);
+    if (max_us_ <= 0) return;
+    if (cap_us_ == 0 && took_us > max_us_ + kSlackUs) return;
+    const int us = static_cast<int>(cap_us_ == 0 ? took_us : std::min<long long>(took_us, cap_us_));
     std::atomic<int>& avg = spun ? spun_avg_ : slept_avg_;
     int a = avg.load(kRelaxed);
     avg.store(a < 0 ? us : a + (us - a) / kWindow, kRelaxed);
@@ -95,6 +107,7 @@ class SpinPolicy {
   static constexpr int kMinExploreEvery = 64;
   static constexpr int kMaxExploreEvery = 1024;
   int max_us_ = 0;
+  int cap_us_ = 0;
   std::atomic<bool> spin_{true};
   std::atomic<int> spun_avg_{0};    // microseconds
   std::atomic<int> slept_avg_{-1};  // microseconds; -1: no sample yet

@@ -442,6 +442,26 @@ TEST(SpinPolicyTest, LongWaitsDoNotCountAndABudgetOfZeroNeverSpins) {
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(off.next_budget_us(), 0);
 }
 
+TEST(SpinPolicyTest, WithACapLongStallsCountAsTheCapAndDecide) {
+  // The background thread's stalls (2 ms budget, 8 ms cap). The peer process
+  // shares our core: a spinning stall lasts until our time slice ends
+  // (3 ms, past the budget, so an uncapped policy would ignore it), a
+  // yielding one 40 us. The capped policy learns to yield.
+  engine::SpinPolicy shared(2000, 8000);
+  int spun = run_waits(shared, 5000, 3000, 40);
+  EXPECT_FALSE(shared.spinning());
+  EXPECT_LT(spun, 100);
+  engine::SpinPolicy uncapped(2000);
+  run_waits(uncapped, 5000, 3000, 40);
+  EXPECT_TRUE(uncapped.spinning()) << "the wait policy leaves such samples out";
+  // A CPU hog shares our core: yielding loses its time slice (20 ms, counted
+  // as 8), spinning waits 500 us for the peer's other core.
+  engine::SpinPolicy hog(2000, 8000);
+  spun = run_waits(hog, 5000, 500, 20000);
+  EXPECT_TRUE(hog.spinning());
+  EXPECT_GT(spun, 5000 - 40);
+}
+
 // Requests and acks are not pressing; anything else is, until it is written.
 TEST(ControlChannelTest, UrgencyOfWhatIsQueued) {
   int sv[2];
