@@ -334,7 +334,7 @@ void Progress::loop() {
       // (taking the token now would make every pass of the guest hand the
       // mutex back and forth with us).
       if (token.owns_lock()) token.unlock();
-      idle_passes_ = 0;
+      stalled_ = false;
       park(/*for_guest=*/true);
       continue;
     }
@@ -355,7 +355,7 @@ void Progress::loop() {
       // yielding thread waits behind every runnable thread for a time slice,
       // while a thread sleeping in poll() is woken at once. Callers that
       // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
-      idle_passes_ = 0;
+      stalled_ = false;
       if (guest_came_.exchange(false, std::memory_order_relaxed)) {
         // Between two waits of an application that keeps coming back (a
         // ping-pong, a window of transfers): linger, parked, for one slice.
@@ -381,13 +381,15 @@ void Progress::loop() {
     // 64 KiB, pinned, each side sharing its core with a CPU hog: 0.32 GB/s
     // always yielding, 0.92 so; both sides on one core: 1.41 and 1.40
     // (medians of 3). After a long stall, sleep a millisecond at a time.
-    const auto now = Clock::now();
     if (moved) {
-      if (idle_passes_ > 0) stall_policy_.record(stall_spins_, now - stall_start_);
-      idle_passes_ = 0;
+      // The clock is read only around stalls: not once per moving pass.
+      if (stalled_) stall_policy_.record(stall_spins_, Clock::now() - stall_start_);
+      stalled_ = false;
       continue;
     }
-    if (idle_passes_++ == 0) {
+    const auto now = Clock::now();
+    if (!stalled_) {
+      stalled_ = true;
       stall_start_ = now;
       stall_spins_ = stall_policy_.next_budget_us() > 0;
       yield_passes_ = 0;

@@ -236,7 +236,7 @@ class Progress : private LoopHooks {
   bool lazy_held_ = false;   // the last flush_all() held lazy frames back
   // Background thread, plugin requests in flight: the current stall (passes
   // in a row that moved nothing) and how the loop waits it out.
-  int idle_passes_ = 0;
+  bool stalled_ = false;
   int yield_passes_ = 0;        // passes of this stall past its spinning part
   bool stall_spins_ = false;    // this stall starts without yielding
   Clock::time_point stall_start_{};
