@@ -262,7 +262,10 @@ Status Progress::run_sync(const std::function<void()>& fn) {
 bool Progress::try_pass(bool* moved) {
   if (on_loop()) return false;  // a message service polling: the pass is ours already
   std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
-  if (!token.owns_lock()) return false;
+  if (!token.owns_lock()) {
+    refused_passes_.fetch_add(1, std::memory_order_relaxed);  // ends a spinning stall (loop)
+    return false;
+  }
   bool m;
   {
     Driving driving(this);
@@ -392,9 +395,14 @@ void Progress::loop() {
       stalled_ = true;
       stall_start_ = now;
       stall_spins_ = stall_policy_.next_budget_us() > 0;
+      stall_refused_ = refused_passes_.load(std::memory_order_relaxed);
       yield_passes_ = 0;
     }
-    if (stall_spins_ && now - stall_start_ < kStallSpin) continue;
+    // An application thread polling (try_pass) would drive if we let go of
+    // the token: spinning on with it only takes that thread's core.
+    if (stall_spins_ && now - stall_start_ < kStallSpin &&
+        refused_passes_.load(std::memory_order_relaxed) == stall_refused_)
+      continue;
     if (++yield_passes_ > 2000) {
       sleep_on_sockets(token, 1);
     } else if (yield_passes_ > 4) {

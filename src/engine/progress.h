@@ -241,6 +241,10 @@ class Progress : private LoopHooks {
   bool stall_spins_ = false;    // this stall starts without yielding
   Clock::time_point stall_start_{};
   SpinPolicy stall_policy_;
+  // try_pass calls refused the token: a stall spins only while this stays
+  // as it was when the stall began (stall_refused_).
+  std::atomic<uint32_t> refused_passes_{0};
+  uint32_t stall_refused_ = 0;
   int passes_since_poll_ = 0;
   Clock::time_point last_control_poll_{};
   Clock::time_point next_liveness_{};  // when check_liveness() has work
