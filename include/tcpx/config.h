@@ -37,9 +37,13 @@ struct Config {
   // endpoint spins only while its spinning waits take no longer than its
   // sleeping ones (they take longer when the peer shares our core), trying
   // the other way now and then to keep both figures current
-  // (engine/spin_policy.h). 0 also makes the background thread yield its
-  // core at once when plugin transfers stall, instead of choosing between
-  // that and spinning up to 2 ms the same way.
+  // (engine/spin_policy.h). The background thread, after serving a peer's
+  // requests while the application leaves the endpoint alone (a one-sided
+  // target), polls the sockets for the next ones for up to this long, by
+  // the same rule, before it sleeps. 0 also makes the background thread
+  // sleep at once there, and yield its core at once when plugin transfers
+  // stall, instead of choosing between that and spinning up to 2 ms the
+  // same way.
   //                                                    TCPX_SPIN_US
   int spin_us = 200;
   // Connect + handshake deadline.                      TCPX_CONNECT_TIMEOUT_MS

@@ -113,7 +113,7 @@ Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   deps.cuda_unpacker = cuda_unpacker.get();
   deps.recv_stats = &recv_stats;
   deps.chunk_bytes = cfg.chunk_bytes;
-  deps.may_spin = cfg.spin_us > 0;
+  deps.spin_us = cfg.spin_us;
   deps.eager_bytes = cfg.eager_bytes;
   deps.peer_timeout_ms = cfg.peer_timeout_ms;
   deps.max_unmatched_bytes = cfg.max_unmatched_bytes;

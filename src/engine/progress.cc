@@ -27,6 +27,9 @@ constexpr auto kStallSpin = std::chrono::microseconds(2000);
 // tell a lost time slice (yielding to a CPU hog) from a short wait, short
 // enough that one descheduled peer does not outweigh the rest.
 constexpr int kStallCapUs = 8000;
+// How long the application must have left the endpoint alone (no post,
+// poll or wait) before the background thread spins for a peer's next frame.
+constexpr auto kAppAway = std::chrono::milliseconds(10);
 // How long run_sync (close_connection, dereg, serve_messages) waits for the
 // token before it gives up with TIMED_OUT.
 constexpr auto kRunSyncTimeout = std::chrono::seconds(10);
@@ -58,7 +61,9 @@ Status ConnShared::pop_message(std::vector<uint8_t>* out, int timeout_ms) {
 }
 
 Progress::Progress(ProgressDeps deps) : d_(std::move(deps)) {
-  stall_policy_.reset(d_.may_spin ? static_cast<int>(kStallSpin.count()) : 0, kStallCapUs);
+  stall_policy_.reset(d_.spin_us > 0 ? static_cast<int>(kStallSpin.count()) : 0, kStallCapUs);
+  idle_spin_ = std::chrono::microseconds(std::max(0, d_.spin_us));
+  idle_policy_.reset(d_.spin_us);
 }
 
 Progress::~Progress() { stop(); }
@@ -173,6 +178,7 @@ void Progress::drive_held(Work&& work) {
 }
 
 void Progress::submit(std::span<const PostedOp> ops) {
+  app_active_.store(true, std::memory_order_relaxed);
   // On the loop (a message service posting a transfer) the ops queue and
   // start with the next pass, like those of a thread that found it busy.
   std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
@@ -261,6 +267,7 @@ Status Progress::run_sync(const std::function<void()>& fn) {
 
 bool Progress::try_pass(bool* moved) {
   if (on_loop()) return false;  // a message service polling: the pass is ours already
+  app_active_.store(true, std::memory_order_relaxed);
   std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) {
     refused_passes_.fetch_add(1, std::memory_order_relaxed);  // ends a spinning stall (loop)
@@ -337,7 +344,8 @@ void Progress::loop() {
       // (taking the token now would make every pass of the guest hand the
       // mutex back and forth with us).
       if (token.owns_lock()) token.unlock();
-      stalled_ = false;
+      stall_.drop();
+      idle_.drop();
       park(/*for_guest=*/true);
       continue;
     }
@@ -346,19 +354,47 @@ void Progress::loop() {
       token.unlock();
       continue;
     }
-    bool moved;
+    bool moved, woke_waiter;
     {
       Driving driving(this);
+      heard_ = false;  // what this pass reads, not what a guest's did
+      const uint64_t woken = d_.transfers->waiters_woken();
       moved = pass(/*hold_lazy=*/false);
+      woke_waiter = d_.transfers->waiters_woken() != woken;
     }
+    const bool served = moved || heard_;  // the clock is read only around waits
+    if (served && idle_.active()) idle_.end(idle_policy_, Clock::now());
     if (!work_pending_.load()) {
-      // Nothing in flight: sleep until a socket, a command or a guest's
-      // departure wakes us, or the next heartbeat step is due. No spinning
-      // or sched_yield()ing first: on a loaded 2-core host a
-      // yielding thread waits behind every runnable thread for a time slice,
-      // while a thread sleeping in poll() is woken at once. Callers that
-      // want spinning get it in wait() (TCPX_SPIN_US), on their own thread.
-      stalled_ = false;
+      stall_.drop();
+      // Nothing in flight. If this pass served a peer (read its frames or
+      // moved its data) while our application stays away (a one-sided
+      // target, a process busy elsewhere), poll the sockets for the peer's
+      // next frames for up to spin_us, or sleep on them at once, whichever
+      // made recent gaps end sooner (idle_policy_, the waiters' rule:
+      // spinning loses when the peer shares our core). A frame that finds
+      // us asleep costs a wake-up on both sides (the sender's send() wakes
+      // us): 4 KiB writes and reads, quiet, 0.77 -> 1.20 and 0.85 -> 1.25
+      // GB/s; beside two CPU hogs 0.27 -> 0.36 and 0.32 -> 0.36 (medians of
+      // 7 alternating runs). Not while the application is at work here (it
+      // posted, polled or waited, or this pass woke its waiter, within
+      // kAppAway): it drives itself, and a spin then takes the core its
+      // thread needs (4 KiB sends beside two hogs lost a third when we
+      // spun). An idle endpoint costs nothing: only a pass that served
+      // something starts a spin.
+      if (app_active_.exchange(false, std::memory_order_relaxed) || guest_came_.load(std::memory_order_relaxed) ||
+          woke_waiter) {
+        idle_.drop();  // the application is at work here and drives itself
+        app_seen_at_ = Clock::now();
+      } else if (served && idle_spin_.count() > 0 && Clock::now() - app_seen_at_ >= kAppAway) {
+        idle_.begin(idle_policy_, Clock::now(), refused_passes_.load(std::memory_order_relaxed));
+      }
+      if (idle_.active() && idle_.keeps_core(Clock::now(), idle_spin_, refused_passes_.load(std::memory_order_relaxed)))
+        continue;
+      // Sleep until a socket, a command or a guest's departure wakes us, or
+      // the next heartbeat step is due. No sched_yield()ing first: on a
+      // loaded 2-core host a yielding thread waits behind every runnable
+      // thread for a time slice, while a thread sleeping in poll() is woken
+      // at once.
       if (guest_came_.exchange(false, std::memory_order_relaxed)) {
         // Between two waits of an application that keeps coming back (a
         // ping-pong, a window of transfers): linger, parked, for one slice.
@@ -375,6 +411,7 @@ void Progress::loop() {
       sleep_on_sockets(token, poll_ms_until(std::min(next_liveness_, protocol_.next_deadline())));
       continue;
     }
+    idle_.drop();
     // Plugin requests in flight: the plugin moves bytes only inside test(),
     // so keep testing. When nothing moves, either keep the core for up to
     // kStallSpin or give it away at once (sched_yield), whichever ended
@@ -385,24 +422,16 @@ void Progress::loop() {
     // always yielding, 0.92 so; both sides on one core: 1.41 and 1.40
     // (medians of 3). After a long stall, sleep a millisecond at a time.
     if (moved) {
-      // The clock is read only around stalls: not once per moving pass.
-      if (stalled_) stall_policy_.record(stall_spins_, Clock::now() - stall_start_);
-      stalled_ = false;
+      if (stall_.active()) stall_.end(stall_policy_, Clock::now());
       continue;
     }
     const auto now = Clock::now();
-    if (!stalled_) {
-      stalled_ = true;
-      stall_start_ = now;
-      stall_spins_ = stall_policy_.next_budget_us() > 0;
-      stall_refused_ = refused_passes_.load(std::memory_order_relaxed);
+    const uint32_t refused = refused_passes_.load(std::memory_order_relaxed);
+    if (!stall_.active()) {
+      stall_.begin(stall_policy_, now, refused);
       yield_passes_ = 0;
     }
-    // An application thread polling (try_pass) would drive if we let go of
-    // the token: spinning on with it only takes that thread's core.
-    if (stall_spins_ && now - stall_start_ < kStallSpin &&
-        refused_passes_.load(std::memory_order_relaxed) == stall_refused_)
-      continue;
+    if (stall_.keeps_core(now, kStallSpin, refused)) continue;
     if (++yield_passes_ > 2000) {
       sleep_on_sockets(token, 1);
     } else if (yield_passes_ > 4) {
@@ -574,6 +603,7 @@ void Progress::on_readable(Connection* c) {
   if (c->control->bytes_read() != c->bytes_seen) {
     c->bytes_seen = c->control->bytes_read();
     c->liveness.heard(Clock::now());
+    heard_ = true;
   }
   for (auto& f : frames) {
     if (!c->error.ok()) break;

@@ -15,7 +15,9 @@
 //    answers, notifications, heartbeats) and finishes the transfers nobody is
 //    waiting on. While a guest is present it parks on its eventfd; when the
 //    last guest leaves, it is woken if it is parked or if plugin requests are
-//    in flight (the plugin moves bytes only inside test()).
+//    in flight (the plugin moves bytes only inside test()). After serving a
+//    peer while the application stays away, it may poll the sockets for up
+//    to the spin budget before it sleeps on them (loop).
 //
 // Each pass: run queued commands, drive every channel's request queues (post,
 // test the head, unpack, consume), heartbeats, write queued control frames,
@@ -215,6 +217,10 @@ class Progress : private LoopHooks {
   // than sleeping on the sockets between them.
   std::atomic<bool> guest_came_{false};
   std::atomic<bool> work_pending_{false};  // plugin requests in flight
+  // An application thread posted (submit) or polled (try_pass) since the
+  // background thread last looked: it is at work here and will come back
+  // to drive, so the background thread does not spin for the next frame.
+  std::atomic<bool> app_active_{false};
   // Another driver changed what the background thread sleeps on (sockets,
   // heartbeat deadline) since it built its sleep set.
   std::atomic<bool> bg_must_look_{false};
@@ -235,16 +241,20 @@ class Progress : private LoopHooks {
   uint64_t pass_no_ = 1;     // passes run so far, plus one
   bool lazy_held_ = false;   // the last flush_all() held lazy frames back
   // Background thread, plugin requests in flight: the current stall (passes
-  // in a row that moved nothing) and how the loop waits it out.
-  bool stalled_ = false;
-  int yield_passes_ = 0;        // passes of this stall past its spinning part
-  bool stall_spins_ = false;    // this stall starts without yielding
-  Clock::time_point stall_start_{};
+  // in a row that moved nothing) and how the loop waits it out (loop).
+  SpinEpisode stall_;
+  int yield_passes_ = 0;  // passes of this stall past its spinning part
   SpinPolicy stall_policy_;
-  // try_pass calls refused the token: a stall spins only while this stays
-  // as it was when the stall began (stall_refused_).
+  // Background thread, nothing in flight after it served a peer's frames:
+  // the gap until the next ones, spent polling the sockets or asleep on
+  // them (loop).
+  SpinEpisode idle_;
+  SpinPolicy idle_policy_;
+  std::chrono::microseconds idle_spin_{0};
+  Clock::time_point app_seen_at_{};  // the application last seen at work here
+  bool heard_ = false;  // on_readable read bytes in this pass
+  // try_pass calls refused the token: a spinning wait ends when this moves.
   std::atomic<uint32_t> refused_passes_{0};
-  uint32_t stall_refused_ = 0;
   int passes_since_poll_ = 0;
   Clock::time_point last_control_poll_{};
   Clock::time_point next_liveness_{};  // when check_liveness() has work

@@ -46,9 +46,10 @@ struct ProgressDeps {
   // back for ordering, at most max_undelivered_bytes.
   const std::atomic<uint64_t>* queued_notification_bytes = nullptr;
   uint64_t max_undelivered_bytes = 64 << 20;
-  // Whether the background thread may keep testing plugin requests without
-  // yielding its core (Config::spin_us > 0; Progress::loop).
-  bool may_spin = true;
+  // Config::spin_us: how long the background thread polls the sockets for a
+  // peer's next request after serving some before it sleeps; 0 also makes
+  // it yield its core at once when plugin transfers stall (Progress::loop).
+  int spin_us = 200;
 };
 
 // What the protocol needs from the loop that owns the connections.

@@ -31,7 +31,10 @@
 // thread that yields to a CPU-bound process on its core gets the core back
 // only after that process's time slice (milliseconds), one that spins holds
 // the core a peer process sharing it needs for as long. So that instance
-// caps long samples (reset's cap_us) instead of leaving them out.
+// caps long samples (reset's cap_us) instead of leaving them out. A third
+// instance, with the waiters' rule, decides how the background thread waits
+// for a peer's next frame after serving one while the application stays
+// away: polling the sockets (spin) or asleep on them.
 //
 // Every explore_every_-th wait tries the other way to keep that average
 // current. Exploration backs off (every 64th to every 1024th wait) while it
@@ -48,6 +51,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 namespace tcpx::engine {
 
@@ -113,6 +117,44 @@ class SpinPolicy {
   std::atomic<int> slept_avg_{-1};  // microseconds; -1: no sample yet
   std::atomic<int> explore_every_{kMinExploreEvery};
   std::atomic<unsigned> waits_{0};
+};
+
+// One wait of the background thread that a SpinPolicy decides (a stall of
+// plugin transfers, an idle gap between a peer's requests): when it began,
+// whether it spins, and how many try_pass calls had been refused by then
+// (a count the caller keeps). The loop is single-threaded: no atomics.
+class SpinEpisode {
+ public:
+  using Clock = std::chrono::steady_clock;
+  bool active() const { return active_; }
+  // Starts a wait; the policy says whether it spins.
+  void begin(SpinPolicy& policy, Clock::time_point now, uint32_t refused) {
+    active_ = true;
+    spins_ = policy.next_budget_us() > 0;
+    start_ = now;
+    refused_ = refused;
+  }
+  // The wait is over (what it waited for came): the policy learns how long
+  // it took.
+  void end(SpinPolicy& policy, Clock::time_point now) {
+    if (active_) policy.record(spins_, now - start_);
+    active_ = false;
+  }
+  // The wait stopped meaning what it measures (someone else drove): no sample.
+  void drop() { active_ = false; }
+  // Whether to keep the core: the wait spins, has not used up budget, and no
+  // application thread polling with try_pass has found the token taken since
+  // it began (that thread would drive if we let go; spinning on only takes
+  // its core).
+  bool keeps_core(Clock::time_point now, std::chrono::microseconds budget, uint32_t refused) const {
+    return active_ && spins_ && now - start_ < budget && refused == refused_;
+  }
+
+ private:
+  bool active_ = false;
+  bool spins_ = false;
+  Clock::time_point start_{};
+  uint32_t refused_ = 0;
 };
 
 }  // namespace tcpx::engine

@@ -17,8 +17,10 @@ XferId TransferTable::create(size_t pieces) {
 void TransferTable::wake(const Entry& e) {
   // Under mu_: a waiter's condition variable lives on its stack and is
   // unregistered, under mu_, before that frame goes away.
+  if (e.waiter == nullptr && shared_waiters_ == 0) return;
   if (e.waiter != nullptr) e.waiter->notify_one();
   if (shared_waiters_ > 0) shared_cv_.notify_all();
+  waiters_woken_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void TransferTable::piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes) {

@@ -38,6 +38,10 @@ class TransferTable {
   bool running(XferId id) const;
   // Drops an entry whose work was never posted (the post itself failed).
   void forget(XferId id);
+  // How many times a blocked wait() has been woken so far: the background
+  // thread does not spin on after a pass that woke an application thread,
+  // which takes over from there (Progress::loop).
+  uint64_t waiters_woken() const { return waiters_woken_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -62,6 +66,7 @@ class TransferTable {
   std::deque<XferId> retired_order_;  // oldest first
   size_t retired_pieces_ = 0;
   XferId next_ = 1;
+  std::atomic<uint64_t> waiters_woken_{0};
 };
 
 }  // namespace tcpx::engine

@@ -3,6 +3,9 @@
 // readv/writev with per-piece status, and a notification that follows a write.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "engine/fifo_item.h"
 #include "support/status_assert.h"
 #include "test_util.h"
@@ -71,6 +74,42 @@ TEST_P(OneSided, ReadAndWriteRoundTrips) {
   // Zero bytes both ways.
   EXPECT_TRUE(ep_->read(c_, mr_, buf_.data(), 0, advertise(0, 0)).ok());
   EXPECT_TRUE(ep_->write(c_, mr_, buf_.data(), 0, advertise(0, 16)).ok());
+}
+
+// The target's application does nothing while it serves a stream of small
+// writes, so its background thread polls the sockets between them instead of
+// sleeping (Progress::loop). That spin is bounded: once the stream ends the
+// process goes back to using no CPU.
+TEST_P(OneSided, ATargetThatServedAStreamGoesBackToUsingNoCpu) {
+  constexpr size_t kSmall = 4096;
+  constexpr int kWindow = 16, kWrites = 3000;
+  fill_pattern(buf_.data(), kSmall * kWindow, 21);
+  std::vector<FifoItem> slots;
+  for (int i = 0; i < kWindow; ++i) slots.push_back(advertise(static_cast<size_t>(i) * kSmall, kSmall));
+  std::vector<XferId> live;
+  for (int i = 0; i < kWrites; ++i) {
+    const int slot = i % kWindow;
+    if (live.size() == kWindow) {
+      ASSERT_OK(ep_->wait(live.front(), 10000));
+      live.erase(live.begin());
+    }
+    XferId id;
+    ASSERT_OK(ep_->write_async(c_, mr_, buf_.data() + static_cast<size_t>(slot) * kSmall, kSmall, slots[slot], &id));
+    live.push_back(id);
+  }
+  for (XferId id : live) ASSERT_OK(ep_->wait(id, 10000));
+  EXPECT_EQ(check(0, kSmall * kWindow, 21, 0), "ok");
+  auto cpu_us = [&] {
+    EXPECT_OK(peer_.write_line("cpu"));
+    return std::stol(peer_.expect("CPU "));
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // any spin has ended by now
+  const long before = cpu_us();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const long used = cpu_us() - before;
+  // A thread spinning on would use the whole 500 ms; answering the two
+  // commands and a heartbeat takes well under a millisecond.
+  EXPECT_LT(used, 100000) << "the idle target used " << used << " us of CPU in 500 ms";
 }
 
 TEST_P(OneSided, InvalidFifoItemsRejectedAndTargetKeepsServing) {

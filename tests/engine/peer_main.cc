@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -127,6 +128,10 @@ int role_target(Endpoint& ep, ConnId c, size_t size, uint64_t seed) {
       say(bad == kPatternMatches ? "CHECK ok" : "CHECK bad " + std::to_string(bad));
     } else if (op == "dereg") {
       say("DEREG " + ep.dereg(mr).to_string());
+    } else if (op == "cpu") {  // CPU time of this process so far, in microseconds
+      timespec t{};
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+      say("CPU " + std::to_string(t.tv_sec * 1000000L + t.tv_nsec / 1000));
     } else if (op == "waitnotif") {
       size_t off = 0, len = 0;
       uint64_t sd = 0;

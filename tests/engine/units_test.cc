@@ -462,6 +462,39 @@ TEST(SpinPolicyTest, WithACapLongStallsCountAsTheCapAndDecide) {
   EXPECT_GT(spun, 5000 - 40);
 }
 
+TEST(SpinEpisodeTest, KeepsTheCoreWithinBudgetUntilAPollerIsRefusedAndTeachesThePolicy) {
+  using Clock = engine::SpinEpisode::Clock;
+  engine::SpinPolicy p(200);
+  engine::SpinEpisode e;
+  const auto t0 = Clock::now();
+  EXPECT_FALSE(e.keeps_core(t0, microseconds(200), 0)) << "no wait begun";
+  e.begin(p, t0, 7);
+  ASSERT_TRUE(e.active());
+  EXPECT_TRUE(e.keeps_core(t0 + microseconds(199), microseconds(200), 7));
+  EXPECT_FALSE(e.keeps_core(t0 + microseconds(200), microseconds(200), 7)) << "budget used up";
+  EXPECT_FALSE(e.keeps_core(t0 + microseconds(10), microseconds(200), 8)) << "a try_pass was refused";
+  // Spinning waits of 150 us against sleeping ones of 20: the policy learns
+  // from what the episodes report, and a dropped one reports nothing.
+  for (int i = 0; i < 200; ++i) {
+    auto t = Clock::now();
+    e.begin(p, t, 0);
+    if (i % 3 == 0) {
+      e.drop();
+      EXPECT_FALSE(e.active());
+      continue;
+    }
+    const bool spins = e.keeps_core(t, microseconds(200), 0);
+    e.end(p, t + microseconds(spins ? 150 : 20));
+    EXPECT_FALSE(e.active());
+  }
+  // The first 63 waits spin and no sleeping wait has reported yet; then
+  // exploration finds sleeping faster, and the policy stops spinning.
+  EXPECT_FALSE(p.spinning());
+  engine::SpinPolicy never(0);
+  e.begin(never, t0, 0);
+  EXPECT_FALSE(e.keeps_core(t0, microseconds(200), 0)) << "a budget of 0 never spins";
+}
+
 // Requests and acks are not pressing; anything else is, until it is written.
 TEST(ControlChannelTest, UrgencyOfWhatIsQueued) {
   int sv[2];
