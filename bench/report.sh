@@ -5,7 +5,8 @@
 # GB/s against size (gnuplot, from ./scripts/install-deps.sh --bench).
 #
 # Usage: bench/report.sh [BUILD_DIR]
-# Env: CONTENDED (2; 0 skips the contended run), REPORT_NOTE (a line about the
+# Env: CONTENDED (2; 0 skips the contended run), ROUNDS (3; more rounds steady
+#      the medians on a noisy VM), REPORT_NOTE (a line about the
 #      machine, e.g. "taken while other jobs ran"), and run.sh's own variables.
 # Just re-render from the kept raw records: REPORT_ONLY=1 bench/report.sh
 set -euo pipefail
@@ -13,14 +14,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
 out=$here/results
 CONTENDED=${CONTENDED:-2}
+ROUNDS=${ROUNDS:-3}
 mkdir -p "$out"
 
 if [[ ${REPORT_ONLY:-0} != 1 ]]; then
   # stderr kept too: what failed goes into RESULTS.md next to its "n/a".
-  "$here/run.sh" "$build" --raw "$out/quiet.raw" 2> >(tee "$out/quiet.err" >&2) | tee "$out/quiet.txt"
+  "$here/run.sh" "$build" --rounds "$ROUNDS" --raw "$out/quiet.raw" 2> >(tee "$out/quiet.err" >&2) | tee "$out/quiet.txt"
   rm -f "$out"/contended.*
   if ((CONTENDED > 0)); then
-    "$here/run.sh" "$build" --contended "$CONTENDED" --raw "$out/contended.raw" \
+    "$here/run.sh" "$build" --rounds "$ROUNDS" --contended "$CONTENDED" --raw "$out/contended.raw" \
       2> >(tee "$out/contended.err" >&2) | tee "$out/contended.txt"
   fi
 fi
