@@ -178,7 +178,7 @@ void Progress::drive_held(Work&& work) {
 }
 
 void Progress::submit(std::span<const PostedOp> ops) {
-  app_active_.store(true, std::memory_order_relaxed);
+  note_app_active();
   // On the loop (a message service posting a transfer) the ops queue and
   // start with the next pass, like those of a thread that found it busy.
   std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
@@ -267,7 +267,7 @@ Status Progress::run_sync(const std::function<void()>& fn) {
 
 bool Progress::try_pass(bool* moved) {
   if (on_loop()) return false;  // a message service polling: the pass is ours already
-  app_active_.store(true, std::memory_order_relaxed);
+  note_app_active();
   std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) {
     refused_passes_.fetch_add(1, std::memory_order_relaxed);  // ends a spinning stall (loop)

@@ -186,6 +186,11 @@ class Progress : private LoopHooks {
   // for now, so a background thread parked for a guest may take its time
   // (at most kParkSlice) unless work only it would notice is waiting.
   void hand_back(bool lazy = false);
+  // Sets app_active_; read first, so that a waiter's spin (a try_pass per
+  // iteration) does not write the shared cache line each time.
+  void note_app_active() {
+    if (!app_active_.load(std::memory_order_relaxed)) app_active_.store(true, std::memory_order_relaxed);
+  }
   void leave_guest(bool lazy);
   void assert_driving() const;
   void on_readable(Connection* c);
