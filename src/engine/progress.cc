@@ -62,7 +62,6 @@ Status ConnShared::pop_message(std::vector<uint8_t>* out, int timeout_ms) {
 
 Progress::Progress(ProgressDeps deps) : d_(std::move(deps)) {
   stall_policy_.reset(d_.spin_us > 0 ? static_cast<int>(kStallSpin.count()) : 0, kStallCapUs);
-  idle_spin_ = std::chrono::microseconds(std::max(0, d_.spin_us));
   idle_policy_.reset(d_.spin_us);
 }
 
@@ -381,15 +380,16 @@ void Progress::loop() {
       // spun 500-650 times a second on each side without this rule). An
       // idle endpoint costs nothing: only a pass that served something
       // starts a spin.
+      const auto now = Clock::now();  // a spin, a park or a sleep follows
+      const uint32_t refused = refused_passes_.load(std::memory_order_relaxed);
       if (app_active_.exchange(false, std::memory_order_relaxed) || guest_came_.load(std::memory_order_relaxed) ||
           woke_waiter) {
         idle_.drop();  // the application is at work here and drives itself
-        app_seen_at_ = Clock::now();
-      } else if (served && idle_spin_.count() > 0 && Clock::now() - app_seen_at_ >= kAppAway) {
-        idle_.begin(idle_policy_, Clock::now(), refused_passes_.load(std::memory_order_relaxed));
+        app_seen_at_ = now;
+      } else if (served && d_.spin_us > 0 && now - app_seen_at_ >= kAppAway) {
+        idle_.begin(idle_policy_, now, refused);
       }
-      if (idle_.active() && idle_.keeps_core(Clock::now(), idle_spin_, refused_passes_.load(std::memory_order_relaxed)))
-        continue;
+      if (idle_.keeps_core(now, std::chrono::microseconds(d_.spin_us), refused)) continue;
       // Sleep until a socket, a command or a guest's departure wakes us, or
       // the next heartbeat step is due. No sched_yield()ing first: on a
       // loaded 2-core host a yielding thread waits behind every runnable

@@ -255,7 +255,6 @@ class Progress : private LoopHooks {
   // them (loop).
   SpinEpisode idle_;
   SpinPolicy idle_policy_;
-  std::chrono::microseconds idle_spin_{0};
   Clock::time_point app_seen_at_{};  // the application last seen at work here
   bool heard_ = false;  // on_readable read bytes in this pass
   // try_pass calls refused the token: a spinning wait ends when this moves.
