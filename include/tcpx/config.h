@@ -40,7 +40,8 @@ struct Config {
   // (engine/spin_policy.h). The background thread, after serving a peer's
   // requests while the application leaves the endpoint alone (a one-sided
   // target), polls the sockets for the next ones for up to this long, by
-  // the same rule, before it sleeps. 0 also makes the background thread
+  // the same rule and only while the gaps between them average under it,
+  // before it sleeps. 0 also makes the background thread
   // sleep at once there, and yield its core at once when plugin transfers
   // stall, instead of choosing between that and spinning up to 2 ms the
   // same way.

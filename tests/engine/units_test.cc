@@ -462,6 +462,28 @@ TEST(SpinPolicyTest, WithACapLongStallsCountAsTheCapAndDecide) {
   EXPECT_GT(spun, 5000 - 40);
 }
 
+TEST(SpinPolicyTest, WithShortGapsItSleepsThroughSparseRequestsAndSpinsForAStream) {
+  // The background thread between a peer's requests (200 us budget). A
+  // stream of requests: the next one comes 15 us after the last was served.
+  engine::SpinPolicy p(200, 0, /*short_gaps=*/true);
+  int spun = run_waits(p, 1000, 15, 60);
+  EXPECT_TRUE(p.gaps_short());
+  EXPECT_GT(spun, 1000 - 40);
+  // One request every 20 ms (a FIFO round trip now and then): every spin
+  // would run out, and the waiters' rule alone (which leaves such waits out)
+  // would go on spinning. It sleeps after a few, without probing.
+  int late = run_waits(p, 1000, 20000, 20000);
+  EXPECT_FALSE(p.gaps_short());
+  EXPECT_LT(late, 10);
+  engine::SpinPolicy waiters(200);
+  EXPECT_GT(run_waits(waiters, 1000, 20000, 20000), 950) << "only its probes sleep";
+  // The stream comes back: the sleeping waits themselves bring the average
+  // down, and it spins again within a dozen requests.
+  spun = run_waits(p, 100, 15, 60);
+  EXPECT_TRUE(p.gaps_short());
+  EXPECT_GT(spun, 100 - 15);
+}
+
 TEST(SpinEpisodeTest, KeepsTheCoreWithinBudgetUntilAPollerIsRefusedAndTeachesThePolicy) {
   using Clock = engine::SpinEpisode::Clock;
   engine::SpinPolicy p(200);
