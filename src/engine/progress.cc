@@ -150,6 +150,7 @@ void Progress::hand_back(bool lazy) {
 }
 
 void Progress::leave_guest(bool lazy) {
+  if (!lazy) guest_gave_up_.store(true, std::memory_order_relaxed);
   guests_.fetch_sub(1);
   hand_back(lazy);
 }
@@ -397,7 +398,13 @@ void Progress::loop() {
       // loaded 2-core host a yielding thread waits behind every runnable
       // thread for a time slice, while a thread sleeping in poll() is woken
       // at once.
-      if (guest_came_.exchange(false, std::memory_order_relaxed)) {
+      // A guest that gave up spinning sleeps until its transfer is final,
+      // which only a pass of ours will now see: watch the sockets for it.
+      // Parked, its answer would wait out the slice unread (8-byte
+      // ping-pong: a wait that ran past the spin budget by a little took
+      // 200 us more, which set the p99).
+      const bool sleeper = guest_gave_up_.exchange(false, std::memory_order_relaxed);
+      if (guest_came_.exchange(false, std::memory_order_relaxed) && !sleeper) {
         // Between two waits of an application that keeps coming back (a
         // ping-pong, a window of transfers): linger, parked, for one slice.
         // Asleep on the sockets we would be woken by every frame the next

@@ -221,6 +221,10 @@ class Progress : private LoopHooks {
   // application is in a run of waits, and the thread lingers (park) rather
   // than sleeping on the sockets between them.
   std::atomic<bool> guest_came_{false};
+  // A guest left without its work done (it gave up spinning and now sleeps
+  // until the transfer is final) since the background thread last looked:
+  // that sleeper needs the sockets watched, not a linger (loop).
+  std::atomic<bool> guest_gave_up_{false};
   std::atomic<bool> work_pending_{false};  // plugin requests in flight
   // An application thread posted (submit) or polled (try_pass) since the
   // background thread last looked: it is at work here and will come back
