@@ -74,6 +74,7 @@ class ControlChannel {
   // Memory the read buffer holds now: at most one maximal frame plus one
   // read while a frame is partial, small again once a large one is decoded.
   size_t read_buffer_bytes() const { return in_.size(); }
+  size_t write_buffer_bytes() const { return out_.capacity(); }
   // Reads everything available and appends complete frames to *frames.
   // PEER_CLOSED on EOF/RST, PROTOCOL_ERROR on a malformed frame; frames
   // decoded before the error are still returned.
@@ -105,6 +106,7 @@ class ControlChannel {
   Status error_;
   std::vector<uint8_t> out_;
   size_t out_off_ = 0;
+  Clock::time_point burst_at_{};  // when a flush last began with over kBurstBytes
   bool urgent_ = false;    // a non-lazy frame is among the unsent bytes
   bool pressing_ = false;  // a kNow frame is among the unsent bytes
   std::vector<uint8_t> in_;  // [in_off_, in_len_) received, not yet decoded

@@ -252,6 +252,43 @@ TEST(ControlChannelTest, ReadBufferBoundedAndReleased) {
   close(sv[1]);
 }
 
+// Bursts of frames (a C API vector of 1,000 inline 4 KiB writes is 4 MiB):
+// the write buffer grown for one is kept for the next, whose growth would
+// otherwise fault in fresh pages again, and given back once they stopped.
+TEST(ControlChannelTest, WriteBufferKeptAcrossBurstsAndGivenBackWhenTheyStop) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ControlChannel out(sv[0]);
+  std::atomic<size_t> received{0};
+  std::thread drain([fd = sv[1], &received] {
+    std::vector<uint8_t> buf(1 << 16);
+    for (ssize_t n; (n = recv(fd, buf.data(), buf.size(), 0)) > 0;) received += static_cast<size_t>(n);
+  });
+  const std::vector<uint8_t> payload(64 << 10, 0x5a);
+  size_t sent = 0;
+  auto burst = [&](int frames) {
+    for (int i = 0; i < frames; ++i) ASSERT_TRUE(out.queue(FrameType::kMessage, 0, payload).ok());
+    while (out.wants_write()) {
+      pollfd p{sv[0], POLLOUT, 0};
+      poll(&p, 1, 100);
+      ASSERT_TRUE(out.flush().ok());
+    }
+    sent += static_cast<size_t>(frames) * (kFrameHeaderBytes + payload.size());
+  };
+  burst(96);  // 6 MiB
+  const size_t grown = out.write_buffer_bytes();
+  EXPECT_GT(grown, 4u << 20);
+  burst(96);
+  EXPECT_EQ(out.write_buffer_bytes(), grown) << "the second burst reuses the first one's buffer";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  burst(1);  // a heartbeat's worth, after a second without bursts
+  EXPECT_LE(out.write_buffer_bytes(), 4u << 20);
+  shutdown(sv[0], SHUT_WR);
+  drain.join();
+  EXPECT_EQ(received.load(), sent);
+  close(sv[1]);
+}
+
 TEST(Wire, HelloRoundTrip) {
   HelloPayload h;
   h.protocol_version = 1;
