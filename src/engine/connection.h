@@ -117,6 +117,13 @@ struct Connection {
   std::unique_ptr<ControlChannel> control;
   std::vector<std::unique_ptr<Channel>> channels;
   Status error;  // sticky, mirrors shared->error()
+  // The peer closed the control connection in order while plugin requests
+  // were in flight: set to the error the connection will fail with once
+  // they are done or drain_until passed (Progress::end_drains). Until then
+  // the plugin comms keep delivering what the peer sent before it closed.
+  Status peer_gone;
+  Clock::time_point drain_until{};
+  bool draining() const { return !peer_gone.ok() && error.ok(); }
 
   // Two-sided matching: posted receives and the peer's announced sends, each
   // in order; the oldest of one matches the oldest of the other.

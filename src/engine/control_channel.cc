@@ -234,7 +234,10 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
   compact();
   // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT.
   if (err != 0) return fail(socket_error("control connection failed", err, SocketStage::kConnected));
-  if (eof) return fail(PeerClosed("control connection closed by peer"));
+  if (eof) {
+    peer_finished_ = true;
+    return fail(PeerClosed("control connection closed by peer"));
+  }
   return Status::Ok();
 }
 
@@ -289,7 +292,10 @@ Status ControlChannel::read_one_frame(Frame* out, size_t max_payload, bool* got)
   TCPX_RETURN_IF_ERROR(decode_one(out, max_payload, got));
   if (*got) return Status::Ok();
   if (err != 0) return fail(socket_error("control connection failed", err, SocketStage::kConnected));
-  if (n == 0) return fail(PeerClosed("control connection closed by peer"));
+  if (n == 0) {
+    peer_finished_ = true;
+    return fail(PeerClosed("control connection closed by peer"));
+  }
   return Status::Ok();
 }
 

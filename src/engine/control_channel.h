@@ -71,6 +71,9 @@ class ControlChannel {
   bool has_pressing() const { return pressing_ && wants_write(); }
   // Bytes received so far (a partial frame counts: the peer is alive).
   uint64_t bytes_read() const { return bytes_read_; }
+  // The peer closed its end in order (EOF, not a reset): what it sent before
+  // is all here, and it will send nothing more.
+  bool peer_finished() const { return peer_finished_; }
   // Memory the read buffer holds now: at most one maximal frame plus one
   // read while a frame is partial, small again once a large one is decoded.
   size_t read_buffer_bytes() const { return in_.size(); }
@@ -114,6 +117,7 @@ class ControlChannel {
   size_t in_off_ = 0;
   int quiet_reads_ = 0;  // reads in a row that left a large in_ unused
   uint64_t bytes_read_ = 0;
+  bool peer_finished_ = false;
 };
 
 }  // namespace tcpx::engine

@@ -30,6 +30,11 @@ constexpr int kStallCapUs = 8000;
 // How long the application must have left the endpoint alone (no post,
 // poll or wait) before the background thread spins for a peer's next frame.
 constexpr auto kAppAway = std::chrono::milliseconds(10);
+// How long a connection whose peer closed in order may keep its plugin
+// requests in flight (at most TCPX_PEER_TIMEOUT_MS): on loopback the bytes
+// the peer sent before closing are in within microseconds; a plugin whose
+// receives never complete once the peer is gone (TCPX) costs this much.
+constexpr int kDrainAfterPeerClose = 1000;
 // How long run_sync (close_connection, dereg, serve_messages) waits for the
 // token before it gives up with TIMED_OUT.
 constexpr auto kRunSyncTimeout = std::chrono::seconds(10);
@@ -314,6 +319,7 @@ bool Progress::pass(bool hold_lazy) {
   bool moved = drive_channels();
   // One clock read per pass serves the heartbeat and the control-poll gap.
   const auto now = Clock::now();
+  if (draining_ > 0) end_drains(now);
   if (now >= next_liveness_) next_liveness_ = check_liveness(now);
   if (now >= protocol_.next_deadline()) protocol_.expire(now);
   flush_all(hold_lazy);
@@ -538,7 +544,7 @@ void Progress::note_lazy_held() { acks_held_.store(lazy_held_); }
 
 void Progress::add_control_fds(std::vector<pollfd>* fds, std::vector<Connection*>* owners) {
   for (auto& [id, c] : conns_) {
-    if (!c->error.ok()) continue;
+    if (!c->error.ok() || c->draining()) continue;
     short ev = POLLIN;
     if (c->control->wants_write()) ev |= POLLOUT;
     fds->push_back(pollfd{c->control->fd(), ev, 0});
@@ -554,7 +560,7 @@ void Progress::poll_sockets() {
   constexpr size_t kDirectReadConns = 2;
   if (conns_.size() <= kDirectReadConns) {
     for (auto& [id, c] : conns_)
-      if (c->error.ok()) on_readable(c.get());
+      if (c->error.ok() && !c->draining()) on_readable(c.get());
     return;
   }
   pfds_.clear();
@@ -618,9 +624,36 @@ void Progress::on_readable(Connection* c) {
     if (!c->error.ok()) break;
     protocol_.handle_frame(c, f);
   }
-  if (!s.ok() && c->error.ok())
-    fail_connection(c, Status(s.code(), "connection " + std::to_string(c->id) + " to " + c->peer.ip + ":" +
-                                            std::to_string(c->peer.port) + ": " + s.message()));
+  if (!s.ok() && c->error.ok()) {
+    Status why(s.code(), "connection " + std::to_string(c->id) + " to " + c->peer.ip + ":" +
+                             std::to_string(c->peer.port) + ": " + s.message());
+    // A peer that closed in order right after its sends completed (a send
+    // through the plugin completes once its bytes left) still has those
+    // bytes on the way over the plugin comms: let what is in flight finish
+    // before the connection fails (end_drains), or its receive would fail
+    // with the data at the door.
+    if (c->control->peer_finished() && c->busy()) {
+      if (c->peer_gone.ok()) {
+        c->peer_gone = why;
+        c->drain_until = Clock::now() + std::chrono::milliseconds(std::min(kDrainAfterPeerClose, d_.peer_timeout_ms));
+        ++draining_;
+        bg_must_look_.store(true);  // a socket fewer to watch
+      }
+      return;
+    }
+    fail_connection(c, why);
+  }
+}
+
+void Progress::end_drains(Clock::time_point now) {
+  int left = 0;
+  for (auto& [id, cp] : conns_) {
+    Connection* c = cp.get();
+    if (!c->draining()) continue;
+    if (!c->busy() || now >= c->drain_until) fail_connection(c, c->peer_gone);
+    else ++left;
+  }
+  draining_ = left;
 }
 
 void Progress::adopt(ConnId id, std::shared_ptr<ConnShared> shared, HandshakeResult&& hs) {

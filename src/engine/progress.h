@@ -194,6 +194,9 @@ class Progress : private LoopHooks {
   void leave_guest(bool lazy);
   void assert_driving() const;
   void on_readable(Connection* c);
+  // Fails the connections whose peer closed in order (on_readable) once
+  // their plugin requests are done or their drain time is up.
+  void end_drains(Clock::time_point now);
   // Pings silent peers and fails those that stopped answering (liveness.h);
   // returns when the next heartbeat step is due.
   Clock::time_point check_liveness(Clock::time_point now);
@@ -264,6 +267,7 @@ class Progress : private LoopHooks {
   // try_pass calls refused the token: a spinning wait ends when this moves.
   std::atomic<uint32_t> refused_passes_{0};
   int passes_since_poll_ = 0;
+  int draining_ = 0;  // connections whose peer closed in order, still draining
   Clock::time_point last_control_poll_{};
   Clock::time_point next_liveness_{};  // when check_liveness() has work
 };

@@ -130,4 +130,41 @@ TEST(Connection, Ipv6ControlConnectionAndMetadata) {
   EXPECT_EQ(check_pattern(in.data(), in.size(), 6), kPatternMatches);
 }
 
+// A send through the plugin completes once its bytes left, so its sender may
+// close right after it: the receive still reading those bytes must end OK
+// with them, not PEER_CLOSED because the control connection's EOF was read
+// first. Then the connection fails as closed by the peer.
+TEST(Connection, ReceiveInFlightWhenThePeerClosesInOrderGetsItsData) {
+  set_test_env(false);
+  std::unique_ptr<Endpoint> a, b;
+  ASSERT_TRUE(make_endpoint(&a).ok());
+  ASSERT_TRUE(make_endpoint(&b).ok());
+  const size_t kBytes = 4u << 20;
+  std::vector<uint8_t> out(kBytes), in(kBytes);
+  MrId mo, mi;
+  ASSERT_TRUE(b->reg(out.data(), out.size(), &mo).ok());
+  ASSERT_TRUE(a->reg(in.data(), in.size(), &mi).ok());
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const size_t size = round % 2 == 0 ? (256u << 10) : kBytes;
+    fill_pattern(out.data(), size, static_cast<uint32_t>(round));
+    std::fill(in.begin(), in.end(), 0);
+    ConnId cb, ca;
+    ASSERT_TRUE(b->connect(a->local_info(), &cb).ok());
+    ASSERT_TRUE(a->accept(&ca, nullptr, 5000).ok());
+    XferId x;
+    ASSERT_TRUE(a->recv_async(ca, mi, in.data(), size, &x).ok());
+    ASSERT_TRUE(b->send(cb, mo, out.data(), size).ok());
+    ASSERT_TRUE(b->close_connection(cb).ok());
+    Status s = a->wait(x, 10000);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    EXPECT_EQ(check_pattern(in.data(), size, static_cast<uint32_t>(round)), kPatternMatches);
+    XferId y;
+    Status r = a->recv_async(ca, mi, in.data(), size, &y);
+    if (r.ok()) r = a->wait(y, 10000);
+    EXPECT_EQ(r.code(), StatusCode::kPeerClosed) << r.to_string();
+    ASSERT_TRUE(a->close_connection(ca).ok());
+  }
+}
+
 }  // namespace
