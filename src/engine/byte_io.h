@@ -4,24 +4,57 @@
 #ifndef TCPX_ENGINE_BYTE_IO_H_
 #define TCPX_ENGINE_BYTE_IO_H_
 
+#include <array>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace tcpx::engine {
 
+// A payload of at most N bytes kept in place: the fixed-size frames of the
+// transfer path (CTS, SEND_ANNOUNCE, DATA, WRITE_REQ, READ_REQ) are built on
+// the stack, not in a heap vector per transfer. Writing past N is a bug in
+// the encoder (the sizes are fixed by the wire format), so it asserts.
+template <size_t N>
+class FixedBytes {
+ public:
+  void push_back(uint8_t v) {
+    assert(n_ < N);
+    b_[n_++] = v;
+  }
+  void append(const uint8_t* p, size_t n) {
+    assert(n <= N - n_);
+    if (n > 0) std::memcpy(b_.data() + n_, p, n);
+    n_ += n;
+  }
+  const uint8_t* data() const { return b_.data(); }
+  size_t size() const { return n_; }
+  operator std::span<const uint8_t>() const { return {b_.data(), n_}; }
+  // For callers that keep the bytes (tests, fuzz seeds).
+  operator std::vector<uint8_t>() const { return {b_.data(), b_.data() + n_}; }
+
+ private:
+  std::array<uint8_t, N> b_{};
+  size_t n_ = 0;
+};
+
+// Out is a std::vector<uint8_t> or a FixedBytes.
+template <class Out>
 class ByteWriter {
  public:
-  explicit ByteWriter(std::vector<uint8_t>* out) : out_(out) {}
+  explicit ByteWriter(Out* out) : out_(out) {}
   void u8(uint8_t v) { out_->push_back(v); }
   void u16(uint16_t v) { be(v, 2); }
   void u32(uint32_t v) { be(v, 4); }
   void u64(uint64_t v) { be(v, 8); }
   void bytes(const void* p, size_t n) {
     const auto* b = static_cast<const uint8_t*>(p);
-    out_->insert(out_->end(), b, b + n);
+    if constexpr (requires { out_->append(b, n); }) out_->append(b, n);
+    else out_->insert(out_->end(), b, b + n);
   }
   // Length-prefixed (u32) string.
   void str(const std::string& s) {
@@ -33,7 +66,7 @@ class ByteWriter {
   void be(uint64_t v, int n) {
     for (int i = n - 1; i >= 0; --i) out_->push_back(static_cast<uint8_t>(v >> (8 * i)));
   }
-  std::vector<uint8_t>* out_;
+  Out* out_;
 };
 
 // Every getter returns false (and leaves the reader failed) when the buffer

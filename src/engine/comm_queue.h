@@ -13,9 +13,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <vector>
 
+#include "engine/vector_queue.h"
 #include "net/transport.h"
 #include "unpack/unpacker.h"
 
@@ -30,7 +30,9 @@ struct RecvPathStats {
   std::atomic<uint64_t> unpacked{0};  // bounce buffer, then an unpack job
 };
 
-// One plugin request: a chunk of some transfer. `owner` is told (through the
+// One plugin request: a chunk of some transfer. Entries move within their
+// queue (VectorQueue): the plugin keeps no pointer into one, as irecv's
+// arrays are the caller's to reuse once it returns (NCCL passes stack arrays). `owner` is told (through the
 // done list) when the chunk's bytes are sent, or are in the destination.
 struct ChunkReq {
   void* owner = nullptr;
@@ -61,7 +63,7 @@ class SendQueue {
  private:
   net::Transport* t_;
   void* comm_;
-  std::deque<ChunkReq> q_;  // [0, posted_) posted at the plugin, rest waiting
+  VectorQueue<ChunkReq> q_;  // [0, posted_) posted at the plugin, rest waiting
   size_t posted_ = 0;
 };
 
@@ -85,8 +87,8 @@ class RecvQueue {
   unpack::Unpacker* cpu_;
   unpack::Unpacker* cuda_;
   RecvPathStats* stats_;
-  std::deque<ChunkReq> q_;  // [0, tested_) done at the plugin, awaiting unpack/consume;
-                            // [tested_, posted_) posted; rest waiting
+  VectorQueue<ChunkReq> q_;  // [0, tested_) done at the plugin, awaiting unpack/consume;
+                             // [tested_, posted_) posted; rest waiting
   size_t tested_ = 0;
   size_t posted_ = 0;
   uint64_t recv_count_ = 0;  // irecvs posted so far: slot = count % 16

@@ -9,7 +9,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -19,6 +18,7 @@
 #include "engine/liveness.h"
 #include "engine/mr_table.h"
 #include "engine/owed_replies.h"
+#include "engine/vector_queue.h"
 #include "tcpx/endpoint.h"
 
 namespace tcpx::engine {
@@ -127,7 +127,7 @@ struct Connection {
 
   // Two-sided matching: posted receives and the peer's announced sends, each
   // in order; the oldest of one matches the oldest of the other.
-  std::deque<Op*> unmatched_recvs;
+  VectorQueue<Op*> unmatched_recvs;
   struct Announce {
     uint64_t peer_id;
     uint64_t size;
@@ -136,13 +136,15 @@ struct Connection {
     // What holding it costs, against Config::max_unmatched_bytes.
     uint64_t held_bytes() const { return data.size() + 64; }
   };
-  std::deque<Announce> unmatched_announces;
+  VectorQueue<Announce> unmatched_announces;
   uint64_t unmatched_bytes = 0;  // sum of held_bytes() over unmatched_announces
 
   // Incoming transfers are numbered in DATA order; a notification waits until
   // every transfer numbered before its arrival has completed.
   uint64_t incoming_next = 0;
-  std::set<uint64_t> incoming_pending;
+  // Numbers of incoming transfers not completed, ascending (they are handed
+  // out in order): a vector, as a set allocated a node per transfer.
+  std::vector<uint64_t> incoming_pending;
   std::deque<HeldNotification> held;
   uint64_t held_bytes = 0;  // notification_cost() of each in held
 

@@ -151,14 +151,14 @@ void ControlChannel::note_urgency(Urgency u) {
   if (u == Urgency::kNow) pressing_ = true;
 }
 
-Status ControlChannel::queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, Urgency u,
+Status ControlChannel::queue(FrameType type, uint64_t id, std::span<const uint8_t> payload, Urgency u,
                              uint8_t flags) {
   TCPX_RETURN_IF_ERROR(reserve(payload.size()));
   note_urgency(u);
   return append_frame(type, id, payload, &out_, flags);
 }
 
-Status ControlChannel::queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data,
+Status ControlChannel::queue2(FrameType type, uint64_t id, std::span<const uint8_t> header, const void* data,
                               size_t len, Urgency u) {
   TCPX_RETURN_IF_ERROR(reserve(header.size() + len));
   note_urgency(u);
@@ -195,7 +195,8 @@ Status ControlChannel::flush() {
   return Status::Ok();
 }
 
-Status ControlChannel::read_frames(std::vector<Frame>* frames) {
+Status ControlChannel::read_frames(std::span<Frame>* frames) {
+  *frames = {};
   if (!error_.ok()) return error_;
   bool eof = false;
   int err = 0;
@@ -222,15 +223,28 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
   }
   // Decode everything complete, even when the socket just died: frames that
   // arrived before the EOF are real (e.g. a REJECT followed by close).
+  if (frames_.size() > kKeptFrames) frames_.resize(kKeptFrames);
+  size_t n = 0;
   for (;;) {
-    Frame f;
+    if (n == frames_.size()) frames_.emplace_back();
+    Frame& f = frames_[n];
+    if (f.payload.capacity() > (n < kRoomyFrames ? kKeepFramePayloadBytes : kKeepSmallPayloadBytes)) {
+      std::vector<uint8_t>().swap(f.payload);
+    } else if (f.payload.capacity() == 0 && !spare_payloads_.empty()) {  // moved out by a handler
+      f.payload = std::move(spare_payloads_.back());
+      spare_payloads_.pop_back();
+    }
     size_t used = 0;
     Status s = decode_frame(in_.data() + in_off_, in_len_ - in_off_, &f, &used);
-    if (!s.ok()) return fail(Status(s.code(), "control connection: " + s.message()));
+    if (!s.ok()) {
+      *frames = {frames_.data(), n};
+      return fail(Status(s.code(), "control connection: " + s.message()));
+    }
     if (used == 0) break;
     in_off_ += used;
-    frames->push_back(std::move(f));
+    ++n;
   }
+  *frames = {frames_.data(), n};
   compact();
   // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT.
   if (err != 0) return fail(socket_error("control connection failed", err, SocketStage::kConnected));
@@ -239,6 +253,20 @@ Status ControlChannel::read_frames(std::vector<Frame>* frames) {
     return fail(PeerClosed("control connection closed by peer"));
   }
   return Status::Ok();
+}
+
+size_t ControlChannel::kept_frame_bytes() const {
+  size_t n = 0;
+  for (const auto& f : frames_) n += f.payload.capacity();
+  for (const auto& p : spare_payloads_) n += p.capacity();
+  return n;
+}
+
+void ControlChannel::recycle(std::vector<uint8_t>&& payload) {
+  if (payload.capacity() == 0 || payload.capacity() > kKeepFramePayloadBytes) return;
+  if (spare_payloads_.size() >= kSparePayloads) return;
+  if (spare_payloads_.capacity() == 0) spare_payloads_.reserve(kSparePayloads);
+  spare_payloads_.push_back(std::move(payload));
 }
 
 void ControlChannel::compact() {

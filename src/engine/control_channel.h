@@ -56,10 +56,10 @@ class ControlChannel {
   // Queues a frame; the bytes go out on the next flush(). A lazy frame (an
   // acknowledgement nobody's data waits for) may wait for the next urgent one
   // to share its send(): see has_urgent(). flags: the frame header's.
-  Status queue(FrameType type, uint64_t id, const std::vector<uint8_t>& payload, Urgency u = Urgency::kNow,
+  Status queue(FrameType type, uint64_t id, std::span<const uint8_t> payload, Urgency u = Urgency::kNow,
                uint8_t flags = 0);
   // Payload = header bytes + raw data, copied once into the write buffer.
-  Status queue2(FrameType type, uint64_t id, const std::vector<uint8_t>& header, const void* data, size_t len,
+  Status queue2(FrameType type, uint64_t id, std::span<const uint8_t> header, const void* data, size_t len,
                 Urgency u = Urgency::kNow);
   // Writes what the socket takes now. OK with bytes possibly left (see
   // wants_write()), or the sticky error.
@@ -78,10 +78,19 @@ class ControlChannel {
   // read while a frame is partial, small again once a large one is decoded.
   size_t read_buffer_bytes() const { return in_.size(); }
   size_t write_buffer_bytes() const { return out_.capacity(); }
-  // Reads everything available and appends complete frames to *frames.
-  // PEER_CLOSED on EOF/RST, PROTOCOL_ERROR on a malformed frame; frames
-  // decoded before the error are still returned.
-  Status read_frames(std::vector<Frame>* frames);
+  // Payload bytes kept for reuse by decoded frames and spare buffers.
+  size_t kept_frame_bytes() const;
+  // Reads everything available; *frames gets the complete frames, valid
+  // until the next call. They live in this channel and are reused, payload
+  // buffers included, so a stream of small frames costs no allocation (a
+  // handler may still move a payload out). PEER_CLOSED on EOF/RST,
+  // PROTOCOL_ERROR on a malformed frame; frames decoded before the error are
+  // still returned.
+  Status read_frames(std::span<Frame>* frames);
+  // Hands back a payload buffer a handler moved out of a frame (an eager
+  // send held until its receive was posted): the next frame to need one
+  // reuses it instead of allocating.
+  void recycle(std::vector<uint8_t>&& payload);
 
   // Handshake reading, non-blocking: receives at most what completes one
   // frame of at most max_payload bytes and decodes only that frame, so a
@@ -112,6 +121,19 @@ class ControlChannel {
   Clock::time_point burst_at_{};  // when a flush last began with over kBurstBytes
   bool urgent_ = false;    // a non-lazy frame is among the unsent bytes
   bool pressing_ = false;  // a kNow frame is among the unsent bytes
+  // read_frames()' frames, reused with their payload buffers. What they keep
+  // between calls is bounded, as a peer chooses the frames: at most
+  // kKeptFrames slots; the first kRoomyFrames keep a buffer of up to
+  // kKeepFramePayloadBytes (a default-size eager send), the others up to
+  // kKeepSmallPayloadBytes (acks, requests), and a larger one is given back
+  // before its slot is reused. With the spare payloads: about 1 MiB at most.
+  std::vector<Frame> frames_;
+  static constexpr size_t kKeptFrames = 1024;
+  static constexpr size_t kRoomyFrames = 32;
+  static constexpr size_t kKeepFramePayloadBytes = (16u << 10) + 256;
+  static constexpr size_t kKeepSmallPayloadBytes = 256;
+  std::vector<std::vector<uint8_t>> spare_payloads_;  // recycle()d, at most kSparePayloads
+  static constexpr size_t kSparePayloads = 16;
   std::vector<uint8_t> in_;  // [in_off_, in_len_) received, not yet decoded
   size_t in_len_ = 0;
   size_t in_off_ = 0;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <unordered_map>
 
 #include "engine/listener.h"
@@ -36,7 +37,7 @@ class Endpoint::Impl {
   // an id this endpoint never handed out. Caller holds mu.
   Status find_locked(ConnId conn, std::shared_ptr<engine::ConnShared>* out) const;
   // Acquires the regions, creates the transfer and posts its pieces.
-  Status post(engine::OpKind kind, ConnId conn, const std::vector<IoPiece>& pieces, XferId* out);
+  Status post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out);
   // wait() for every blocking call: drives progress on the calling thread for
   // up to cfg.spin_us, then sleeps until the transfer is final or the
   // deadline passes. bytes: what a receive got.

@@ -12,7 +12,7 @@
 
 namespace tcpx {
 
-Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, const std::vector<IoPiece>& pieces, XferId* out) {
+Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out) {
   if (out == nullptr) return InvalidArgument("transfer: out is null");
   if (pieces.empty()) return InvalidArgument("transfer: no pieces");
   TCPX_RETURN_IF_ERROR(usable(conn));
@@ -96,22 +96,24 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
 }
 
 namespace {
-std::vector<IoPiece> one(MrId mr, const void* data, size_t size, const FifoItem* remote = nullptr) {
+IoPiece one(MrId mr, const void* data, size_t size, const FifoItem* remote = nullptr) {
   IoPiece p;
   p.mr = mr;
   p.data = const_cast<void*>(data);
   p.size = size;
   if (remote != nullptr) p.remote = *remote;
-  return {p};
+  return p;
 }
 }  // namespace
 
 Status Endpoint::send_async(ConnId conn, MrId mr, const void* data, size_t size, XferId* out) {
-  return impl_->post(engine::OpKind::kSend, conn, one(mr, data, size), out);
+  const IoPiece p = one(mr, data, size);
+  return impl_->post(engine::OpKind::kSend, conn, {&p, 1}, out);
 }
 
 Status Endpoint::recv_async(ConnId conn, MrId mr, void* data, size_t capacity, XferId* out) {
-  return impl_->post(engine::OpKind::kRecv, conn, one(mr, data, capacity), out);
+  const IoPiece p = one(mr, data, capacity);
+  return impl_->post(engine::OpKind::kRecv, conn, {&p, 1}, out);
 }
 
 Status Endpoint::send(ConnId conn, MrId mr, const void* data, size_t size) {
@@ -148,12 +150,14 @@ Status Endpoint::advertise(ConnId conn, MrId mr, const void* addr, size_t len, F
 }
 
 Status Endpoint::read_async(ConnId conn, MrId mr, void* dst, size_t size, const FifoItem& remote, XferId* out) {
-  return impl_->post(engine::OpKind::kRead, conn, one(mr, dst, size, &remote), out);
+  const IoPiece p = one(mr, dst, size, &remote);
+  return impl_->post(engine::OpKind::kRead, conn, {&p, 1}, out);
 }
 
 Status Endpoint::write_async(ConnId conn, MrId mr, const void* src, size_t size, const FifoItem& remote,
                              XferId* out) {
-  return impl_->post(engine::OpKind::kWrite, conn, one(mr, src, size, &remote), out);
+  const IoPiece p = one(mr, src, size, &remote);
+  return impl_->post(engine::OpKind::kWrite, conn, {&p, 1}, out);
 }
 
 Status Endpoint::readv_async(ConnId conn, const std::vector<IoPiece>& pieces, XferId* out) {

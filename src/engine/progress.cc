@@ -613,7 +613,7 @@ Clock::time_point Progress::check_liveness(Clock::time_point now) {
 }
 
 void Progress::on_readable(Connection* c) {
-  std::vector<Frame> frames;
+  std::span<Frame> frames;
   Status s = c->control->read_frames(&frames);
   if (c->control->bytes_read() != c->bytes_seen) {
     c->bytes_seen = c->control->bytes_read();
@@ -718,7 +718,7 @@ Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
   return Status::Ok();
 }
 
-void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, std::span<const uint8_t> payload,
                            Urgency u) {
   if (!c->error.ok()) return;
   // Written by flush_all() at the end of the pass: frames produced in one

@@ -202,7 +202,7 @@ class Progress : private LoopHooks {
   Clock::time_point check_liveness(Clock::time_point now);
 
   // LoopHooks, for the protocol.
-  void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+  void queue_frame(Connection* c, FrameType type, uint64_t id, std::span<const uint8_t> payload,
                    Urgency u = Urgency::kNow) override;
   void fail_connection(Connection* c, const Status& s) override;
   void connection_busy(Connection* c) override;

@@ -78,7 +78,7 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
   }
 }
 
-void Protocol::queue_request(Op* op, FrameType type, const std::vector<uint8_t>& header, const uint8_t* data,
+void Protocol::queue_request(Op* op, FrameType type, std::span<const uint8_t> header, const uint8_t* data,
                              size_t len, uint8_t flags) {
   Connection* c = op->conn;
   Status s = data != nullptr ? c->control->queue2(type, op->id, header, data, len, Urgency::kRequest)
@@ -92,6 +92,11 @@ void Protocol::answered(Op* op) {
   if (!op->owes_reply) return;
   op->owes_reply = false;
   op->conn->owed.answered(op->kind != OpKind::kSend);
+}
+
+void Protocol::ack(Connection* c, uint64_t id, const Status& s) {
+  if (s.ok()) loop_.queue_frame(c, FrameType::kWriteAck, id, ok_ack_payload(), kLazy);
+  else loop_.queue_frame(c, FrameType::kWriteAck, id, encode_ack(s), kLazy);
 }
 
 void Protocol::reject(Connection* c, uint64_t id, const Status& s) {
@@ -151,6 +156,17 @@ void Protocol::on_announce(Connection* c, const Frame& f) {
 
 void Protocol::on_send_eager(Connection* c, Frame& f) {
   uint64_t size = f.payload.size();
+  if (c->unmatched_announces.empty() && !c->unmatched_recvs.empty()) {
+    // A receive waits for it: match it now, and give the payload buffer
+    // back to the frame, which the channel reuses for the next one (a
+    // stream of small sends costs no allocation).
+    Op* op = c->unmatched_recvs.front();
+    c->unmatched_recvs.pop_front();
+    Connection::Announce a{f.id, size, true, std::move(f.payload)};
+    match(c, op, a);
+    f.payload = std::move(a.data);
+    return;
+  }
   hold_announce(c, {f.id, size, true, std::move(f.payload)});
 }
 
@@ -189,26 +205,29 @@ void Protocol::try_match(Connection* c) {
     c->unmatched_recvs.pop_front();
     c->unmatched_announces.pop_front();
     c->unmatched_bytes -= a.held_bytes();
-    op->peer_id = a.peer_id;
-    if (a.size > op->size) {
-      Status s = InvalidArgument("receive buffer of " + std::to_string(op->size) +
-                                 " bytes is smaller than the " + std::to_string(a.size) + " bytes sent");
-      reject(c, a.peer_id, s);
-      finish(op, s);
-      continue;
-    }
-    op->size = a.size;
-    // Eager bytes for a device buffer: the sender has not completed (it waits
-    // for our answer), so a CTS makes it send them again through the plugin.
-    if (a.eager && op->mr.kind == MemoryKind::kHost) {
-      Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
-      loop_.queue_frame(c, FrameType::kWriteAck, a.peer_id, encode_ack(s), kLazy);
-      finish(op, s);
-      continue;
-    }
-    op->incoming = true;
-    loop_.queue_frame(c, FrameType::kCts, a.peer_id, encode_u64(op->id));
+    match(c, op, a);
+    c->control->recycle(std::move(a.data));
   }
+}
+
+void Protocol::match(Connection* c, Op* op, const Connection::Announce& a) {
+  op->peer_id = a.peer_id;
+  if (a.size > op->size) {
+    Status s = InvalidArgument("receive buffer of " + std::to_string(op->size) + " bytes is smaller than the " +
+                               std::to_string(a.size) + " bytes sent");
+    reject(c, a.peer_id, s);
+    return finish(op, s);
+  }
+  op->size = a.size;
+  // Eager bytes for a device buffer: the sender has not completed (it waits
+  // for our answer), so a CTS makes it send them again through the plugin.
+  if (a.eager && op->mr.kind == MemoryKind::kHost) {
+    Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
+    ack(c, a.peer_id, s);
+    return finish(op, s);
+  }
+  op->incoming = true;
+  loop_.queue_frame(c, FrameType::kCts, a.peer_id, encode_u64(op->id));
 }
 
 void Protocol::on_cts(Connection* c, const Frame& f) {
@@ -317,7 +336,7 @@ void Protocol::start_receiving(Op* op, const DataPayload& d) {
   op->state = OpState::kTransferring;
   op->incoming = true;
   op->incoming_seq = c->incoming_next++;
-  c->incoming_pending.insert(op->incoming_seq);
+  c->incoming_pending.push_back(op->incoming_seq);
   uint64_t n = sched.count();
   op->chunks_left = n;
   uint64_t base_off = reinterpret_cast<uintptr_t>(op->data) - op->mr.base;
@@ -351,7 +370,7 @@ void Protocol::data_done(Op* op) {
       op->state = OpState::kAwaitAck;
       return;
     case OpKind::kServeWrite:
-      loop_.queue_frame(op->conn, FrameType::kWriteAck, op->peer_id, encode_ack(Status::Ok()), kLazy);
+      ack(op->conn, op->peer_id, Status::Ok());
       return finish(op, Status::Ok());
     default:
       return finish(op, Status::Ok());
@@ -440,7 +459,7 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
   constexpr size_t kHead = sizeof(FifoItem) + 8;
   if (f.payload.size() < kHead) return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   OneSidedPayload p;
-  Status s = decode_one_sided(std::vector<uint8_t>(f.payload.begin(), f.payload.begin() + kHead), &p);
+  Status s = decode_one_sided(std::span<const uint8_t>(f.payload).first(kHead), &p);
   if (!s.ok() || p.size != f.payload.size() - kHead)
     return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   FifoFields fields;
@@ -451,7 +470,7 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
-  loop_.queue_frame(c, FrameType::kWriteAck, f.id, encode_ack(Status::Ok()), kLazy);
+  ack(c, f.id, Status::Ok());
 }
 
 void Protocol::on_read_inline(Connection* c, const Frame& f) {
@@ -570,7 +589,7 @@ void Protocol::on_notify(Connection* c, const Frame& f) {
 }
 
 void Protocol::release_notifications(Connection* c) {
-  uint64_t first_pending = c->incoming_pending.empty() ? c->incoming_next : *c->incoming_pending.begin();
+  uint64_t first_pending = c->incoming_pending.empty() ? c->incoming_next : c->incoming_pending.front();
   while (!c->held.empty() && c->held.front().barrier <= first_pending) {
     c->held_bytes -= notification_cost(c->held.front().n);
     d_.deliver_notification(std::move(c->held.front().n));
@@ -587,7 +606,12 @@ void Protocol::finish(Op* op, const Status& s) {
   uint64_t seq = op->incoming_seq;
   --c->live_ops;
   ops_.destroy(op);
-  if (was_incoming && c->incoming_pending.erase(seq) > 0 && c->error.ok()) release_notifications(c);
+  if (!was_incoming) return;
+  auto& pending = c->incoming_pending;
+  auto it = std::lower_bound(pending.begin(), pending.end(), seq);
+  if (it == pending.end() || *it != seq) return;
+  pending.erase(it);
+  if (c->error.ok()) release_notifications(c);
 }
 
 }  // namespace tcpx::engine

@@ -58,7 +58,7 @@ class LoopHooks {
   virtual ~LoopHooks() = default;
   // Appends a control frame; it leaves with the pass's flush. A lazy one (an
   // ack) may wait one pass for an urgent frame to share its send().
-  virtual void queue_frame(Connection* c, FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+  virtual void queue_frame(Connection* c, FrameType type, uint64_t id, std::span<const uint8_t> payload,
                            Urgency u = Urgency::kNow) = 0;
   // Closes c's comms and fails its ops (through Protocol::fail_ops).
   virtual void fail_connection(Connection* c, const Status& s) = 0;
@@ -127,9 +127,12 @@ class Protocol {
   // Decodes a one-sided request's FifoItem, checks it was advertised for c
   // and acquires the region it names.
   Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);
+  // Pairs the oldest posted receives with the oldest held sends.
   void try_match(Connection* c);
+  // Answers a's send into op: copies eager bytes, else asks for them (CTS).
+  void match(Connection* c, Op* op, const Connection::Announce& a);
   // Queues op's request frame; it counts in c->owed until answered().
-  void queue_request(Op* op, FrameType type, const std::vector<uint8_t>& header, const uint8_t* data = nullptr,
+  void queue_request(Op* op, FrameType type, std::span<const uint8_t> header, const uint8_t* data = nullptr,
                      size_t len = 0, uint8_t flags = 0);
   // The peer's reply to op's request arrived (or op ends without one).
   static void answered(Op* op);
@@ -138,6 +141,8 @@ class Protocol {
   void data_done(Op* op);
   void finish(Op* op, const Status& s);
   void release_notifications(Connection* c);
+  // WRITE_ACK with s (lazy: it rides in the next send()).
+  void ack(Connection* c, uint64_t id, const Status& s);
   void reject(Connection* c, uint64_t id, const Status& s);
   Op* find_op(Connection* c, uint64_t id, const Frame& f);
   static bool known_to_peer(const Op* op);

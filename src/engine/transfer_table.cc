@@ -5,12 +5,25 @@
 
 namespace tcpx::engine {
 
+TransferTable::TransferTable() { spare_.reserve(kSpareEntries); }
+
 XferId TransferTable::create(size_t pieces) {
   std::lock_guard<std::mutex> lock(mu_);
   XferId id = next_++;
-  Entry& e = entries_[id];
-  e.pieces.assign(pieces, Status(StatusCode::kInProgress, "in progress"));
-  e.pending = pieces;
+  Entry* e = nullptr;
+  if (!spare_.empty()) {
+    // A retired entry's node: no allocation (its pieces vector keeps its
+    // capacity too).
+    auto node = std::move(spare_.back());
+    spare_.pop_back();
+    node.key() = id;
+    node.mapped() = Entry{std::move(node.mapped().pieces)};
+    e = &entries_.insert(std::move(node)).position->second;
+  } else {
+    e = &entries_[id];
+  }
+  e->pieces.assign(pieces, in_progress());
+  e->pending = pieces;
   return id;
 }
 
@@ -39,13 +52,18 @@ void TransferTable::piece_done(XferId id, size_t piece, const Status& s, uint64_
 
 Status TransferTable::take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes) {
   Entry& e = it->second;
-  if (e.pending != 0) return Status(StatusCode::kInProgress, "transfer in progress");
+  if (e.pending != 0) return in_progress();
   Status r = e.result;
   if (bytes != nullptr) *bytes = e.bytes;
   wake(e);  // another thread's wait() on this id ends with NOT_FOUND
   if (e.pieces.size() > 1) keep_retired(it->first, std::move(e.pieces));
-  entries_.erase(it);
+  retire(it);
   return r;
+}
+
+void TransferTable::retire(std::unordered_map<XferId, Entry>::iterator it) {
+  auto node = entries_.extract(it);
+  if (spare_.size() < kSpareEntries) spare_.push_back(std::move(node));
 }
 
 void TransferTable::keep_retired(XferId id, std::vector<Status>&& pieces) {
@@ -138,7 +156,7 @@ Status TransferTable::piece_status(XferId id, size_t piece, Status* out) const {
 
 void TransferTable::forget(XferId id) {
   std::lock_guard<std::mutex> lock(mu_);
-  entries_.erase(id);
+  if (auto it = entries_.find(id); it != entries_.end()) retire(it);
 }
 
 }  // namespace tcpx::engine

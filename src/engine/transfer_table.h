@@ -21,6 +21,7 @@ namespace tcpx::engine {
 
 class TransferTable {
  public:
+  TransferTable();
   XferId create(size_t pieces);
   // Records the end of one piece (bytes: what a receive got).
   void piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes);
@@ -58,10 +59,18 @@ class TransferTable {
   // Caller holds mu_: files a retired vector transfer's piece results,
   // dropping the oldest past the bounds.
   void keep_retired(XferId id, std::vector<Status>&& pieces);
+  // Caller holds mu_: removes the entry, keeping its node for a later
+  // create() (a transfer posted costs no allocation here once warm).
+  void retire(std::unordered_map<XferId, Entry>::iterator it);
+  // Short enough for std::string's in-place buffer: a poll of a running
+  // transfer allocates nothing either.
+  static Status in_progress() { return Status(StatusCode::kInProgress, "in progress"); }
+  static constexpr size_t kSpareEntries = 256;
   mutable std::mutex mu_;
   std::condition_variable shared_cv_;  // second and later waiters of one id
   size_t shared_waiters_ = 0;
   std::unordered_map<XferId, Entry> entries_;
+  std::vector<std::unordered_map<XferId, Entry>::node_type> spare_;
   std::unordered_map<XferId, std::vector<Status>> retired_;
   std::deque<XferId> retired_order_;  // oldest first
   size_t retired_pieces_ = 0;

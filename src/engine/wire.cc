@@ -190,6 +190,11 @@ std::vector<uint8_t> encode_ack(const Status& verdict) {
   return encode_reject({verdict.code(), verdict.ok() ? "" : verdict.message()});
 }
 
+std::span<const uint8_t> ok_ack_payload() {
+  static const std::vector<uint8_t> ok = encode_ack(Status::Ok());
+  return ok;
+}
+
 Status decode_ack(const std::vector<uint8_t>& b, Status* verdict) {
   uint32_t code = 0;
   std::string reason;
@@ -199,8 +204,8 @@ Status decode_ack(const std::vector<uint8_t>& b, Status* verdict) {
   return Status::Ok();
 }
 
-std::vector<uint8_t> encode_u64(uint64_t v) {
-  std::vector<uint8_t> b;
+FixedBytes<8> encode_u64(uint64_t v) {
+  FixedBytes<8> b;
   ByteWriter(&b).u64(v);
   return b;
 }
@@ -211,8 +216,8 @@ Status decode_u64(const std::vector<uint8_t>& b, uint64_t* v) {
   return Status::Ok();
 }
 
-std::vector<uint8_t> encode_data(const DataPayload& d) {
-  std::vector<uint8_t> b;
+FixedBytes<24> encode_data(const DataPayload& d) {
+  FixedBytes<24> b;
   ByteWriter w(&b);
   w.u64(d.size);
   w.u64(d.chunk_bytes);
@@ -229,15 +234,15 @@ Status decode_data(const std::vector<uint8_t>& b, DataPayload* out) {
   return Status::Ok();
 }
 
-std::vector<uint8_t> encode_one_sided(const OneSidedPayload& p) {
-  std::vector<uint8_t> b;
+FixedBytes<sizeof(FifoItem::bytes) + 8> encode_one_sided(const OneSidedPayload& p) {
+  FixedBytes<sizeof(FifoItem::bytes) + 8> b;
   ByteWriter w(&b);
   w.bytes(p.item.bytes, sizeof p.item.bytes);
   w.u64(p.size);
   return b;
 }
 
-Status decode_one_sided(const std::vector<uint8_t>& b, OneSidedPayload* out) {
+Status decode_one_sided(std::span<const uint8_t> b, OneSidedPayload* out) {
   ByteReader r(b.data(), b.size());
   if (!r.bytes(out->item.bytes, sizeof out->item.bytes) || !r.u64(&out->size) || r.remaining() != 0)
     return bad("READ_REQ/WRITE_REQ");

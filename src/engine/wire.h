@@ -12,10 +12,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/auth.h"
+#include "engine/byte_io.h"
 #include "net/transport.h"
 #include "tcpx/endpoint.h"
 
@@ -100,7 +102,7 @@ static_assert(kFlagNoInline == 0x1, "frame flags travel on the wire");
 // payload exceeds max_payload(type).
 Status append_frame(FrameType type, uint64_t id, const uint8_t* payload, size_t len,
                     std::vector<uint8_t>* out, uint8_t flags = 0);
-inline Status append_frame(FrameType type, uint64_t id, const std::vector<uint8_t>& payload,
+inline Status append_frame(FrameType type, uint64_t id, std::span<const uint8_t> payload,
                            std::vector<uint8_t>* out, uint8_t flags = 0) {
   return append_frame(type, id, payload.data(), payload.size(), out, flags);
 }
@@ -147,8 +149,10 @@ Status decode_reject(const std::vector<uint8_t>& b, RejectPayload* out);
 // "no reason given"). *verdict gets the outcome; the return is the decode.
 std::vector<uint8_t> encode_ack(const Status& verdict);
 Status decode_ack(const std::vector<uint8_t>& b, Status* verdict);
+// encode_ack(Status::Ok()), encoded once: a success's ack costs no allocation.
+std::span<const uint8_t> ok_ack_payload();
 
-std::vector<uint8_t> encode_u64(uint64_t v);
+FixedBytes<8> encode_u64(uint64_t v);
 Status decode_u64(const std::vector<uint8_t>& b, uint64_t* v);
 
 struct DataPayload {
@@ -157,15 +161,15 @@ struct DataPayload {
   uint32_t channels = 0;
   uint32_t first_channel = 0;
 };
-std::vector<uint8_t> encode_data(const DataPayload& d);
+FixedBytes<24> encode_data(const DataPayload& d);
 Status decode_data(const std::vector<uint8_t>& b, DataPayload* out);
 
 struct OneSidedPayload {
   FifoItem item{};
   uint64_t size = 0;
 };
-std::vector<uint8_t> encode_one_sided(const OneSidedPayload& p);
-Status decode_one_sided(const std::vector<uint8_t>& b, OneSidedPayload* out);
+FixedBytes<sizeof(FifoItem::bytes) + 8> encode_one_sided(const OneSidedPayload& p);
+Status decode_one_sided(std::span<const uint8_t> b, OneSidedPayload* out);
 
 struct NotifyPayload {
   std::string name, msg;

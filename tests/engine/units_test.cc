@@ -227,12 +227,18 @@ TEST(ControlChannelTest, ReadBufferBoundedAndReleased) {
     }
   });
   std::vector<Frame> got;
+  auto read_more = [&] {
+    std::span<Frame> frames;
+    Status s = reader.read_frames(&frames);
+    for (auto& f : frames) got.push_back(std::move(f));
+    return s;
+  };
   size_t most = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (got.size() < static_cast<size_t>(kFrames) && std::chrono::steady_clock::now() < deadline) {
     pollfd p{sv[0], POLLIN, 0};
     poll(&p, 1, 100);
-    ASSERT_TRUE(reader.read_frames(&got).ok());
+    ASSERT_TRUE(read_more().ok());
     most = std::max(most, reader.read_buffer_bytes());
   }
   writer.join();
@@ -247,8 +253,49 @@ TEST(ControlChannelTest, ReadBufferBoundedAndReleased) {
   // The large buffer is kept while large frames keep coming, and released
   // once reads stopped needing it (a few hundred quiet reads).
   for (int i = 0; i < 1000 && reader.read_buffer_bytes() > (256u << 10); ++i)
-    ASSERT_TRUE(reader.read_frames(&got).ok());
+    ASSERT_TRUE(read_more().ok());
   EXPECT_LE(reader.read_buffer_bytes(), 256u << 10);
+  close(sv[1]);
+}
+
+// Decoded frames and their payload buffers are reused between reads (no
+// allocation per frame), but what they keep stays bounded whatever frames a
+// peer sends: here batches that each end with a 16 KiB frame at a later
+// position, which would leave such a buffer in every slot if each slot kept
+// what it last held.
+TEST(ControlChannelTest, FramesKeptForReuseStayBounded) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ControlChannel reader(sv[0]);
+  size_t most = 0;
+  for (int k = 0; k < 600; k += 7) {
+    std::vector<uint8_t> buf;
+    for (int i = 0; i < k; ++i)
+      ASSERT_TRUE(append_frame(FrameType::kMessage, static_cast<uint64_t>(i), std::vector<uint8_t>(8, 1), &buf).ok());
+    const std::vector<uint8_t> big(16u << 10, static_cast<uint8_t>(k));
+    ASSERT_TRUE(append_frame(FrameType::kMessage, 7, big, &buf).ok());
+    for (size_t off = 0; off < buf.size();) {
+      ssize_t n = write(sv[1], buf.data() + off, buf.size() - off);
+      ASSERT_GT(n, 0);
+      off += static_cast<size_t>(n);
+      // Read what arrived so far (the socket buffer is smaller than some
+      // batches): every frame of the batch, the large one last and intact.
+      while (true) {
+        std::span<Frame> frames;
+        ASSERT_TRUE(reader.read_frames(&frames).ok());
+        for (const Frame& f : frames) {
+          if (f.payload.size() == big.size()) {
+            EXPECT_EQ(f.payload, big);
+          } else {
+            EXPECT_EQ(f.payload, std::vector<uint8_t>(8, 1));
+          }
+        }
+        most = std::max(most, reader.kept_frame_bytes());
+        if (frames.empty()) break;
+      }
+    }
+  }
+  EXPECT_LE(most, 1u << 20);
   close(sv[1]);
 }
 
