@@ -74,7 +74,7 @@ fi
 {
   echo "# Benchmark results"
   echo
-  echo "Regenerate with \`bench/report.sh build\` (about $((CONTENDED > 0 ? 20 : 10)) minutes on 2 cores; \`REPORT_ONLY=1\` re-renders"
+  echo "Regenerate with \`bench/report.sh build\` (about $((CONTENDED > 0 ? 6 : 3)) minutes on 2 cores; \`REPORT_ONLY=1\` re-renders"
   echo "from the raw records in \`bench/results/\`). Loopback, two processes, medians of alternating rounds"
   echo "(three unless the header below says otherwise); tcpx-bench window 32; UCX is \`ucx_perftest\` with"
   echo "\`UCX_TLS=tcp\`. See README \"Benchmarks\" for what each column means."

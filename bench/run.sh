@@ -148,7 +148,10 @@ capi_round() {
 
 {
   echo "# host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "# commit: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  # The commit the measured build was made from (its CMake source tree), not
+  # this script's checkout: comparing an older build records the older one.
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null)
+  echo "# commit: $(git -C "${src:-$here}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "# rounds $rounds, contended $contended, window $WINDOW, $BENCH_SECONDS s per figure"
 } >>"$raw"
 for ((i = 0; i < contended; i++)); do
