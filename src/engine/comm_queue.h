@@ -30,10 +30,11 @@ struct RecvPathStats {
   std::atomic<uint64_t> unpacked{0};  // bounce buffer, then an unpack job
 };
 
-// One plugin request: a chunk of some transfer. Entries move within their
-// queue (VectorQueue): the plugin keeps no pointer into one, as irecv's
-// arrays are the caller's to reuse once it returns (NCCL passes stack arrays). `owner` is told (through the
+// One plugin request: a chunk of some transfer. `owner` is told (through the
 // done list) when the chunk's bytes are sent, or are in the destination.
+// Entries move within their queue (VectorQueue): the plugin keeps no pointer
+// into one, as irecv's arrays are the caller's to reuse once it returns
+// (NCCL passes stack arrays).
 struct ChunkReq {
   void* owner = nullptr;
   void* data = nullptr;

@@ -156,17 +156,7 @@ void Protocol::on_announce(Connection* c, const Frame& f) {
 
 void Protocol::on_send_eager(Connection* c, Frame& f) {
   uint64_t size = f.payload.size();
-  if (c->unmatched_announces.empty() && !c->unmatched_recvs.empty()) {
-    // A receive waits for it: match it now, and give the payload buffer
-    // back to the frame, which the channel reuses for the next one (a
-    // stream of small sends costs no allocation).
-    Op* op = c->unmatched_recvs.front();
-    c->unmatched_recvs.pop_front();
-    Connection::Announce a{f.id, size, true, std::move(f.payload)};
-    match(c, op, a);
-    f.payload = std::move(a.data);
-    return;
-  }
+  // The payload buffer goes back to the channel once matched (try_match).
   hold_announce(c, {f.id, size, true, std::move(f.payload)});
 }
 
