@@ -16,6 +16,7 @@
 #include "engine/mr_table.h"
 #include "engine/progress.h"
 #include "engine/spin_policy.h"
+#include "engine/spin_probe.h"
 #include "engine/transfer_table.h"
 #include "tcpx/endpoint.h"
 
@@ -43,6 +44,7 @@ class Endpoint::Impl {
   // deadline passes. bytes: what a receive got.
   Status wait(XferId id, int timeout_ms, uint64_t* bytes);
   engine::SpinPolicy spin;  // reset to cfg.spin_us in init()
+  engine::SpinProbe spin_probe;  // windows where waits spin though spin chose to sleep
 
   Config cfg;
   int gpu = -1;

@@ -67,6 +67,10 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   if (!s.in_progress()) return s;
   if (timeout_ms == 0) return xfers.wait(id, 0, bytes);  // IN_PROGRESS; the transfer stays live
   int spin_us = spin.next_budget_us();
+  if (cfg.spin_us > 0) {  // a probe window has this wait spin though the policy sleeps
+    const auto probe_us = spin_probe.spin_for(start, !spin.spinning()).count();
+    spin_us = std::max(spin_us, static_cast<int>(probe_us));
+  }
   if (spin_us > 0) {
     // Drive progress on this thread for up to spin_us: the transfer's last
     // frame is read, and the transfer finished, right here, with no thread

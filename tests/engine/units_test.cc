@@ -21,6 +21,7 @@
 #include "engine/mr_table.h"
 #include "engine/owed_replies.h"
 #include "engine/spin_policy.h"
+#include "engine/spin_probe.h"
 #include "engine/transfer_table.h"
 #include "engine/wire.h"
 #include "tcpx/config.h"
@@ -599,6 +600,44 @@ TEST(SpinEpisodeTest, KeepsTheCoreWithinBudgetUntilAPollerIsRefusedAndTeachesThe
   engine::SpinPolicy never(0);
   e.begin(never, t0, 0);
   EXPECT_FALSE(e.keeps_core(t0, microseconds(200), 0)) << "a budget of 0 never spins";
+}
+
+// SpinProbe: windows at multiples of the period on the shared clock; the
+// period doubles while windows end with the policy still sleeping.
+TEST(SpinProbeTest, WindowsOnTheClockBackOffWhileSleepingStaysRightAndResetWhenSpinningWins) {
+  using std::chrono::milliseconds;
+  engine::SpinProbe probe;
+  // Times far from the clock's epoch, as a host's are; 1024 s is a multiple
+  // of every period.
+  auto at = [](int64_t ms) { return engine::SpinProbe::Clock::time_point(milliseconds(1024000 + ms)); };
+  ASSERT_EQ(probe.period(), engine::SpinProbe::kFirstPeriod);
+  EXPECT_EQ(probe.spin_for(at(150), true).count(), 0) << "between windows";
+  EXPECT_EQ(probe.spin_for(at(10), false).count(), 0) << "the policy spins anyway";
+  EXPECT_EQ(probe.spin_for(at(510), true), microseconds(milliseconds(90))) << "to the window's end";
+  EXPECT_EQ(probe.spin_for(at(560), true), microseconds(milliseconds(40)));
+  // The window is over and the policy still sleeps: windows twice as far apart.
+  EXPECT_EQ(probe.spin_for(at(650), true).count(), 0);
+  EXPECT_EQ(probe.period(), milliseconds(1000));
+  EXPECT_EQ(probe.spin_for(at(1510), true).count(), 0) << "not a multiple of the new period";
+  EXPECT_GT(probe.spin_for(at(2010), true).count(), 0);
+  EXPECT_EQ(probe.spin_for(at(2200), true).count(), 0);
+  EXPECT_EQ(probe.period(), milliseconds(2000));
+  // Up to kMaxPeriod, never past it.
+  for (int64_t t = 4000; t < 200000; t += 2000) {
+    probe.spin_for(at(t + 10), true);
+    probe.spin_for(at(t + 150), true);
+  }
+  EXPECT_EQ(probe.period(), engine::SpinProbe::kMaxPeriod);
+  // A window after which the policy spins: back to the first period.
+  EXPECT_GT(probe.spin_for(at(208000 + 10), true).count(), 0);
+  EXPECT_EQ(probe.spin_for(at(208000 + 150), false).count(), 0);
+  EXPECT_EQ(probe.period(), engine::SpinProbe::kFirstPeriod);
+  EXPECT_GT(probe.spin_for(at(208500 + 10), true).count(), 0);
+  // So does a policy that turns to spinning by itself, outside any window.
+  probe.spin_for(at(208500 + 150), true);
+  EXPECT_EQ(probe.period(), milliseconds(1000));
+  probe.spin_for(at(208700), false);
+  EXPECT_EQ(probe.period(), engine::SpinProbe::kFirstPeriod);
 }
 
 // Requests and acks are not pressing; anything else is, until it is written.
