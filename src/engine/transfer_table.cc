@@ -17,7 +17,9 @@ XferId TransferTable::create(size_t pieces) {
     auto node = std::move(spare_.back());
     spare_.pop_back();
     node.key() = id;
-    node.mapped() = Entry{std::move(node.mapped().pieces)};
+    Entry fresh;
+    fresh.pieces = std::move(node.mapped().pieces);
+    node.mapped() = std::move(fresh);
     e = &entries_.insert(std::move(node)).position->second;
   } else {
     e = &entries_[id];

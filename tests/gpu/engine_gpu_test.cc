@@ -105,10 +105,10 @@ class EngineGpu : public ::testing::TestWithParam<Param> {
     // below are easier to read with it.
     RecordProperty("path", ep_->describe_path());
   }
-  void TearDown() override { peer_.write_line("quit"); }
+  void TearDown() override { (void)peer_.write_line("quit"); }  // the peer may be gone already
 
   FifoItem advertise(size_t off, size_t len, uint64_t seed) {
-    peer_.write_line("adv " + std::to_string(off) + " " + std::to_string(len) + " " + std::to_string(seed));
+    EXPECT_OK(peer_.write_line("adv " + std::to_string(off) + " " + std::to_string(len) + " " + std::to_string(seed)));
     std::string hex = peer_.expect("ITEM ", kPeerWaitMs);
     FifoItem item{};
     EXPECT_TRUE(test::from_hex(hex, item.bytes, sizeof item.bytes)) << hex;
@@ -133,7 +133,7 @@ TEST_P(EngineGpu, TwoSidedEchoByteExact) {
     uint64_t seed = 100 + size;
     ASSERT_EQ(src_.fill_pattern(kSendOff, size, seed), "");
     ASSERT_EQ(dst_.set(kGuard), "");
-    peer_.write_line("echo " + std::to_string(kPeerOff) + " " + std::to_string(size) + " " + std::to_string(seed));
+    EXPECT_OK(peer_.write_line("echo " + std::to_string(kPeerOff) + " " + std::to_string(size) + " " + std::to_string(seed)));
     XferId send_id = 0, recv_id = 0;
     ASSERT_TRUE(ep_->send_async(c_, src_mr_, src_.data() + kSendOff, size, &send_id).ok());
     int64_t jobs = emulated_unpack_jobs();
@@ -174,8 +174,8 @@ TEST_P(EngineGpu, OneSidedWriteByteExact) {
     Status s = ep_->write(c_, src_mr_, src_.data() + kSendOff, size, item);
     ASSERT_TRUE(s.ok()) << s.to_string();
     ASSERT_TRUE(ep_->send_notification(c_, "written", std::to_string(size)).ok());
-    peer_.write_line("check " + std::to_string(kPeerPageOff) + " " + std::to_string(size) + " " +
-                     std::to_string(seed));
+    EXPECT_OK(peer_.write_line("check " + std::to_string(kPeerPageOff) + " " + std::to_string(size) + " " +
+                               std::to_string(seed)));
     EXPECT_EQ(peer_.expect("CHECK ", kPeerWaitMs), "ok");
   }
 }
