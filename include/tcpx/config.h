@@ -39,9 +39,9 @@ struct Config {
   // the other way now and then to keep both figures current
   // (engine/spin_policy.h), and in short windows on the host's clock that
   // every process on it shares, so two sleeping ends on one host try
-  // spinning together (engine/spin_probe.h). The background thread, after serving a peer's
-  // requests while the application leaves the endpoint alone (a one-sided
-  // target), polls the sockets for the next ones for up to this long, by
+  // spinning together (engine/spin_probe.h). The background thread, after
+  // serving a peer's requests while the application leaves the endpoint
+  // alone (a one-sided target), polls the sockets for the next ones for up to this long, by
   // the same rule and only while the gaps between them average under it,
   // before it sleeps. 0 also makes the background thread
   // sleep at once there, and yield its core at once when plugin transfers

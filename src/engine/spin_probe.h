@@ -63,7 +63,9 @@ class SpinProbe {
       opened_at_.store(-1, kRelaxed);
     }
     if (!sleeping) {
-      if (opened < 0) period_us_.store(first_period(), kRelaxed);
+      // Stored only when it changes: this runs on every wait, and a store
+      // per wait would bounce the line between concurrent waiters.
+      if (opened < 0 && period != first_period()) period_us_.store(first_period(), kRelaxed);
       return microseconds(0);
     }
     const int64_t start = t - t % period;
