@@ -35,6 +35,12 @@ typedef struct {
 #define TCPX_CUDA_ERR_BAD_JOB 100002
 #define TCPX_CUDA_ERR_UNKNOWN_TICKET 100003
 #define TCPX_CUDA_ERR_INVALID 100004
+/* unpacker_submit's refusals that name the pointer the device cannot reach
+ * (host memory that is neither cudaHostAlloc'ed Mapped nor registered
+ * Mapped, or a pointer CUDA does not know). */
+#define TCPX_CUDA_ERR_META_UNREACHABLE 100005
+#define TCPX_CUDA_ERR_BOUNCE_UNREACHABLE 100006
+#define TCPX_CUDA_ERR_DST_UNREACHABLE 100007
 
 #define TCPX_CUDA_JOB_DONE 0
 #define TCPX_CUDA_JOB_RUNNING 1
@@ -64,8 +70,9 @@ typedef struct {
   int (*unpacker_create)(int device, void** unpacker);
   /* Launches the scatter of `job` asynchronously. *ticket identifies it.
    * Returns TCPX_CUDA_ERR_BUSY when TCPX_CUDA_UNPACK_RING jobs are in flight,
-   * TCPX_CUDA_ERR_BAD_JOB for a job rejected before launch (cnt > 2048, meta
-   * not reachable from the device); *ticket is then untouched. */
+   * TCPX_CUDA_ERR_BAD_JOB for cnt > 2048, TCPX_CUDA_ERR_*_UNREACHABLE for a
+   * meta, bounce_buf or dst the device cannot address; *ticket is then
+   * untouched. */
   int (*unpacker_submit)(void* unpacker, const tcpxCudaUnpackJob* job,
                          uint64_t* ticket);
   /* *state: TCPX_CUDA_JOB_DONE, TCPX_CUDA_JOB_RUNNING, or TCPX_CUDA_JOB_FAILED

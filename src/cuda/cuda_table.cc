@@ -57,9 +57,15 @@ int memcpy_h2d(void* dst, const void* src, size_t n) {
 const char* error_string(int err) {
   switch (err) {
     case TCPX_CUDA_ERR_BUSY: return "unpacker busy: too many jobs in flight";
-    case TCPX_CUDA_ERR_BAD_JOB:
-      return "unpack job rejected: cnt > 2048, or meta/bounce/dst not reachable from the device "
-             "(meta must be cudaHostAlloc'ed Mapped or cudaHostRegister'ed Mapped)";
+    case TCPX_CUDA_ERR_BAD_JOB: return "unpack job rejected: the slot's cnt is over 2048";
+    case TCPX_CUDA_ERR_META_UNREACHABLE:
+      return "unpack job rejected: the device cannot address the unpack metadata (it must be "
+             "cudaHostAlloc'ed Mapped or cudaHostRegister'ed Mapped)";
+    case TCPX_CUDA_ERR_BOUNCE_UNREACHABLE:
+      return "unpack job rejected: the device cannot address the bounce buffer (device memory, or "
+             "host memory cudaHostAlloc'ed Mapped or cudaHostRegister'ed Mapped)";
+    case TCPX_CUDA_ERR_DST_UNREACHABLE:
+      return "unpack job rejected: the device cannot address the destination";
     case TCPX_CUDA_ERR_UNKNOWN_TICKET: return "unknown or expired unpack ticket";
     case TCPX_CUDA_ERR_INVALID: return "invalid argument to libtcpx_cuda";
     default: return cudaGetErrorString(static_cast<cudaError_t>(err));

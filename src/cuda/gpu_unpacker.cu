@@ -31,7 +31,6 @@ class GpuUnpacker {
   int destroy();
 
  private:
-  int make_current() const;
   // Marks `r` finished if its event completed; cudaErrorNotReady otherwise.
   int settle(JobRecord& r, size_t index);
 
@@ -44,18 +43,43 @@ class GpuUnpacker {
   uint64_t next_ticket_ = 0;
 };
 
-int GpuUnpacker::make_current() const {
-  // The current device is per host thread, and submit/query may come from a
-  // thread other than the one that created the unpacker.
-  int cur = -1;
-  cudaError_t e = cudaGetDevice(&cur);
-  if (e != cudaSuccess) return e;
-  return cur == device_ ? cudaSuccess : cudaSetDevice(device_);
-}
+// Makes `device` current on the calling thread for a scope and gives the
+// thread back its own device afterwards: submit and query also run on
+// application threads that drive progress, and an application that set
+// another device there must find it unchanged (NCCL's save/set/restore).
+//
+// cudaSetDevice runs even when cudaGetDevice already names `device`: on a
+// thread that never made a CUDA call, cudaGetDevice says 0 while no context
+// is bound yet, and cudaPointerGetAttributes then reports mapped host memory
+// with a null devicePointer (seen on an H200, CUDA 13, driver 580), so every
+// unpack from such a thread was refused. cudaSetDevice binds the primary
+// context.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) : device_(device) {
+    if (cudaGetDevice(&saved_) != cudaSuccess) {
+      cudaGetLastError();
+      saved_ = -1;
+    }
+    status_ = cudaSetDevice(device_);
+  }
+  ~DeviceScope() {
+    if (saved_ >= 0 && saved_ != device_) cudaSetDevice(saved_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+  int status() const { return status_; }
+
+ private:
+  int device_;
+  int saved_ = -1;
+  int status_ = cudaSuccess;
+};
 
 int GpuUnpacker::init(int device) {
   device_ = device;
-  int e = make_current();
+  DeviceScope scope(device_);
+  int e = scope.status();
   if (e != cudaSuccess) return e;
   // Non-blocking: the unpack stream must not serialize with the legacy
   // default stream the application may be using.
@@ -102,7 +126,8 @@ int GpuUnpacker::submit(const tcpxCudaUnpackJob& job, uint64_t* ticket) {
   if (count > NET_UNPACK_MAX_SLICE_PAGES) return TCPX_CUDA_ERR_BAD_JOB;
 
   std::lock_guard<std::mutex> lock(mu_);
-  int e = make_current();
+  DeviceScope scope(device_);
+  int e = scope.status();
   if (e != cudaSuccess) return e;
   const size_t index = next_ticket_ % TCPX_CUDA_UNPACK_RING;
   JobRecord& r = ring_[index];
@@ -114,7 +139,9 @@ int GpuUnpacker::submit(const tcpxCudaUnpackJob& job, uint64_t* ticket) {
   auto* meta = static_cast<const netUnpackMeta*>(device_view(job.meta));
   const void* src = device_view(job.bounce_buf);
   void* dst = const_cast<void*>(device_view(job.dst));
-  if (meta == nullptr || src == nullptr || dst == nullptr) return TCPX_CUDA_ERR_BAD_JOB;
+  if (meta == nullptr) return TCPX_CUDA_ERR_META_UNREACHABLE;
+  if (src == nullptr) return TCPX_CUDA_ERR_BOUNCE_UNREACHABLE;
+  if (dst == nullptr) return TCPX_CUDA_ERR_DST_UNREACHABLE;
 
   bad_host_[index] = 0;
   if (count > 0) {
@@ -146,8 +173,8 @@ int GpuUnpacker::query(uint64_t ticket, int* state, uint32_t* bad) {
   const size_t index = ticket % TCPX_CUDA_UNPACK_RING;
   JobRecord& r = ring_[index];
   if (ticket >= next_ticket_ || r.ticket != ticket) return TCPX_CUDA_ERR_UNKNOWN_TICKET;
-  int e = make_current();
-  if (e != cudaSuccess) return e;
+  DeviceScope scope(device_);
+  if (scope.status() != cudaSuccess) return scope.status();
   int s = settle(r, index);
   if (s == cudaErrorNotReady) {
     *state = TCPX_CUDA_JOB_RUNNING;
@@ -161,7 +188,8 @@ int GpuUnpacker::query(uint64_t ticket, int* state, uint32_t* bad) {
 
 int GpuUnpacker::destroy() {
   std::lock_guard<std::mutex> lock(mu_);
-  int first = make_current();
+  DeviceScope scope(device_);
+  int first = scope.status();
   // The kernel's work is bounded (<= 2048 fragments of <= 4 KiB), so waiting
   // for the stream cannot hang on a peer.
   if (stream_ != nullptr) {

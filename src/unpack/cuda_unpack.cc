@@ -14,6 +14,9 @@ Status cuda_status(const tcpxCudaOps_v1* ops, int err, const std::string& what) 
   switch (err) {
     case TCPX_CUDA_ERR_BUSY: return Status(StatusCode::kBusy, m);
     case TCPX_CUDA_ERR_BAD_JOB:
+    case TCPX_CUDA_ERR_META_UNREACHABLE:
+    case TCPX_CUDA_ERR_BOUNCE_UNREACHABLE:
+    case TCPX_CUDA_ERR_DST_UNREACHABLE:
     case TCPX_CUDA_ERR_INVALID: return InvalidArgument(m);
     case TCPX_CUDA_ERR_UNKNOWN_TICKET: return NotFound(m);
     default: return Status(StatusCode::kCudaError, m);

@@ -83,7 +83,7 @@ int unpacker_submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
   if (job->slot < 0 || job->slot >= NET_UNPACK_MAX_SLICES) return TCPX_CUDA_ERR_BAD_JOB;
   uint64_t cnt = job->meta->cnt[job->slot];
   if (cnt > NET_UNPACK_MAX_SLICE_PAGES) return TCPX_CUDA_ERR_BAD_JOB;
-  if (!is_emulated_device(job->dst)) return TCPX_CUDA_ERR_BAD_JOB;  // the real kernel needs device memory
+  if (!is_emulated_device(job->dst)) return TCPX_CUDA_ERR_DST_UNREACHABLE;  // the real kernel needs device memory
   uint32_t bad = 0;
   for (uint64_t i = 0; i < cnt; ++i) {
     const loadMeta& m = job->meta->mem[job->slot][i];

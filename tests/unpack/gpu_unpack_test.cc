@@ -99,6 +99,9 @@ TEST_F(GpuUnpack, KernelMatchesCpuReference) {
       want.emplace_back(bytes, kGuard);
       testing::reference_unpack(layouts.back(), bounce_host.data() + src_shift, want.back().data());
     }
+    // The memsets ran on the legacy stream; the unpacker's stream is
+    // non-blocking and would not wait for them.
+    ASSERT_CUDA(cudaDeviceSynchronize());
     std::vector<uint64_t> tickets;
     for (int s = 0; s < kSlots; ++s) {
       UnpackJob j;
@@ -190,7 +193,53 @@ TEST_F(GpuUnpack, MetaInPageableMemoryIsRejected) {
   j.dst_capacity = 4096;
   j.dst_is_device = true;
   uint64_t t = 0;
-  EXPECT_EQ(u_->submit(j, &t).code(), StatusCode::kInvalidArgument);
+  Status s = u_->submit(j, &t);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("unpack metadata"), std::string::npos) << s.message();
+}
+
+// The engine submits from its progress thread and from application threads
+// that drive progress, often threads that never made a CUDA call. There,
+// with no context bound yet, CUDA reports mapped host memory without a device
+// address; the unpacker must bind its device itself. The bounce buffer is
+// host-mapped here, as the built-in plugin's is.
+TEST_F(GpuUnpack, SubmitFromAThreadThatNeverUsedCudaUnpacksMappedHostMemory) {
+  void* b = nullptr;
+  ASSERT_CUDA(cudaHostAlloc(&b, 4096, cudaHostAllocMapped | cudaHostAllocPortable));
+  std::unique_ptr<void, decltype(&cudaFreeHost)> bounce(b, &cudaFreeHost);
+  auto* src = static_cast<uint8_t*>(b);
+  for (size_t i = 0; i < 4096; ++i) src[i] = static_cast<uint8_t>(i * 7 + 3);
+  uint8_t* dst = device_alloc(4096);
+  ASSERT_NE(dst, nullptr);
+  ASSERT_CUDA(cudaMemset(dst, kGuard, 4096));
+  // The memset runs on the legacy stream, the kernel on the unpacker's
+  // non-blocking one: nothing orders them but this.
+  ASSERT_CUDA(cudaDeviceSynchronize());
+  meta_->cnt[3] = 2;
+  meta_->mem[3][0] = loadMeta{0, 1000, 3000};
+  meta_->mem[3][1] = loadMeta{1000, 3000, 0};
+  UnpackJob j;
+  j.meta = meta_;
+  j.slot = 3;
+  j.bounce_buf = b;
+  j.bounce_capacity = 4096;
+  j.dst = dst;
+  j.dst_capacity = 4096;
+  j.dst_is_device = true;
+  Status submitted, finished;
+  std::thread fresh([&] {
+    uint64_t t = 0;
+    submitted = u_->submit(j, &t);
+    if (submitted.ok()) finished = wait(*u_, t);
+  });
+  fresh.join();
+  ASSERT_TRUE(submitted.ok()) << submitted.to_string();
+  ASSERT_TRUE(finished.ok()) << finished.to_string();
+  std::vector<uint8_t> got(4096), want(4096);
+  std::memcpy(want.data(), src + 1000, 3000);
+  std::memcpy(want.data() + 3000, src, 1000);
+  ASSERT_CUDA(cudaMemcpy(got.data(), dst, got.size(), cudaMemcpyDeviceToHost));
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace
