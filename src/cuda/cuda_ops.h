@@ -14,7 +14,8 @@
 extern "C" {
 #endif
 
-#define TCPX_CUDA_OPS_VERSION 1
+/* Raised whenever the table changes shape; the loaders refuse any other. */
+#define TCPX_CUDA_OPS_VERSION 2
 #define TCPX_CUDA_OPS_SYMBOL "tcpx_cuda_ops_v1"
 
 /* One unpack job as the kernel sees it (mirrors tcpx::unpack::UnpackJob). */
@@ -83,6 +84,12 @@ typedef struct {
                         uint32_t* bad_entry_flags);
   /* Waits for in-flight jobs, then frees the stream, events and ring. */
   int (*unpacker_destroy)(void* unpacker);
+
+  /* ---- Version 2: device memory for tools and tests (tcpx-bench --mem
+   * cuda). The engine never allocates device memory; the application owns
+   * it. The calling thread's current device is left as it was. ---- */
+  int (*device_alloc)(int device, size_t size, void** ptr);
+  int (*device_free)(void* ptr);
 } tcpxCudaOps_v1;
 
 /* Exported by libtcpx_cuda.so. */

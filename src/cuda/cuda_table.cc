@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda/cuda_ops.h"
+#include "cuda/device_scope.h"
 #include "cuda/gpu_unpacker.h"
 
 namespace {
@@ -46,6 +47,16 @@ int host_alloc_mapped(size_t size, void** host_ptr, void** device_ptr) {
 
 int host_free(void* host_ptr) { return cudaFreeHost(host_ptr); }
 
+int device_alloc(int device, size_t size, void** ptr) {
+  if (ptr == nullptr) return TCPX_CUDA_ERR_INVALID;
+  *ptr = nullptr;
+  tcpx::cuda::DeviceScope scope(device);
+  if (scope.status() != cudaSuccess) return scope.status();
+  return cudaMalloc(ptr, size);
+}
+
+int device_free(void* ptr) { return cudaFree(ptr); }
+
 int memcpy_d2h(void* dst, const void* src, size_t n) {
   return cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost);
 }
@@ -85,6 +96,8 @@ const tcpxCudaOps_v1 kTable = {
     tcpx::cuda::gpu_unpacker_submit,
     tcpx::cuda::gpu_unpacker_query,
     tcpx::cuda::gpu_unpacker_destroy,
+    device_alloc,
+    device_free,
 };
 
 }  // namespace

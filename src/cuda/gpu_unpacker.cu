@@ -11,6 +11,7 @@
 #include <mutex>
 #include <new>
 
+#include "cuda/device_scope.h"
 #include "cuda/unpack_kernel.cuh"
 
 namespace tcpx::cuda {
@@ -41,39 +42,6 @@ class GpuUnpacker {
   uint32_t* bad_host_ = nullptr;  // TCPX_CUDA_UNPACK_RING mapped words
   uint32_t* bad_dev_ = nullptr;
   uint64_t next_ticket_ = 0;
-};
-
-// Makes `device` current on the calling thread for a scope and gives the
-// thread back its own device afterwards: submit and query also run on
-// application threads that drive progress, and an application that set
-// another device there must find it unchanged (NCCL's save/set/restore).
-//
-// cudaSetDevice runs even when cudaGetDevice already names `device`: on a
-// thread that never made a CUDA call, cudaGetDevice says 0 while no context
-// is bound yet, and cudaPointerGetAttributes then reports mapped host memory
-// with a null devicePointer (seen on an H200, CUDA 13, driver 580), so every
-// unpack from such a thread was refused. cudaSetDevice binds the primary
-// context.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) : device_(device) {
-    if (cudaGetDevice(&saved_) != cudaSuccess) {
-      cudaGetLastError();
-      saved_ = -1;
-    }
-    status_ = cudaSetDevice(device_);
-  }
-  ~DeviceScope() {
-    if (saved_ >= 0 && saved_ != device_) cudaSetDevice(saved_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-  int status() const { return status_; }
-
- private:
-  int device_;
-  int saved_ = -1;
-  int status_ = cudaSuccess;
 };
 
 int GpuUnpacker::init(int device) {

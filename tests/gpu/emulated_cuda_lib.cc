@@ -119,16 +119,8 @@ int unpacker_destroy(void* u) {
   return 0;
 }
 
-const tcpxCudaOps_v1 kOps = {
-    TCPX_CUDA_OPS_VERSION, device_count,    pointer_kind,    host_alloc_mapped, host_free,      copy,
-    copy,                  error_string,    unpacker_create, unpacker_submit,   unpacker_query, unpacker_destroy,
-};
-
-}  // namespace
-
-extern "C" __attribute__((visibility("default"))) const tcpxCudaOps_v1* tcpx_cuda_ops_v1(void) { return &kOps; }
-
-extern "C" __attribute__((visibility("default"))) void* tcpx_gputest_emu_malloc(size_t size) {
+// "Device" memory: host memory that pointer_kind recognises.
+void* emulated_malloc(size_t size) {
   void* p = nullptr;
   if (posix_memalign(&p, 4096, size) != 0) return nullptr;
   std::lock_guard<std::mutex> lock(g_mu);
@@ -136,13 +128,39 @@ extern "C" __attribute__((visibility("default"))) void* tcpx_gputest_emu_malloc(
   return p;
 }
 
-extern "C" __attribute__((visibility("default"))) void tcpx_gputest_emu_free(void* p) {
+void emulated_free(void* p) {
   {
     std::lock_guard<std::mutex> lock(g_mu);
     allocations().erase(reinterpret_cast<uintptr_t>(p));
   }
   std::free(p);
 }
+
+int device_alloc(int, size_t size, void** ptr) {
+  *ptr = emulated_malloc(size);
+  return *ptr != nullptr ? 0 : 2;  // cudaErrorMemoryAllocation
+}
+
+int device_free(void* p) {
+  emulated_free(p);
+  return 0;
+}
+
+const tcpxCudaOps_v1 kOps = {
+    TCPX_CUDA_OPS_VERSION, device_count,    pointer_kind,    host_alloc_mapped, host_free,      copy,
+    copy,                  error_string,    unpacker_create, unpacker_submit,   unpacker_query, unpacker_destroy,
+    device_alloc,          device_free,
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const tcpxCudaOps_v1* tcpx_cuda_ops_v1(void) { return &kOps; }
+
+extern "C" __attribute__((visibility("default"))) void* tcpx_gputest_emu_malloc(size_t size) {
+  return emulated_malloc(size);
+}
+
+extern "C" __attribute__((visibility("default"))) void tcpx_gputest_emu_free(void* p) { emulated_free(p); }
 
 // How many unpack jobs this process submitted: the tests check that CUDA
 // destinations really went through the CUDA unpacker.

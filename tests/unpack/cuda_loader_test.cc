@@ -41,7 +41,9 @@ TEST(CudaLoader, LibraryWithoutTheSymbolIsRejected) {
 TEST(CudaLoader, WrongVersionIsRejected) {
   LoadResult r = load_cuda_ops({STUB_BAD_VERSION_PATH});
   EXPECT_EQ(r.ops, nullptr);
-  EXPECT_TRUE(contains(r.reason, "table version 2, this build needs 1")) << r.reason;
+  const std::string want = "table version " + std::to_string(TCPX_CUDA_OPS_VERSION + 1) + ", this build needs " +
+                           std::to_string(TCPX_CUDA_OPS_VERSION);
+  EXPECT_TRUE(contains(r.reason, want)) << r.reason;
 }
 
 TEST(CudaLoader, NoDeviceStopsTheSearchWithTheDriverError) {

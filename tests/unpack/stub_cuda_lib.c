@@ -1,7 +1,7 @@
 /* A stand-in for libtcpx_cuda.so, built three ways (STUB_MODE) so the loader
  * can be tested on a host without CUDA:
- *   1: a good version-1 table reporting 2 devices;
- *   2: a table with the wrong version;
+ *   1: a good table reporting 2 devices;
+ *   2: a table one version ahead of this build;
  *   3: a good table whose device_count fails like a host without a driver. */
 #include "cuda/cuda_ops.h"
 
@@ -22,7 +22,7 @@ static const char* stub_error_string(int err) {
 static tcpxCudaOps_v1 table;
 
 __attribute__((visibility("default"))) const tcpxCudaOps_v1* tcpx_cuda_ops_v1(void) {
-  table.version = STUB_MODE == 2 ? 2 : TCPX_CUDA_OPS_VERSION;
+  table.version = STUB_MODE == 2 ? TCPX_CUDA_OPS_VERSION + 1 : TCPX_CUDA_OPS_VERSION;
   table.device_count = stub_device_count;
   table.error_string = stub_error_string;
   return &table;

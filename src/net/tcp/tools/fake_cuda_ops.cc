@@ -50,6 +50,8 @@ const tcpxCudaOps_v1 kOps = {
     .unpacker_submit = nullptr,
     .unpacker_query = nullptr,
     .unpacker_destroy = nullptr,
+    .device_alloc = nullptr,
+    .device_free = nullptr,
 };
 
 }  // namespace
