@@ -2,7 +2,9 @@
 # The GPU checks in one go, for a host with an NVIDIA GPU (or a borrowed one):
 # the unpack kernel against the CPU reference, the two-process GPU transfer
 # tests through the bounce-buffer path (not the emulated ones), the unpack
-# throughput next to cudaMemcpyAsync, and tcpx-doctor. Any skipped GPU test
+# throughput next to cudaMemcpyAsync, tcpx-bench over loopback with host
+# memory and then device memory on both sides (--mem cuda: receives through
+# the bounce buffer and the unpack kernel), and tcpx-doctor. Any skipped GPU test
 # counts as a failure here: on a GPU host a skip means something is wrong.
 #
 #   scripts/gpu-check.sh [build|run|all] [BUILD_DIR]     (default: all build-gpu)
@@ -15,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:-all}
 build=${2:-build-gpu}
-targets=(unpack_gpu_test engine_gpu_test engine_gpu_peer tcpx_unpack_bench tcpx-doctor tcpx_net_tcp tcpx_cuda)
+targets=(unpack_gpu_test engine_gpu_test engine_gpu_peer tcpx_unpack_bench tcpx-bench tcpx-doctor tcpx_net_tcp tcpx_cuda)
 
 do_build() {
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTCPX_CUDA=ON
@@ -25,6 +27,22 @@ do_build() {
   rt=$(find /usr/local/cuda/lib64/ -maxdepth 1 -name 'libcudart.so.*' 2>/dev/null | sort | tail -1)
   [[ -n $rt ]] && cp -L "$rt" "$build/lib/"
   echo "built $build"
+}
+
+# One tcpx-bench pair on loopback: bench_pair MEM CLIENT_ARGS... (both sides MEM).
+bench_pair() {
+  local mem=$1 log port rc=0
+  shift
+  log=$(mktemp)
+  TCPX_LISTEN_ADDR=127.0.0.1 timeout 120 "$build/bin/tcpx-bench" --server --mem "$mem" >"$log" 2>&1 &
+  local server=$!
+  for _ in $(seq 200); do grep -q 'port [0-9]' "$log" && break; sleep 0.05; done
+  port=$(sed -nE 's/.*\(port ([0-9]+)\).*/\1/p' "$log")
+  TCPX_LISTEN_ADDR=127.0.0.1 timeout 120 "$build/bin/tcpx-bench" --client "127.0.0.1:$port" --mem "$mem" "$@" \
+    | grep -E '^(mode|lat|send|read|write) ' || rc=1
+  wait "$server" || { rc=1; cat "$log"; }
+  rm -f "$log"
+  return $rc
 }
 
 do_run() {
@@ -42,6 +60,13 @@ do_run() {
   for layout in pages mixed; do
     echo "== tcpx_unpack_bench --layout $layout"
     timeout 120 "$build/bin/tcpx_unpack_bench" --layout "$layout" || rc=1
+  done
+  for mem in host cuda; do
+    echo "== tcpx-bench, loopback, --mem $mem on both sides"
+    bench_pair "$mem" --latency --sizes 8,4K,64K --seconds 0.5 || rc=1
+    for mode in send read write; do
+      bench_pair "$mem" --mode "$mode" --sizes 4K,64K,1M,16M,64M --seconds 0.5 || rc=1
+    done
   done
   echo "== tcpx-doctor"
   timeout 60 "$build/bin/tcpx-doctor" || true

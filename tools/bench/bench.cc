@@ -1,5 +1,5 @@
 // tcpx-bench: bandwidth and latency between two processes through
-// tcpx::Endpoint directly (host memory). The client drives the server through
+// tcpx::Endpoint directly (host memory, or device memory with --mem cuda). The client drives the server through
 // plans on the connection's message channel (control.h); each figure is a
 // warmed-up, timed loop, and says how long it measured and how many
 // transfers it counted.
@@ -19,6 +19,11 @@ namespace tcpx::bench {
 void ThreadCounts::print() const {
   std::printf("threads: %d before the endpoint, %d after creating it, %d with one connection\n", before,
               created, connected);
+}
+
+void print_memory(const Options& o) {
+  if (o.cuda_mem) std::printf("memory: cuda, GPU %d\n", o.gpu);
+  else std::printf("memory: host\n");
 }
 
 Status make_endpoint(const Options& o, std::unique_ptr<Endpoint>* ep, ThreadCounts* threads) {

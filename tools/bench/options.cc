@@ -6,11 +6,14 @@
 namespace tcpx::bench {
 
 const char* const kUsage =
-    "usage: tcpx-bench --server [--port P] [--channels C]\n"
+    "usage: tcpx-bench --server [--port P] [--channels C] [--gpu G] [--mem host|cuda]\n"
     "       tcpx-bench --client HOST:PORT [--mode send|read|write | --latency]\n"
     "                  [--sizes LIST] [--window N (32)] [--channels C]\n"
     "                  [--seconds S (1)] [--warmup S (0.2)] [--gpu G] [--remote-gpu G]\n"
+    "                  [--mem host|cuda]\n"
     "  --sizes: bandwidth default 4K,64K,1M,16M,64M; --latency default 8\n"
+    "  --mem: where this side's buffer lives (host memory, or device memory on\n"
+    "         GPU --gpu; each side chooses its own)\n"
     "  Each figure: a --warmup run, then transfers until --seconds have passed.\n";
 
 const char* mode_name(Mode m) {
@@ -91,6 +94,10 @@ bool parse_options(int argc, char** argv, Options* o, std::string* why) {
       o->gpu = std::atoi(v);
     } else if (a == "--remote-gpu" && (v = need(i))) {
       o->remote_gpu = std::atoi(v);
+    } else if (a == "--mem" && (v = need(i))) {
+      std::string m = v;
+      if (m != "host" && m != "cuda") return *why = "bad --mem '" + m + "'\n" + kUsage, false;
+      o->cuda_mem = m == "cuda";
     } else {
       *why = "unknown or incomplete argument '" + a + "'\n" + kUsage;
       return false;

@@ -15,8 +15,9 @@ struct Options {
   bool server = false;
   std::string connect;  // client: HOST:PORT (IPv6 as [addr]:port)
   uint16_t port = 0;    // server: 0 = ephemeral (printed)
-  int gpu = 0;          // local GPU index (host memory is used either way)
+  int gpu = 0;          // local GPU index: the endpoint's, and --mem cuda's
   int remote_gpu = 0;
+  bool cuda_mem = false;  // --mem cuda: this side's buffer in device memory
   Mode mode = Mode::kSend;
   bool latency = false;
   // Empty = the default: kBandwidthSizes, or kLatencySizes with --latency.

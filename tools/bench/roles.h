@@ -19,6 +19,9 @@ struct ThreadCounts {
 // Creates the endpoint from TCPX_* plus the options; fills before/created.
 Status make_endpoint(const Options& o, std::unique_ptr<Endpoint>* ep, ThreadCounts* threads);
 
+// "memory: host" or "memory: cuda, GPU g": where this side's buffer lives.
+void print_memory(const Options& o);
+
 int run_server(const Options& o);
 int run_client(const Options& o);
 

@@ -2,9 +2,12 @@
 # ctest smoke test of the benchmark tools: every tcpx-bench mode and
 # tcpx-capi-bench run briefly on loopback, exit 0, and print the lines
 # bench/run.sh parses. Checks formats and exit codes only, never speed.
-# Usage: smoke.sh TCPX_BENCH TCPX_CAPI_BENCH
+# With a third argument, the stand-in CUDA library of tests/gpu, tcpx-bench
+# also runs --mem cuda on both sides over it (its "device" memory is host
+# memory, so this checks the bench's device-memory plumbing, not a GPU).
+# Usage: smoke.sh TCPX_BENCH TCPX_CAPI_BENCH [EMULATED_CUDA_LIB]
 set -euo pipefail
-bench=$1 capi=$2
+bench=$1 capi=$2 emulated_cuda=${3:-}
 export TCPX_LISTEN_ADDR=127.0.0.1
 log=$(mktemp)
 server_pid=""
@@ -45,6 +48,26 @@ for mode in send write read latency; do
     expect "^$mode +1M " "$out"
   fi
 done
+
+if [[ -n $emulated_cuda ]]; then
+  for mode in send read latency; do
+    serve 'port [0-9]+' env TCPX_CUDA_LIB="$emulated_cuda" "$bench" --server --mem cuda
+    port=$(sed -E 's/.*\(port ([0-9]+)\).*/\1/' <<<"$server_line")
+    args=(--mode "$mode" --sizes 4K,1M)
+    [[ $mode == latency ]] && args=(--latency --sizes 8,64K)
+    out=$(TCPX_CUDA_LIB="$emulated_cuda" timeout 120 "$bench" --client "127.0.0.1:$port" --mem cuda "${args[@]}" \
+          --seconds 0.1 --warmup 0.05)
+    wait "$server_pid"
+    server_pid=""
+    expect '^memory: cuda, GPU 0$' "$out"
+    expect '^memory: cuda, GPU 0$' "$(cat "$log")"
+    if [[ $mode == latency ]]; then
+      expect '^lat +64K +[0-9.]+ +[0-9.]+ +[0-9.]+ +[1-9][0-9]* ' "$out"
+    else
+      expect "^$mode +1M +[0-9.]+ +[1-9][0-9]* " "$out"
+    fi
+  done
+fi
 
 serve '^META ' "$capi" --server
 out=$(timeout 120 "$capi" --client "${server_line#META }" --descs 20 --desc-size 4K --rounds 1 --fifo 20 --cold 2 \
