@@ -2,11 +2,12 @@
 // logic on a host without a GPU (the "emulated" ctest entries). "Device"
 // memory is host memory handed out by tcpx_gputest_emu_malloc and recognised
 // by pointer_kind, copies are memcpy, and the unpacker scatters on the CPU
-// with the kernel's entry checks. It proves the tests and the engine's CUDA
-// path choices (kind detection, NCCL_PTR_CUDA registration, the CUDA
+// with the kernel's entry checks, a while after the submit. It proves the
+// tests and the engine's CUDA path choices (kind detection, NCCL_PTR_CUDA registration, the CUDA
 // unpacker for CUDA destinations, uploads of inline data); it proves nothing
 // about the real kernel or CUDA copies, which only a GPU run does.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -58,19 +59,68 @@ int host_free(void* p) {
   return 0;
 }
 
+// TCPX_GPU_TEST_EMULATED_US=N: every copy takes N us (busy, as a synchronous
+// cudaMemcpy blocks its caller) and every unpack job runs N us after its
+// submit at the earliest (as a kernel completes later, with no fd to wake
+// anyone). 0 keeps copies instant; jobs still run at a query. The default:
+// TCPX_EMULATED_DEFAULT_US, 0 unless the build says otherwise.
+#ifndef TCPX_EMULATED_DEFAULT_US
+#define TCPX_EMULATED_DEFAULT_US 0
+#endif
+std::chrono::microseconds emulated_latency() {
+  static const auto us = [] {
+    const char* v = std::getenv("TCPX_GPU_TEST_EMULATED_US");
+    return std::chrono::microseconds(v != nullptr ? std::atoi(v) : TCPX_EMULATED_DEFAULT_US);
+  }();
+  return us;
+}
+
 int copy(void* dst, const void* src, size_t n) {
   std::memcpy(dst, src, n);
+  const auto until = std::chrono::steady_clock::now() + emulated_latency();
+  while (std::chrono::steady_clock::now() < until) {
+  }
   return 0;
 }
 
 const char* error_string(int err) { return err == TCPX_CUDA_ERR_BAD_JOB ? "bad unpack job" : "emulated CUDA error"; }
 
-// Runs each job at submit; remembers every result (tests are short).
+// Jobs run later, as a kernel does: a job scatters when a query finds it
+// due (TCPX_GPU_TEST_EMULATED_US after its submit), reading the slot's
+// loadMeta and the bounce buffer only then, and jobs run in submit order, as
+// on one stream. An engine that consumed a slot, or let the plugin reuse it,
+// before the job finished would deliver wrong bytes. Every result is kept
+// (tests are short).
+struct Job {
+  tcpxCudaUnpackJob job;
+  std::chrono::steady_clock::time_point due;
+  bool ran = false;
+  uint32_t bad = 0;
+};
+
 struct Unpacker {
   std::mutex mu;
   uint64_t next = 1;
-  std::map<uint64_t, uint32_t> bad_flags;
+  std::map<uint64_t, Job> jobs;
 };
+
+uint32_t scatter(const tcpxCudaUnpackJob& job) {
+  const uint64_t cnt = job.meta->cnt[job.slot];
+  uint32_t bad = 0;
+  for (uint64_t i = 0; i < cnt; ++i) {
+    const loadMeta& m = job.meta->mem[job.slot][i];
+    if (m.len > NET_UNPACK_PAGE_SIZE) bad |= TCPX_CUDA_BAD_LEN;
+    if (m.dst_off + m.len > job.dst_capacity) bad |= TCPX_CUDA_BAD_DST;
+    if (job.bounce_capacity != 0 && m.src_off + uint64_t{m.len} > job.bounce_capacity) bad |= TCPX_CUDA_BAD_SRC;
+  }
+  if (bad == 0)
+    for (uint64_t i = 0; i < cnt; ++i) {
+      const loadMeta& m = job.meta->mem[job.slot][i];
+      std::memcpy(static_cast<uint8_t*>(job.dst) + m.dst_off, static_cast<const uint8_t*>(job.bounce_buf) + m.src_off,
+                  m.len);
+    }
+  return bad;
+}
 
 int unpacker_create(int device, void** out) {
   if (device != 0) return TCPX_CUDA_ERR_INVALID;
@@ -80,37 +130,36 @@ int unpacker_create(int device, void** out) {
 
 int unpacker_submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
   auto* up = static_cast<Unpacker*>(u);
+  // What the real submit checks from the host before its launch.
   if (job->slot < 0 || job->slot >= NET_UNPACK_MAX_SLICES) return TCPX_CUDA_ERR_BAD_JOB;
-  uint64_t cnt = job->meta->cnt[job->slot];
-  if (cnt > NET_UNPACK_MAX_SLICE_PAGES) return TCPX_CUDA_ERR_BAD_JOB;
+  if (job->meta->cnt[job->slot] > NET_UNPACK_MAX_SLICE_PAGES) return TCPX_CUDA_ERR_BAD_JOB;
   if (!is_emulated_device(job->dst)) return TCPX_CUDA_ERR_DST_UNREACHABLE;  // the real kernel needs device memory
-  uint32_t bad = 0;
-  for (uint64_t i = 0; i < cnt; ++i) {
-    const loadMeta& m = job->meta->mem[job->slot][i];
-    if (m.len > NET_UNPACK_PAGE_SIZE) bad |= TCPX_CUDA_BAD_LEN;
-    if (m.dst_off + m.len > job->dst_capacity) bad |= TCPX_CUDA_BAD_DST;
-    if (job->bounce_capacity != 0 && m.src_off + uint64_t{m.len} > job->bounce_capacity) bad |= TCPX_CUDA_BAD_SRC;
-  }
-  if (bad == 0)
-    for (uint64_t i = 0; i < cnt; ++i) {
-      const loadMeta& m = job->meta->mem[job->slot][i];
-      std::memcpy(static_cast<uint8_t*>(job->dst) + m.dst_off, static_cast<const uint8_t*>(job->bounce_buf) + m.src_off,
-                  m.len);
-    }
   g_unpack_jobs.fetch_add(1);
   std::lock_guard<std::mutex> lock(up->mu);
   *ticket = up->next++;
-  up->bad_flags[*ticket] = bad;
+  up->jobs[*ticket] = Job{*job, std::chrono::steady_clock::now() + emulated_latency()};
   return 0;
 }
 
 int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_flags) {
   auto* up = static_cast<Unpacker*>(u);
   std::lock_guard<std::mutex> lock(up->mu);
-  auto it = up->bad_flags.find(ticket);
-  if (it == up->bad_flags.end()) return TCPX_CUDA_ERR_UNKNOWN_TICKET;
-  *state = it->second == 0 ? TCPX_CUDA_JOB_DONE : TCPX_CUDA_JOB_FAILED;
-  if (bad_entry_flags != nullptr) *bad_entry_flags = it->second;
+  auto it = up->jobs.find(ticket);
+  if (it == up->jobs.end()) return TCPX_CUDA_ERR_UNKNOWN_TICKET;
+  if (!it->second.ran) {
+    if (std::chrono::steady_clock::now() < it->second.due) {
+      *state = TCPX_CUDA_JOB_RUNNING;
+      return 0;
+    }
+    // In stream order: this job and every earlier one that has not run.
+    for (auto j = up->jobs.begin(); j != std::next(it); ++j)
+      if (!j->second.ran) {
+        j->second.bad = scatter(j->second.job);
+        j->second.ran = true;
+      }
+  }
+  *state = it->second.bad == 0 ? TCPX_CUDA_JOB_DONE : TCPX_CUDA_JOB_FAILED;
+  if (bad_entry_flags != nullptr) *bad_entry_flags = it->second.bad;
   return 0;
 }
 
