@@ -39,9 +39,11 @@ bench_pair() {
   for _ in $(seq 200); do grep -q 'port [0-9]' "$log" && break; sleep 0.05; done
   port=$(sed -nE 's/.*\(port ([0-9]+)\).*/\1/p' "$log")
   TCPX_LISTEN_ADDR=127.0.0.1 timeout 120 "$build/bin/tcpx-bench" --client "127.0.0.1:$port" --mem "$mem" "$@" \
-    | grep -E '^(mode|lat|send|read|write) ' || rc=1
+    2>"$log.client" | grep -E '^(mode|lat|send|read|write) ' || { rc=1; cat "$log.client"; }
   wait "$server" || { rc=1; cat "$log"; }
-  rm -f "$log"
+  grep -h '^tcpx_cuda profile' "$log.client" | sed 's/^/client /' || true
+  grep -h '^tcpx_cuda profile' "$log" | sed 's/^/server /' || true
+  rm -f "$log" "$log.client"
   return $rc
 }
 
@@ -63,10 +65,14 @@ do_run() {
   done
   for mem in host cuda; do
     echo "== tcpx-bench, loopback, --mem $mem on both sides"
+    # With device memory, each process also reports what its CUDA calls
+    # cost (TCPX_CUDA_PROFILE), one line per run and side.
+    [[ $mem == cuda ]] && export TCPX_CUDA_PROFILE=1
     bench_pair "$mem" --latency --sizes 8,4K,64K --seconds 0.5 || rc=1
     for mode in send read write; do
       bench_pair "$mem" --mode "$mode" --sizes 4K,64K,1M,16M,64M --seconds 0.5 || rc=1
     done
+    unset TCPX_CUDA_PROFILE
   done
   echo "== tcpx-doctor"
   timeout 60 "$build/bin/tcpx-doctor" || true

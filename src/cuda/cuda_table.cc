@@ -2,6 +2,7 @@
 // turn every failure into an error number instead of an abort.
 #include <cuda_runtime.h>
 
+#include "cuda/call_profile.h"
 #include "cuda/cuda_ops.h"
 #include "cuda/device_scope.h"
 #include "cuda/gpu_unpacker.h"
@@ -103,5 +104,7 @@ const tcpxCudaOps_v1 kTable = {
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const tcpxCudaOps_v1* tcpx_cuda_ops_v1(void) {
-  return &kTable;
+  // Both the core and the built-in plugin ask; one answer for the process.
+  static const tcpxCudaOps_v1* const table = tcpx::cuda::maybe_profiled(&kTable);
+  return table;
 }

@@ -1,0 +1,88 @@
+#include "cuda/call_profile.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace tcpx::cuda {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Stat {
+  const char* name;
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> total_ns{0};
+  std::atomic<uint64_t> max_ns{0};
+
+  void add(Clock::duration d) {
+    const auto ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    calls.fetch_add(1, std::memory_order_relaxed);
+    total_ns.fetch_add(ns, std::memory_order_relaxed);
+    uint64_t m = max_ns.load(std::memory_order_relaxed);
+    while (ns > m && !max_ns.compare_exchange_weak(m, ns, std::memory_order_relaxed)) {
+    }
+  }
+};
+
+enum { kSubmit, kQuery, kD2h, kH2d, kStats };
+Stat g_stats[kStats] = {{"unpacker_submit"}, {"unpacker_query"}, {"memcpy_d2h"}, {"memcpy_h2d"}};
+const tcpxCudaOps_v1* g_plain = nullptr;
+tcpxCudaOps_v1 g_profiled;
+
+// Times fn(args...) into g_stats[which].
+template <int which, typename Fn, typename... Args>
+int timed(Fn fn, Args... args) {
+  const auto t0 = Clock::now();
+  int e = fn(args...);
+  g_stats[which].add(Clock::now() - t0);
+  return e;
+}
+
+int submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
+  return timed<kSubmit>(g_plain->unpacker_submit, u, job, ticket);
+}
+int query(void* u, uint64_t ticket, int* state, uint32_t* bad) {
+  return timed<kQuery>(g_plain->unpacker_query, u, ticket, state, bad);
+}
+int d2h(void* dst, const void* src, size_t n) { return timed<kD2h>(g_plain->memcpy_d2h, dst, src, n); }
+int h2d(void* dst, const void* src, size_t n) { return timed<kH2d>(g_plain->memcpy_h2d, dst, src, n); }
+
+// Prints at exit (a static object's destructor: the library is never
+// unloaded, so it runs when the process ends normally).
+struct Report {
+  bool on = false;
+  ~Report() {
+    if (!on) return;
+    std::fprintf(stderr, "tcpx_cuda profile, pid %d:", static_cast<int>(getpid()));
+    for (const Stat& s : g_stats) {
+      const uint64_t n = s.calls.load();
+      if (n == 0) continue;
+      std::fprintf(stderr, " %s %llu calls, mean %.2f us, max %.1f us;", s.name, static_cast<unsigned long long>(n),
+                   static_cast<double>(s.total_ns.load()) / 1e3 / static_cast<double>(n),
+                   static_cast<double>(s.max_ns.load()) / 1e3);
+    }
+    std::fprintf(stderr, "\n");
+  }
+} g_report;
+
+}  // namespace
+
+const tcpxCudaOps_v1* maybe_profiled(const tcpxCudaOps_v1* plain) {
+  const char* v = std::getenv("TCPX_CUDA_PROFILE");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "0") == 0) return plain;
+  g_plain = plain;
+  g_profiled = *plain;
+  g_profiled.unpacker_submit = submit;
+  g_profiled.unpacker_query = query;
+  g_profiled.memcpy_d2h = d2h;
+  g_profiled.memcpy_h2d = h2d;
+  g_report.on = true;
+  return &g_profiled;
+}
+
+}  // namespace tcpx::cuda
