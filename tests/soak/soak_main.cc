@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "crash_report.h"
 #include "soak_options.h"
 #include "soak_peer.h"
 #include "soak_server.h"
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   // and every thread's arena keeps several freed 4 MiB regions, which hides
   // (and imitates) leaks in the RSS figures.
   mallopt(M_MMAP_THRESHOLD, 256 << 10);
+  install_crash_report(opts.peer ? "tcpx-soak peer" : "tcpx-soak");
   if (opts.peer) return run_peer(opts.peer_server_port, opts.peer_seed, opts.peer_ops);
   // Loopback only, for this process and (inherited) every peer.
   setenv("TCPX_P2P_TCP_IFNAME", "lo", 1);
