@@ -59,9 +59,10 @@ Status Buffer::init(Endpoint& ep, size_t n, bool cuda, int gpu) {
     Status why;
     const tcpxCudaOps_v1* ops = cuda_ops_or(&why);
     TCPX_RETURN_IF_ERROR(why);
-    void* p = nullptr;
-    if (int e = ops->device_alloc(gpu, rounded, &p); e != 0) return cuda_error(ops, "device_alloc", e);
-    data_ = static_cast<uint8_t*>(p);
+    // cudaMalloc promises 256-byte alignment; CUDA registrations need 4096.
+    if (int e = ops->device_alloc(gpu, rounded + 4096, &device_alloc_); e != 0)
+      return cuda_error(ops, "device_alloc", e);
+    data_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(device_alloc_) + 4095) & ~uintptr_t{4095});
     mirror_.assign(n, 0);
     TCPX_RETURN_IF_ERROR(to_device(0, n));
   } else {
@@ -106,9 +107,8 @@ Status Buffer::from_device(size_t at, size_t n) {
 }
 
 Buffer::~Buffer() {
-  if (data_ == nullptr) return;
   if (registered_) (void)ep_->dereg(mr_);  // nothing to report it to; the memory goes either way
-  if (cuda_) tcpx::cuda::ops()->device_free(data_);
+  if (device_alloc_ != nullptr) tcpx::cuda::ops()->device_free(device_alloc_);
   else std::free(data_);
 }
 

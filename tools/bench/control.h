@@ -67,6 +67,7 @@ class Buffer {
 
   Endpoint* ep_ = nullptr;  // outlives the buffer
   uint8_t* data_ = nullptr;
+  void* device_alloc_ = nullptr;  // --mem cuda: what device_alloc returned (data_ is 4096-aligned in it)
   size_t size_ = 0;
   MrId mr_ = 0;
   bool registered_ = false;
