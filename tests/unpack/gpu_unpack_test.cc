@@ -1,7 +1,8 @@
 // The CUDA unpack kernel against the CPU reference: random fragment lists over
 // every source/destination alignment 0..15 (of the offsets and of the base
 // pointers), lengths 1 B..4 KiB, up to 2048 fragments, 16 slots submitted
-// before any is queried, compared bit for bit. Skipped, with the reason, on a
+// before any is queried, compared bit for bit, from a bounce buffer in device
+// memory and from one in mapped host memory. Skipped, with the reason, on a
 // host without a usable GPU.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -57,7 +58,9 @@ class GpuUnpack : public ::testing::Test {
     u_.reset();
     if (meta_ != nullptr) cudaFreeHost(meta_);
     for (void* p : device_allocs_) cudaFree(p);
+    for (void* p : host_allocs_) cudaFreeHost(p);
   }
+  void check_against_reference(bool host_bounce);
   uint8_t* device_alloc(size_t n) {
     void* p = nullptr;
     if (cudaMalloc(&p, n) != cudaSuccess) return nullptr;
@@ -65,22 +68,35 @@ class GpuUnpack : public ::testing::Test {
     return static_cast<uint8_t*>(p);
   }
 
+  // Pinned host memory mapped into the device (unified addressing: the same
+  // pointer on both sides).
+  uint8_t* host_alloc(size_t n) {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, n, cudaHostAllocMapped | cudaHostAllocPortable) != cudaSuccess) return nullptr;
+    host_allocs_.push_back(p);
+    return static_cast<uint8_t*>(p);
+  }
+
   std::unique_ptr<Unpacker> u_;
   netUnpackMeta* meta_ = nullptr;
   std::vector<void*> device_allocs_;
+  std::vector<void*> host_allocs_;
 };
 
-TEST_F(GpuUnpack, KernelMatchesCpuReference) {
+// Every slot's layout unpacked by the kernel, compared with the CPU
+// reference. host_bounce: the bounce buffer is mapped host memory (the
+// built-in plugin's), else device memory (TCPX's).
+void GpuUnpack::check_against_reference(bool host_bounce) {
   std::mt19937_64 rng(424242);
   // Base pointers are offset by 0..15 bytes too, so the kernel's width choice
   // is tested on addresses, not just on offsets.
   const size_t bounce_bytes = kSlotRegion * kSlots + 16;
-  uint8_t* bounce_dev = device_alloc(bounce_bytes);
-  ASSERT_NE(bounce_dev, nullptr);
+  uint8_t* bounce = host_bounce ? host_alloc(bounce_bytes) : device_alloc(bounce_bytes);
+  ASSERT_NE(bounce, nullptr);
   std::vector<uint8_t> bounce_host(bounce_bytes);
   for (int round = 0; round < 4; ++round) {
     testing::fill_random(bounce_host, rng);
-    ASSERT_CUDA(cudaMemcpy(bounce_dev, bounce_host.data(), bounce_bytes, cudaMemcpyHostToDevice));
+    ASSERT_CUDA(cudaMemcpy(bounce, bounce_host.data(), bounce_bytes, cudaMemcpyDefault));
     const size_t src_shift = round * 5 % 16;
     std::vector<SlotLayout> layouts;
     std::vector<std::vector<uint8_t>> want;
@@ -107,7 +123,7 @@ TEST_F(GpuUnpack, KernelMatchesCpuReference) {
       UnpackJob j;
       j.meta = meta_;
       j.slot = s;
-      j.bounce_buf = bounce_dev + src_shift;
+      j.bounce_buf = bounce + src_shift;
       j.bounce_capacity = bounce_bytes - src_shift;
       j.dst = dst_dev[s] + dst_shift[s];
       j.dst_capacity = want[s].size();
@@ -130,6 +146,10 @@ TEST_F(GpuUnpack, KernelMatchesCpuReference) {
     }
   }
 }
+
+TEST_F(GpuUnpack, KernelMatchesCpuReference) { check_against_reference(/*host_bounce=*/false); }
+
+TEST_F(GpuUnpack, KernelMatchesCpuReferenceFromMappedHostMemory) { check_against_reference(/*host_bounce=*/true); }
 
 TEST_F(GpuUnpack, BadMetadataFailsTheJobAndNotTheUnpacker) {
   uint8_t* bounce = device_alloc(2 * 4096);
