@@ -1,6 +1,7 @@
 // TCPX_CUDA_PROFILE=1: libtcpx_cuda.so times the calls that sit on every
 // transfer into or out of GPU memory (unpack submit and query, the
-// synchronous copies the built-in plugin makes for CUDA sends) and prints,
+// synchronous copies the built-in plugin makes for CUDA sends), and each
+// unpack job from submit to the query that saw it done, and prints,
 // when the process exits, how many there were and how long they took, to
 // stderr. It tells CUDA's own cost apart from the engine's waiting when small
 // GPU transfers are slow. Unset, the plain table is handed out: no clock
