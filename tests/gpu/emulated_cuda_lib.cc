@@ -101,6 +101,7 @@ struct Job {
 struct Unpacker {
   std::mutex mu;
   uint64_t next = 1;
+  uint64_t ran_below = 1;  // every job with a smaller ticket has run
   std::map<uint64_t, Job> jobs;
 };
 
@@ -152,11 +153,11 @@ int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_fla
       return 0;
     }
     // In stream order: this job and every earlier one that has not run.
-    for (auto j = up->jobs.begin(); j != std::next(it); ++j)
-      if (!j->second.ran) {
-        j->second.bad = scatter(j->second.job);
-        j->second.ran = true;
-      }
+    for (auto j = up->jobs.lower_bound(up->ran_below); j != std::next(it); ++j) {
+      j->second.bad = scatter(j->second.job);
+      j->second.ran = true;
+    }
+    up->ran_below = ticket + 1;
   }
   *state = it->second.bad == 0 ? TCPX_CUDA_JOB_DONE : TCPX_CUDA_JOB_FAILED;
   if (bad_entry_flags != nullptr) *bad_entry_flags = it->second.bad;
