@@ -30,11 +30,12 @@ struct Stat {
   }
 };
 
-enum { kSubmit, kQuery, kD2h, kH2d, kJob, kStats };
+enum { kSubmit, kCopy, kQuery, kD2h, kH2d, kJob, kStats };
 // "unpack_job" is not a call: it is the time from a job's submit to the first
 // query that saw it finished, so it holds the GPU's latency plus however late
 // the engine looked.
-Stat g_stats[kStats] = {{"unpacker_submit"}, {"unpacker_query"}, {"memcpy_d2h"}, {"memcpy_h2d"}, {"unpack_job"}};
+Stat g_stats[kStats] = {{"unpacker_submit"}, {"unpacker_submit_copy"}, {"unpacker_query"},
+                        {"memcpy_d2h"},      {"memcpy_h2d"},           {"unpack_job"}};
 const tcpxCudaOps_v1* g_plain = nullptr;
 tcpxCudaOps_v1 g_profiled;
 
@@ -58,13 +59,21 @@ struct JobStart {
 std::mutex g_jobs_mu;
 JobStart g_jobs[kJobs];
 
+void job_started(void* u, uint64_t ticket, Clock::time_point t0) {
+  std::lock_guard<std::mutex> lock(g_jobs_mu);
+  g_jobs[ticket % kJobs] = JobStart{u, ticket, t0};
+}
+
 int submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
   const auto t0 = Clock::now();
   int e = timed<kSubmit>(g_plain->unpacker_submit, u, job, ticket);
-  if (e == 0) {
-    std::lock_guard<std::mutex> lock(g_jobs_mu);
-    g_jobs[*ticket % kJobs] = JobStart{u, *ticket, t0};
-  }
+  if (e == 0) job_started(u, *ticket, t0);
+  return e;
+}
+int submit_copy(void* u, void* dst, const void* src, size_t n, uint64_t* ticket) {
+  const auto t0 = Clock::now();
+  int e = timed<kCopy>(g_plain->unpacker_submit_copy, u, dst, src, n, ticket);
+  if (e == 0) job_started(u, *ticket, t0);
   return e;
 }
 int query(void* u, uint64_t ticket, int* state, uint32_t* bad) {
@@ -109,6 +118,7 @@ const tcpxCudaOps_v1* maybe_profiled(const tcpxCudaOps_v1* plain) {
   g_plain = plain;
   g_profiled = *plain;
   g_profiled.unpacker_submit = submit;
+  g_profiled.unpacker_submit_copy = submit_copy;
   g_profiled.unpacker_query = query;
   g_profiled.memcpy_d2h = d2h;
   g_profiled.memcpy_h2d = h2d;

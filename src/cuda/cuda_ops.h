@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 /* Raised whenever the table changes shape; the loaders refuse any other. */
-#define TCPX_CUDA_OPS_VERSION 2
+#define TCPX_CUDA_OPS_VERSION 3
 #define TCPX_CUDA_OPS_SYMBOL "tcpx_cuda_ops_v1"
 
 /* One unpack job as the kernel sees it (mirrors tcpx::unpack::UnpackJob). */
@@ -90,6 +90,15 @@ typedef struct {
    * it. The calling thread's current device is left as it was. ---- */
   int (*device_alloc)(int device, size_t size, void** ptr);
   int (*device_free)(void* ptr);
+
+  /* ---- Version 3: inline bytes into device memory without a round trip.
+   * Copies n bytes from pinned host memory (host_alloc_mapped) to device
+   * memory dst on the unpacker's stream, asynchronously, as one more job:
+   * *ticket as for unpacker_submit, completed in order with the unpack
+   * jobs, polled with unpacker_query. src must stay untouched until then.
+   * TCPX_CUDA_ERR_BUSY as for unpacker_submit; TCPX_CUDA_ERR_DST_UNREACHABLE
+   * when dst is not device memory. ---- */
+  int (*unpacker_submit_copy)(void* unpacker, void* dst, const void* src, size_t n, uint64_t* ticket);
 } tcpxCudaOps_v1;
 
 /* Exported by libtcpx_cuda.so. */

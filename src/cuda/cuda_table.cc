@@ -99,6 +99,7 @@ const tcpxCudaOps_v1 kTable = {
     tcpx::cuda::gpu_unpacker_destroy,
     device_alloc,
     device_free,
+    tcpx::cuda::gpu_unpacker_submit_copy,
 };
 
 }  // namespace

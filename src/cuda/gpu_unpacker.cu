@@ -1,7 +1,8 @@
-// The GPU unpacker. Submitting a job is one kernel launch and one event
-// record on the unpacker's stream; nothing synchronizes per job, and the
-// kernel reads the loadMeta entries from host-mapped memory in place, so no
-// descriptor is ever uploaded from pageable memory.
+// The GPU unpacker. Submitting a job is one kernel launch (or, for inline
+// bytes, one async copy) and one event record on the unpacker's stream;
+// nothing synchronizes per job, and the kernel reads the loadMeta entries
+// from host-mapped memory in place, so no descriptor is ever uploaded from
+// pageable memory.
 #include "cuda/gpu_unpacker.h"
 
 #include <cuda_runtime.h>
@@ -28,12 +29,19 @@ class GpuUnpacker {
  public:
   int init(int device);
   int submit(const tcpxCudaUnpackJob& job, uint64_t* ticket);
+  int submit_copy(void* dst, const void* src, size_t n, uint64_t* ticket);
   int query(uint64_t ticket, int* state, uint32_t* bad);
   int destroy();
 
  private:
   // Marks `r` finished if its event completed; cudaErrorNotReady otherwise.
   int settle(JobRecord& r, size_t index);
+  // The ring record for the next ticket, once its previous job finished
+  // (TCPX_CUDA_ERR_BUSY while it runs); mu_ held, the device bound.
+  int next_record(JobRecord** r, size_t* index);
+  // Records the job's event after the work queued for it and hands out the
+  // ticket; mu_ held, the device bound.
+  int record(JobRecord& r, uint64_t* ticket);
 
   std::mutex mu_;
   int device_ = 0;
@@ -97,13 +105,9 @@ int GpuUnpacker::submit(const tcpxCudaUnpackJob& job, uint64_t* ticket) {
   DeviceScope scope(device_);
   int e = scope.status();
   if (e != cudaSuccess) return e;
-  const size_t index = next_ticket_ % TCPX_CUDA_UNPACK_RING;
-  JobRecord& r = ring_[index];
-  if (r.ticket != UINT64_MAX) {
-    int s = settle(r, index);
-    if (s == cudaErrorNotReady) return TCPX_CUDA_ERR_BUSY;
-    if (s != cudaSuccess) return s;
-  }
+  JobRecord* rp = nullptr;
+  size_t index = 0;
+  if ((e = next_record(&rp, &index)) != cudaSuccess) return e;
   auto* meta = static_cast<const netUnpackMeta*>(device_view(job.meta));
   const void* src = device_view(job.bounce_buf);
   void* dst = const_cast<void*>(device_view(job.dst));
@@ -127,7 +131,43 @@ int GpuUnpacker::submit(const tcpxCudaUnpackJob& job, uint64_t* ticket) {
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
   }
   // An empty slot still records an event so tickets complete in order.
-  if ((e = cudaEventRecord(r.done, stream_)) != cudaSuccess) return e;
+  return record(*rp, ticket);
+}
+
+int GpuUnpacker::submit_copy(void* dst, const void* src, size_t n, uint64_t* ticket) {
+  if (ticket == nullptr || dst == nullptr || (src == nullptr && n > 0)) return TCPX_CUDA_ERR_INVALID;
+  std::lock_guard<std::mutex> lock(mu_);
+  DeviceScope scope(device_);
+  int e = scope.status();
+  if (e != cudaSuccess) return e;
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, dst) != cudaSuccess) cudaGetLastError();
+  if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) return TCPX_CUDA_ERR_DST_UNREACHABLE;
+  JobRecord* r = nullptr;
+  size_t index = 0;
+  if ((e = next_record(&r, &index)) != cudaSuccess) return e;
+  bad_host_[index] = 0;
+  // From pinned memory the copy engine reads src while we go on; a copy
+  // engine also needs no kernel launch, and none of the context switch a
+  // kernel costs when another process uses the same GPU.
+  if (n > 0 && (e = cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream_)) != cudaSuccess) return e;
+  return record(*r, ticket);
+}
+
+int GpuUnpacker::next_record(JobRecord** r, size_t* index) {
+  *index = next_ticket_ % TCPX_CUDA_UNPACK_RING;
+  *r = &ring_[*index];
+  if ((*r)->ticket != UINT64_MAX) {
+    int s = settle(**r, *index);
+    if (s == cudaErrorNotReady) return TCPX_CUDA_ERR_BUSY;
+    if (s != cudaSuccess) return s;
+  }
+  return cudaSuccess;
+}
+
+int GpuUnpacker::record(JobRecord& r, uint64_t* ticket) {
+  int e = cudaEventRecord(r.done, stream_);
+  if (e != cudaSuccess) return e;
   r.ticket = next_ticket_;
   r.finished = false;
   r.bad = 0;
@@ -190,6 +230,11 @@ int gpu_unpacker_create(int device, void** unpacker) {
 int gpu_unpacker_submit(void* unpacker, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
   if (unpacker == nullptr || job == nullptr) return TCPX_CUDA_ERR_INVALID;
   return static_cast<GpuUnpacker*>(unpacker)->submit(*job, ticket);
+}
+
+int gpu_unpacker_submit_copy(void* unpacker, void* dst, const void* src, size_t n, uint64_t* ticket) {
+  if (unpacker == nullptr) return TCPX_CUDA_ERR_INVALID;
+  return static_cast<GpuUnpacker*>(unpacker)->submit_copy(dst, src, n, ticket);
 }
 
 int gpu_unpacker_query(void* unpacker, uint64_t ticket, int* state, uint32_t* bad_entry_flags) {

@@ -70,6 +70,13 @@ class CudaUnpacker final : public Unpacker {
     return Status::Ok();
   }
 
+  Status submit_copy(void* dst, const void* src, size_t n, uint64_t* ticket) override {
+    if (ticket == nullptr) return InvalidArgument("copy submit: ticket is null");
+    int e = ops_->unpacker_submit_copy(handle_, dst, src, n, ticket);
+    if (e != 0) return cuda_status(ops_, e, "GPU " + std::to_string(gpu_) + " copy of " + std::to_string(n) + " bytes");
+    return Status::Ok();
+  }
+
   const char* name() const override { return "cuda"; }
 
  private:

@@ -6,8 +6,10 @@
 #ifndef TCPX_UNPACK_UNPACKER_H_
 #define TCPX_UNPACK_UNPACKER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "net/nccl_net_v7.h"
 #include "tcpx/status.h"
@@ -44,6 +46,13 @@ class Unpacker {
   // Results are kept for the last kMaxTicketsInFlight tickets; older or never
   // issued tickets are NOT_FOUND.
   virtual Status query(uint64_t ticket) = 0;
+  // One more job, in order with the unpacks: copies n bytes from pinned host
+  // memory (tcpxCudaOps host_alloc_mapped) to device memory dst, for inline
+  // bytes meant for GPU memory. Only the CUDA path has it.
+  virtual Status submit_copy(void* dst, const void* src, size_t n, uint64_t* ticket) {
+    (void)dst, (void)src, (void)n, (void)ticket;
+    return Unsupported(std::string(name()) + " unpacker has no copy jobs");
+  }
   static constexpr uint64_t kMaxTicketsInFlight = 256;
   virtual const char* name() const = 0;
 };

@@ -19,7 +19,7 @@
 namespace {
 
 std::mutex g_mu;
-std::atomic<uint64_t> g_unpack_jobs{0};  // jobs scattered, for the tests' path check
+std::atomic<uint64_t> g_unpack_jobs{0};  // jobs (unpacks and copies) submitted, for the tests' path check
 std::map<uintptr_t, size_t>& allocations() {
   static auto* m = new std::map<uintptr_t, size_t>();  // leaked: used until exit
   return *m;
@@ -92,7 +92,9 @@ const char* error_string(int err) { return err == TCPX_CUDA_ERR_BAD_JOB ? "bad u
 // before the job finished would deliver wrong bytes. Every result is kept
 // (tests are short).
 struct Job {
-  tcpxCudaUnpackJob job;
+  tcpxCudaUnpackJob job;  // an unpack; or, when copy_src is set, a copy
+  const void* copy_src = nullptr;
+  size_t copy_bytes = 0;
   std::chrono::steady_clock::time_point due;
   bool ran = false;
   uint32_t bad = 0;
@@ -123,6 +125,14 @@ uint32_t scatter(const tcpxCudaUnpackJob& job) {
   return bad;
 }
 
+uint32_t run(const Job& j) {
+  if (j.copy_src != nullptr) {
+    std::memcpy(j.job.dst, j.copy_src, j.copy_bytes);
+    return 0;
+  }
+  return scatter(j.job);
+}
+
 int unpacker_create(int device, void** out) {
   if (device != 0) return TCPX_CUDA_ERR_INVALID;
   *out = new Unpacker();
@@ -138,7 +148,43 @@ int unpacker_submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
   g_unpack_jobs.fetch_add(1);
   std::lock_guard<std::mutex> lock(up->mu);
   *ticket = up->next++;
-  up->jobs[*ticket] = Job{*job, std::chrono::steady_clock::now() + emulated_latency()};
+  Job j{};
+  j.job = *job;
+  j.due = std::chrono::steady_clock::now() + emulated_latency();
+  up->jobs[*ticket] = j;
+  return 0;
+}
+
+// TCPX_GPU_TEST_EMULATED_COPY_BUSY_EVERY=N: every Nth copy is refused with
+// BUSY, as a real unpacker does when its ring is full of jobs, so the
+// engine's way around a refused upload (the plugin path) runs too. 0: never.
+// The default: TCPX_EMULATED_COPY_BUSY_EVERY_DEFAULT, 0 unless the build says
+// otherwise.
+#ifndef TCPX_EMULATED_COPY_BUSY_EVERY_DEFAULT
+#define TCPX_EMULATED_COPY_BUSY_EVERY_DEFAULT 0
+#endif
+bool refuse_this_copy() {
+  static const long every = [] {
+    const char* v = std::getenv("TCPX_GPU_TEST_EMULATED_COPY_BUSY_EVERY");
+    return v != nullptr ? std::atol(v) : long{TCPX_EMULATED_COPY_BUSY_EVERY_DEFAULT};
+  }();
+  static std::atomic<long> copies{0};
+  return every > 0 && ++copies % every == 0;
+}
+
+int unpacker_submit_copy(void* u, void* dst, const void* src, size_t n, uint64_t* ticket) {
+  auto* up = static_cast<Unpacker*>(u);
+  if (!is_emulated_device(dst)) return TCPX_CUDA_ERR_DST_UNREACHABLE;
+  if (refuse_this_copy()) return TCPX_CUDA_ERR_BUSY;
+  g_unpack_jobs.fetch_add(1);
+  std::lock_guard<std::mutex> lock(up->mu);
+  *ticket = up->next++;
+  Job j{};
+  j.job.dst = dst;
+  j.copy_src = src;
+  j.copy_bytes = n;
+  j.due = std::chrono::steady_clock::now() + emulated_latency();
+  up->jobs[*ticket] = j;
   return 0;
 }
 
@@ -154,7 +200,7 @@ int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_fla
     }
     // In stream order: this job and every earlier one that has not run.
     for (auto j = up->jobs.lower_bound(up->ran_below); j != std::next(it); ++j) {
-      j->second.bad = scatter(j->second.job);
+      j->second.bad = run(j->second);
       j->second.ran = true;
     }
     up->ran_below = ticket + 1;
@@ -199,7 +245,7 @@ int device_free(void* p) {
 const tcpxCudaOps_v1 kOps = {
     TCPX_CUDA_OPS_VERSION, device_count,    pointer_kind,    host_alloc_mapped, host_free,      copy,
     copy,                  error_string,    unpacker_create, unpacker_submit,   unpacker_query, unpacker_destroy,
-    device_alloc,          device_free,
+    device_alloc,          device_free,     unpacker_submit_copy,
 };
 
 }  // namespace

@@ -52,6 +52,7 @@ const tcpxCudaOps_v1 kOps = {
     .unpacker_destroy = nullptr,
     .device_alloc = nullptr,
     .device_free = nullptr,
+    .unpacker_submit_copy = nullptr,
 };
 
 }  // namespace
