@@ -176,12 +176,13 @@ void Protocol::hold_announce(Connection* c, Connection::Announce a) {
   try_match(c);
 }
 
-// Inline bytes land in host memory only. An upload into device memory here
-// would be a synchronous cudaMemcpy on the progress thread, which waits for
-// every kernel the application queued on the legacy stream; so inline data
-// meant for device memory is asked for again through the plugin (try_match,
-// on_write_inline), whose receives the GPU unpacker lands asynchronously,
-// and reads into device memory are never answered inline (kFlagNoInline).
+// Inline bytes land in host memory only. A synchronous cudaMemcpy into device
+// memory here would wait for every kernel the application queued on the
+// legacy stream; inline data meant for device memory is uploaded
+// asynchronously instead (upload_inline), or, when that cannot start, asked
+// for again through the plugin (match, on_write_inline), whose receives the
+// GPU unpacker lands asynchronously. Reads into device memory are never
+// answered inline (kFlagNoInline).
 Status Protocol::copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n) {
   if (mr.kind != MemoryKind::kHost) return Internal("inline data for device memory reached copy_in");
   if (n > 0) std::memcpy(dst, src, n);
@@ -209,13 +210,15 @@ void Protocol::match(Connection* c, Op* op, const Connection::Announce& a) {
     return finish(op, s);
   }
   op->size = a.size;
-  // Eager bytes for a device buffer: the sender has not completed (it waits
-  // for our answer), so a CTS makes it send them again through the plugin.
   if (a.eager && op->mr.kind == MemoryKind::kHost) {
     Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
     ack(c, a.peer_id, s);
     return finish(op, s);
   }
+  if (a.eager && upload_inline(c, op, a.data.data(), a.data.size())) return;
+  // Eager bytes that could not be uploaded: the sender has not completed
+  // (it waits for our answer), so a CTS makes it send them again through
+  // the plugin.
   op->incoming = true;
   loop_.queue_frame(c, FrameType::kCts, a.peer_id, encode_u64(op->id));
 }
@@ -388,18 +391,43 @@ void Protocol::on_write_req(Connection* c, const Frame& f) {
   MrInfo mr;
   s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
-  serve_write(c, f.id, fields, mr, p.size);
+  Op* op = new_serve_write(c, f.id, fields, mr, p.size);
+  loop_.queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
 }
 
-void Protocol::serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr,
-                           uint64_t size) {
+Op* Protocol::new_serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr,
+                              uint64_t size) {
   Op* op = new_op(c, OpKind::kServeWrite);
   op->mr = mr;
   op->mr_held = true;
   op->data = reinterpret_cast<uint8_t*>(mr.base + fields.offset);
   op->size = size;
   op->peer_id = peer_id;
-  loop_.queue_frame(c, FrameType::kCts, peer_id, encode_u64(op->id));
+  return op;
+}
+
+bool Protocol::upload_inline(Connection* c, Op* op, const uint8_t* src, size_t n) {
+  if (!uploads_.start(op, op->data, src, n)) return false;
+  op->uploading = true;
+  op->state = OpState::kTransferring;
+  op->incoming = true;
+  op->incoming_seq = c->incoming_next++;
+  c->incoming_pending.push_back(op->incoming_seq);
+  return true;
+}
+
+bool Protocol::poll_uploads() {
+  uploaded_.clear();
+  if (!uploads_.poll(&uploaded_)) return false;
+  for (auto& [owner, s] : uploaded_) {
+    Op* op = static_cast<Op*>(owner);
+    op->uploading = false;
+    // Both kinds (an eager receive, an inline write's target) owe the
+    // sender the same answer: the bytes are in place, or why not.
+    ack(op->conn, op->peer_id, s);
+    finish(op, s);
+  }
+  return true;
 }
 
 void Protocol::on_write_ack(Connection* c, const Frame& f) {
@@ -456,7 +484,12 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
   MrInfo mr;
   s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
-  if (mr.kind != MemoryKind::kHost) return serve_write(c, f.id, fields, mr, p.size);  // see copy_in
+  if (mr.kind != MemoryKind::kHost) {  // see copy_in
+    Op* op = new_serve_write(c, f.id, fields, mr, p.size);
+    if (upload_inline(c, op, f.payload.data() + kHead, p.size)) return;
+    loop_.queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
+    return;
+  }
   s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
@@ -589,6 +622,7 @@ void Protocol::release_notifications(Connection* c) {
 
 void Protocol::finish(Op* op, const Status& s) {
   Connection* c = op->conn;
+  if (op->uploading) uploads_.forget(op);  // its connection failed first
   answered(op);  // ends without a reply: only when the connection failed
   if (op->mr_held) d_.mrs->release(op->mr.id);
   if (op->xfer != 0) d_.transfers->piece_done(op->xfer, op->piece, s, s.ok() ? op->size : 0);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/connection.h"
+#include "engine/inline_uploads.h"
 #include "engine/op.h"
 #include "engine/op_table.h"
 #include "engine/transfer_table.h"
@@ -68,7 +69,8 @@ class LoopHooks {
 
 class Protocol {
  public:
-  Protocol(const ProgressDeps& deps, LoopHooks& loop) : d_(deps), loop_(loop) {}
+  Protocol(const ProgressDeps& deps, LoopHooks& loop)
+      : d_(deps), loop_(loop), uploads_(deps.cuda_unpacker, deps.eager_bytes) {}
 
   // A user op on a working connection.
   void start_op(Connection* c, const PostedOp& p);
@@ -76,6 +78,9 @@ class Protocol {
   void handle_frame(Connection* c, Frame& f);
   // A chunk request of op's (plugin isend/irecv) completed.
   void chunk_done(Op* op);
+  // Ends the ops whose inline bytes reached device memory. True when any did.
+  bool poll_uploads();
+  bool uploads_busy() const { return uploads_.busy(); }
   // c failed (its comms are already closed): every op on it ends with err.
   void fail_ops(Connection* c, const Status& err);
 
@@ -122,14 +127,19 @@ class Protocol {
   // Copies inline bytes into a local host buffer (never device memory: see
   // protocol.cc).
   static Status copy_in(const MrInfo& mr, void* dst, const uint8_t* src, size_t n);
-  // Target side of a write through the plugin: a serving op, then CTS.
-  void serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr, uint64_t size);
+  // Target side of a write: the serving op (it holds mr).
+  Op* new_serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr, uint64_t size);
+  // Starts uploading inline bytes into op's device memory; op then counts
+  // as incoming data for notification order, and ends (with an ack to the
+  // peer) in poll_uploads. False when no upload could start.
+  bool upload_inline(Connection* c, Op* op, const uint8_t* src, size_t n);
   // Decodes a one-sided request's FifoItem, checks it was advertised for c
   // and acquires the region it names.
   Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);
   // Pairs the oldest posted receives with the oldest held sends.
   void try_match(Connection* c);
-  // Answers a's send into op: copies eager bytes, else asks for them (CTS).
+  // Answers a's send into op: copies eager bytes (host memory) or uploads
+  // them (device memory), else asks for them (CTS).
   void match(Connection* c, Op* op, const Connection::Announce& a);
   // Queues op's request frame; it counts in c->owed until answered().
   void queue_request(Op* op, FrameType type, std::span<const uint8_t> header, const uint8_t* data = nullptr,
@@ -155,6 +165,8 @@ class Protocol {
   // new deadline are skipped when they come up.
   using DeadlineEntry = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
   std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
+  InlineUploads uploads_;
+  std::vector<std::pair<void*, Status>> uploaded_;  // poll_uploads' scratch
 };
 
 }  // namespace tcpx::engine

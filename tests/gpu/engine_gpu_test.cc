@@ -58,9 +58,10 @@ void PrintTo(const Pair& p, std::ostream* os) { *os << kind_name(p.self) << "->"
 
 // In the emulated run, every receive into GPU memory must have gone through
 // the CUDA unpacker (not the CPU one, not in place), small ones from host
-// sources included: inline bytes are never uploaded on the progress thread,
-// the receiver asks for them through the plugin. A real run proves the same
-// by the data: nothing else can write device memory there.
+// sources included: inline bytes for GPU memory become the unpacker's copy
+// jobs (or, when none can start, are asked for through the plugin), never a
+// copy on the progress thread. A real run proves the same by the data:
+// nothing else can write device memory there.
 void expect_cuda_unpack_since(int64_t before, size_t size, const Mode& mode, const Pair& pair) {
   (void)size;
   (void)mode;
@@ -180,6 +181,61 @@ TEST_P(EngineGpu, OneSidedWriteByteExact) {
   }
 }
 
+// The burst tests run host->gpu and gpu->host (inline bytes leave host
+// memory only, so each test has one pairing whose small pieces travel
+// inline into GPU memory), with and without inline bytes. Each run costs
+// about 2 s of setup; gpu->gpu takes no path these do not.
+class EngineGpuBurst : public EngineGpu {};
+
+// Many small sends at once into this process's memory, all receives posted
+// first: inline bytes for GPU memory are uploaded (copy jobs, a staging slot
+// each) and, past the staging or with the unpacker busy, asked for through
+// the plugin instead. Matching is in order either way, so the pieces land
+// as one contiguous pattern.
+TEST_P(EngineGpuBurst, BurstOfSmallSendsLandsInOrder) {
+  constexpr size_t kCount = 200, kSize = 1000;
+  const uint64_t seed = 400;
+  ASSERT_EQ(dst_.set(kGuard), "");
+  std::vector<XferId> ids(kCount);
+  for (size_t i = 0; i < kCount; ++i)
+    ASSERT_TRUE(ep_->recv_async(c_, dst_mr_, dst_.data() + kRecvOff + i * kSize, kSize, &ids[i]).ok());
+  EXPECT_OK(peer_.write_line("burst " + std::to_string(kCount) + " " + std::to_string(kSize) + " " +
+                             std::to_string(seed)));
+  for (size_t i = 0; i < kCount; ++i) {
+    Status s = ep_->wait(ids[i], 60000);
+    ASSERT_TRUE(s.ok()) << "receive " << i << ": " << s.to_string();
+  }
+  EXPECT_EQ(peer_.expect("BURST ", kPeerWaitMs), "ok");
+  EXPECT_EQ(dst_.check(kRecvOff, kCount * kSize, seed, kGuardBytes, kGuard), "");
+}
+
+// Many small inline writes in one vector, then a notification: the peer
+// reads its memory when the notification arrives, so every piece (uploaded
+// into GPU memory or sent through the plugin) must be in place before it.
+TEST_P(EngineGpuBurst, BurstOfSmallWritesIsInPlaceBeforeTheNotification) {
+  constexpr size_t kCount = 200, kSize = 1000;
+  const uint64_t seed = 500;
+  EXPECT_OK(peer_.write_line("advn " + std::to_string(kPeerPageOff) + " " + std::to_string(kSize) + " " +
+                             std::to_string(kCount)));
+  std::vector<IoPiece> pieces(kCount);
+  ASSERT_EQ(src_.fill_pattern(kSendOff, kCount * kSize, seed), "");
+  for (size_t i = 0; i < kCount; ++i) {
+    std::string hex = peer_.expect("ITEM ", kPeerWaitMs);
+    ASSERT_TRUE(test::from_hex(hex, pieces[i].remote.bytes, sizeof pieces[i].remote.bytes)) << hex;
+    pieces[i].mr = src_mr_;
+    pieces[i].data = src_.data() + kSendOff + i * kSize;
+    pieces[i].size = kSize;
+  }
+  XferId id = 0;
+  ASSERT_TRUE(ep_->writev_async(c_, pieces, &id).ok());
+  Status s = ep_->wait(id, 60000);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_TRUE(ep_->send_notification(c_, "written", "burst").ok());
+  EXPECT_OK(peer_.write_line("check " + std::to_string(kPeerPageOff) + " " + std::to_string(kCount * kSize) + " " +
+                             std::to_string(seed)));
+  EXPECT_EQ(peer_.expect("CHECK ", kPeerWaitMs), "ok");
+}
+
 // The engine must refuse a GPU index the host does not have (the handshake
 // would otherwise advertise a GPU nobody can use).
 TEST(EngineGpuIndex, CreateRejectsIndexPastDeviceCount) {
@@ -200,6 +256,9 @@ const Mode kModes[] = {{"direct", false, false}, {"bounce", true, false}, {"noin
 const Pair kPairs[] = {{Kind::kGpu, Kind::kGpu}, {Kind::kHost, Kind::kGpu}, {Kind::kGpu, Kind::kHost}};
 
 INSTANTIATE_TEST_SUITE_P(Modes, EngineGpu, ::testing::Combine(::testing::ValuesIn(kModes), ::testing::ValuesIn(kPairs)),
+                         param_name);
+INSTANTIATE_TEST_SUITE_P(Burst, EngineGpuBurst,
+                         ::testing::Combine(::testing::Values(kModes[0], kModes[2]), ::testing::Values(kPairs[1], kPairs[2])),
                          param_name);
 
 }  // namespace

@@ -12,6 +12,13 @@
 //   check <off> <len> <seed>   after the next notification (it follows the
 //                              peer's writes), check [off, off+len):
 //                              "CHECK ok" or why not
+//   burst <count> <size> <seed>  fill [0, count*size) with the pattern of
+//                              seed and send it as count messages of size
+//                              bytes, all posted before any is waited for:
+//                              "BURST ok" or why not
+//   advn <off> <size> <count>  set the region to 0xEE and advertise count
+//                              adjacent pieces of size bytes from off: one
+//                              "ITEM <hex>" line each
 //   quit
 // Failures that end the peer are "ERROR ..." lines.
 #include <chrono>
@@ -20,6 +27,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "../unpack/asan_cuda_options.h"
 #include "device_memory.h"
@@ -47,6 +55,21 @@ std::string do_echo(Endpoint& ep, ConnId c, MrId mr, Region& region, size_t off,
   s = ep.send(c, mr, region.data() + off, size);
   if (!s.ok()) return "send back failed: " + s.to_string();
   return verdict.empty() ? "ok" : "received data wrong: " + verdict;
+}
+
+std::string do_burst(Endpoint& ep, ConnId c, MrId mr, Region& region, size_t count, size_t size, uint64_t seed) {
+  if (count * size > region.size()) return "burst past the region";
+  if (std::string e = region.fill_pattern(0, count * size, seed); !e.empty()) return e;
+  std::vector<XferId> ids(count);
+  for (size_t i = 0; i < count; ++i) {
+    Status s = ep.send_async(c, mr, region.data() + i * size, size, &ids[i]);
+    if (!s.ok()) return "send_async " + std::to_string(i) + ": " + s.to_string();
+  }
+  for (size_t i = 0; i < count; ++i) {
+    Status s = ep.wait(ids[i], 60000);
+    if (!s.ok()) return "send " + std::to_string(i) + ": " + s.to_string();
+  }
+  return "ok";
 }
 
 std::string do_check(Endpoint& ep, const Region& region, size_t off, size_t len, uint64_t seed) {
@@ -121,6 +144,19 @@ int main(int argc, char** argv) {
         if (!s.ok()) e = s.to_string();
       }
       say(e.empty() ? "ITEM " + test::to_hex(item.bytes, sizeof item.bytes) : "ITEM error " + e);
+    } else if (op == "burst") {
+      say("BURST " + do_burst(*ep, c, mr, region, off, len, seed));
+    } else if (op == "advn") {
+      const size_t count = seed;
+      std::string e = region.set(kGuard);
+      if (e.empty() && off + count * len > region.size()) e = "advn past the region";
+      for (size_t i = 0; i < count && e.empty(); ++i) {
+        FifoItem item{};
+        s = ep->advertise(c, mr, region.data() + off + i * len, len, &item);
+        if (!s.ok()) e = s.to_string();
+        else say("ITEM " + test::to_hex(item.bytes, sizeof item.bytes));
+      }
+      if (!e.empty()) say("ITEM error " + e);
     } else if (op == "check") {
       say("CHECK " + do_check(*ep, region, off, len, seed));
     } else {
