@@ -108,6 +108,11 @@ class Endpoint {
   // ---- Memory registration ------------------------------------------------
   // Bookkeeping only: plugin regMr happens lazily per (comm, MR) and is
   // cached. Host or CUDA memory is detected (CUDA must be 4096-byte aligned).
+  // CUDA memory must hold its data when a transfer reading it is posted, and
+  // must not be touched by the application until a transfer writing it
+  // completes: the engine's copies run on its own non-blocking stream and
+  // TCPX's DMA on none, so neither waits for the application's streams
+  // (synchronize the producing stream, or its event, before posting).
   Status reg(const void* data, size_t size, MrId* out);
   // Releases every plugin handle of the region. Refused with kBusy while a
   // transfer still uses it (after driving progress for up to 5 ms, so a

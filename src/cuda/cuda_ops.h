@@ -91,13 +91,14 @@ typedef struct {
   int (*device_alloc)(int device, size_t size, void** ptr);
   int (*device_free)(void* ptr);
 
-  /* ---- Version 3: inline bytes into device memory without a round trip.
-   * Copies n bytes from pinned host memory (host_alloc_mapped) to device
-   * memory dst on the unpacker's stream, asynchronously, as one more job:
-   * *ticket as for unpacker_submit, completed in order with the unpack
-   * jobs, polled with unpacker_query. src must stay untouched until then.
-   * TCPX_CUDA_ERR_BUSY as for unpacker_submit; TCPX_CUDA_ERR_DST_UNREACHABLE
-   * when dst is not device memory. ---- */
+  /* ---- Version 3: small transfers to and from device memory inline,
+   * without a round trip. Copies n bytes between pinned host memory
+   * (host_alloc_mapped) and device memory, either way, on the unpacker's
+   * stream, asynchronously, as one more job: *ticket as for unpacker_submit,
+   * completed in order with the unpack jobs, polled with unpacker_query.
+   * Neither buffer may be touched until then. TCPX_CUDA_ERR_BUSY as for
+   * unpacker_submit; TCPX_CUDA_ERR_DST_UNREACHABLE when neither pointer is
+   * device memory. ---- */
   int (*unpacker_submit_copy)(void* unpacker, void* dst, const void* src, size_t n, uint64_t* ticket);
 } tcpxCudaOps_v1;
 

@@ -82,6 +82,15 @@ const void* device_view(const void* p) {
   return nullptr;
 }
 
+bool is_device_memory(const void* p) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();  // not sticky; do not let it surface in a later call
+    return false;
+  }
+  return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+}
+
 int GpuUnpacker::settle(JobRecord& r, size_t index) {
   if (r.finished) return cudaSuccess;
   cudaError_t q = cudaEventQuery(r.done);
@@ -140,17 +149,16 @@ int GpuUnpacker::submit_copy(void* dst, const void* src, size_t n, uint64_t* tic
   DeviceScope scope(device_);
   int e = scope.status();
   if (e != cudaSuccess) return e;
-  cudaPointerAttributes a{};
-  if (cudaPointerGetAttributes(&a, dst) != cudaSuccess) cudaGetLastError();
-  if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) return TCPX_CUDA_ERR_DST_UNREACHABLE;
+  if (!is_device_memory(dst) && !is_device_memory(src)) return TCPX_CUDA_ERR_DST_UNREACHABLE;
   JobRecord* r = nullptr;
   size_t index = 0;
   if ((e = next_record(&r, &index)) != cudaSuccess) return e;
   bad_host_[index] = 0;
-  // From pinned memory the copy engine reads src while we go on; a copy
-  // engine also needs no kernel launch, and none of the context switch a
-  // kernel costs when another process uses the same GPU.
-  if (n > 0 && (e = cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream_)) != cudaSuccess) return e;
+  // With the host side pinned, the copy engine moves the bytes while we go
+  // on (unified addressing tells the direction); a copy needs no kernel
+  // launch, nor the context switch a kernel costs when another process uses
+  // the same GPU.
+  if (n > 0 && (e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDefault, stream_)) != cudaSuccess) return e;
   return record(*r, ticket);
 }
 

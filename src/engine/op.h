@@ -39,7 +39,7 @@ struct Op {
   bool incoming = false;  // data flows to us: counts for notification order
   uint64_t incoming_seq = 0;
   bool eager = false;     // data travelled inline on the control connection
-  bool uploading = false;   // inline bytes on their way into device memory (InlineUploads)
+  bool staging = false;   // inline bytes on their way to or from device memory (InlineStaging)
   bool acked = false;     // write: WRITE_ACK arrived before our sends finished
   bool owes_reply = false;  // our request is counted in conn->owed
   Status ack_status;

@@ -308,7 +308,7 @@ bool Progress::run_commands() {
 bool Progress::any_busy() const {
   for (auto& [id, c] : conns_)
     if (c->error.ok() && c->busy()) return true;
-  return protocol_.uploads_busy();
+  return protocol_.staging_busy();
 }
 
 bool Progress::pass(bool hold_lazy) {
@@ -317,7 +317,7 @@ bool Progress::pass(bool hold_lazy) {
   ++pass_no_;
   run_commands();
   bool moved = drive_channels();
-  if (protocol_.poll_uploads()) moved = true;
+  if (protocol_.poll_staging()) moved = true;
   // One clock read per pass serves the heartbeat and the control-poll gap.
   const auto now = Clock::now();
   if (draining_ > 0) end_drains(now);

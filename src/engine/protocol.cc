@@ -59,10 +59,13 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
       try_match(c);
       break;
     case OpKind::kWrite:
-      op->eager = op->size <= d_.eager_bytes && op->mr.kind == MemoryKind::kHost;
-      if (op->eager) {
+      op->eager = op->size <= d_.eager_bytes;
+      if (op->eager && op->mr.kind == MemoryKind::kHost) {
         queue_request(op, FrameType::kWriteInline, encode_one_sided({op->remote, op->size}), op->data, op->size);
+      } else if (op->eager && download_inline(op)) {
+        // Device memory: its WRITE_INLINE leaves from staging (staged()).
       } else {
+        op->eager = false;
         queue_request(op, FrameType::kWriteReq, encode_one_sided({op->remote, op->size}));
       }
       break;
@@ -407,8 +410,8 @@ Op* Protocol::new_serve_write(Connection* c, uint64_t peer_id, const FifoFields&
 }
 
 bool Protocol::upload_inline(Connection* c, Op* op, const uint8_t* src, size_t n) {
-  if (!uploads_.start(op, op->data, src, n)) return false;
-  op->uploading = true;
+  if (!staging_.start_upload(op, op->data, src, n)) return false;
+  op->staging = true;
   op->state = OpState::kTransferring;
   op->incoming = true;
   op->incoming_seq = c->incoming_next++;
@@ -416,18 +419,50 @@ bool Protocol::upload_inline(Connection* c, Op* op, const uint8_t* src, size_t n
   return true;
 }
 
-bool Protocol::poll_uploads() {
-  uploaded_.clear();
-  if (!uploads_.poll(&uploaded_)) return false;
-  for (auto& [owner, s] : uploaded_) {
-    Op* op = static_cast<Op*>(owner);
-    op->uploading = false;
-    // Both kinds (an eager receive, an inline write's target) owe the
-    // sender the same answer: the bytes are in place, or why not.
-    ack(op->conn, op->peer_id, s);
-    finish(op, s);
-  }
+bool Protocol::download_inline(Op* op) {
+  if (!staging_.start_download(op, op->data, op->size)) return false;
+  op->staging = true;
   return true;
+}
+
+bool Protocol::poll_staging() {
+  bool any = false;
+  InlineStaging::Done d;
+  while (staging_.front_done(&d)) {
+    if (d.owner != nullptr) staged(static_cast<Op*>(d.owner), d);
+    staging_.pop_front();  // after staged(): a download's frame was copied from the slot
+    any = true;
+  }
+  return any;
+}
+
+void Protocol::staged(Op* op, const InlineStaging::Done& d) {
+  op->staging = false;
+  Connection* c = op->conn;
+  switch (op->kind) {
+    case OpKind::kRecv:
+    case OpKind::kServeWrite:
+      // An eager receive and an inline write's target owe the sender the
+      // same answer: the bytes are in place, or why not.
+      ack(c, op->peer_id, d.status);
+      return finish(op, d.status);
+    case OpKind::kWrite:
+      // Not on the wire yet: a cancel or deadline ends it here.
+      if (!d.status.ok()) return finish(op, d.status);
+      if (op->cancel) return finish(op, *op->cancel);
+      return queue_request(op, FrameType::kWriteInline, encode_one_sided({op->remote, op->size}), d.staged, d.n);
+    case OpKind::kServeRead: {
+      if (!d.status.ok()) {
+        reject(c, op->peer_id, d.status);
+        return finish(op, d.status);
+      }
+      Status q = c->control->queue2(FrameType::kReadInline, op->peer_id, {}, d.staged, d.n);
+      if (!q.ok()) return loop_.fail_connection(c, q);  // ends op too
+      return finish(op, Status::Ok());
+    }
+    default:
+      return finish(op, Internal("inline copy finished for an op that has none"));
+  }
 }
 
 void Protocol::on_write_ack(Connection* c, const Frame& f) {
@@ -458,7 +493,8 @@ void Protocol::on_read_req(Connection* c, const Frame& f) {
   s = acquire_advertised(c, p.item, p.size, &fields, &mr);
   if (!s.ok()) return reject(c, f.id, s);
   const uint8_t* src = reinterpret_cast<const uint8_t*>(mr.base + fields.offset);
-  if (p.size <= d_.eager_bytes && mr.kind == MemoryKind::kHost && (f.flags & kFlagNoInline) == 0) {
+  const bool inline_answer = p.size <= d_.eager_bytes && (f.flags & kFlagNoInline) == 0;
+  if (inline_answer && mr.kind == MemoryKind::kHost) {
     Status q = c->control->queue2(FrameType::kReadInline, f.id, {}, src, p.size);
     d_.mrs->release(mr.id);
     if (!q.ok()) loop_.fail_connection(c, q);
@@ -470,6 +506,8 @@ void Protocol::on_read_req(Connection* c, const Frame& f) {
   op->data = reinterpret_cast<uint8_t*>(mr.base + fields.offset);
   op->size = p.size;
   op->peer_id = f.id;
+  // Device memory: the READ_INLINE leaves from staging (staged()).
+  if (inline_answer && download_inline(op)) return;
   start_sending(op, f.id);
 }
 
@@ -622,7 +660,7 @@ void Protocol::release_notifications(Connection* c) {
 
 void Protocol::finish(Op* op, const Status& s) {
   Connection* c = op->conn;
-  if (op->uploading) uploads_.forget(op);  // its connection failed first
+  if (op->staging) staging_.forget(op);  // its connection failed first
   answered(op);  // ends without a reply: only when the connection failed
   if (op->mr_held) d_.mrs->release(op->mr.id);
   if (op->xfer != 0) d_.transfers->piece_done(op->xfer, op->piece, s, s.ok() ? op->size : 0);

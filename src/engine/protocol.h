@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "engine/connection.h"
-#include "engine/inline_uploads.h"
+#include "engine/inline_staging.h"
 #include "engine/op.h"
 #include "engine/op_table.h"
 #include "engine/transfer_table.h"
@@ -70,7 +70,7 @@ class LoopHooks {
 class Protocol {
  public:
   Protocol(const ProgressDeps& deps, LoopHooks& loop)
-      : d_(deps), loop_(loop), uploads_(deps.cuda_unpacker, deps.eager_bytes) {}
+      : d_(deps), loop_(loop), staging_(deps.cuda_unpacker, deps.eager_bytes) {}
 
   // A user op on a working connection.
   void start_op(Connection* c, const PostedOp& p);
@@ -78,9 +78,10 @@ class Protocol {
   void handle_frame(Connection* c, Frame& f);
   // A chunk request of op's (plugin isend/irecv) completed.
   void chunk_done(Op* op);
-  // Ends the ops whose inline bytes reached device memory. True when any did.
-  bool poll_uploads();
-  bool uploads_busy() const { return uploads_.busy(); }
+  // Moves on the ops whose inline copy to or from device memory finished
+  // (staged()). True when any did.
+  bool poll_staging();
+  bool staging_busy() const { return staging_.busy(); }
   // c failed (its comms are already closed): every op on it ends with err.
   void fail_ops(Connection* c, const Status& err);
 
@@ -131,8 +132,15 @@ class Protocol {
   Op* new_serve_write(Connection* c, uint64_t peer_id, const FifoFields& fields, const MrInfo& mr, uint64_t size);
   // Starts uploading inline bytes into op's device memory; op then counts
   // as incoming data for notification order, and ends (with an ack to the
-  // peer) in poll_uploads. False when no upload could start.
+  // peer) in staged(). False when no upload could start.
   bool upload_inline(Connection* c, Op* op, const uint8_t* src, size_t n);
+  // Starts copying op's device memory (a write's source, a served read's
+  // region) into staging; its frame leaves from staged(). False when no
+  // copy could start.
+  bool download_inline(Op* op);
+  // op's copy finished: an upload's op ends and is acknowledged, a
+  // download's frame is queued from the staged bytes.
+  void staged(Op* op, const InlineStaging::Done& d);
   // Decodes a one-sided request's FifoItem, checks it was advertised for c
   // and acquires the region it names.
   Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);
@@ -165,8 +173,7 @@ class Protocol {
   // new deadline are skipped when they come up.
   using DeadlineEntry = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
   std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
-  InlineUploads uploads_;
-  std::vector<std::pair<void*, Status>> uploaded_;  // poll_uploads' scratch
+  InlineStaging staging_;
 };
 
 }  // namespace tcpx::engine

@@ -46,9 +46,10 @@ class Unpacker {
   // Results are kept for the last kMaxTicketsInFlight tickets; older or never
   // issued tickets are NOT_FOUND.
   virtual Status query(uint64_t ticket) = 0;
-  // One more job, in order with the unpacks: copies n bytes from pinned host
-  // memory (tcpxCudaOps host_alloc_mapped) to device memory dst, for inline
-  // bytes meant for GPU memory. Only the CUDA path has it.
+  // One more job, in order with the unpacks: copies n bytes between pinned
+  // host memory (tcpxCudaOps host_alloc_mapped) and device memory, either
+  // way, for small transfers to or from GPU memory that travel inline. Only
+  // the CUDA path has it.
   virtual Status submit_copy(void* dst, const void* src, size_t n, uint64_t* ticket) {
     (void)dst, (void)src, (void)n, (void)ticket;
     return Unsupported(std::string(name()) + " unpacker has no copy jobs");

@@ -48,6 +48,13 @@ std::string copy(Kind kind, void* dst, const void* src, size_t n, cudaMemcpyKind
     return "";
   }
   cudaError_t e = cudaMemcpy(dst, src, n, dir);
+  // From pageable memory cudaMemcpy may return before its DMA reached the
+  // device, and the engine's copies (on a non-blocking stream, like TCPX's
+  // own DMA) do not wait for the legacy stream: a transfer posted right
+  // after it read stale bytes on an H200 (gpu->gpu inline writes of 4 KiB).
+  // Applications must make device memory ready before they post; so do
+  // the tests.
+  if (e == cudaSuccess && dir == cudaMemcpyHostToDevice) e = cudaDeviceSynchronize();
   return e == cudaSuccess ? "" : cuda_error("cudaMemcpy", e);
 }
 

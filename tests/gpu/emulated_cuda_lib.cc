@@ -174,7 +174,7 @@ bool refuse_this_copy() {
 
 int unpacker_submit_copy(void* u, void* dst, const void* src, size_t n, uint64_t* ticket) {
   auto* up = static_cast<Unpacker*>(u);
-  if (!is_emulated_device(dst)) return TCPX_CUDA_ERR_DST_UNREACHABLE;
+  if (!is_emulated_device(dst) && !is_emulated_device(src)) return TCPX_CUDA_ERR_DST_UNREACHABLE;
   if (refuse_this_copy()) return TCPX_CUDA_ERR_BUSY;
   g_unpack_jobs.fetch_add(1);
   std::lock_guard<std::mutex> lock(up->mu);
