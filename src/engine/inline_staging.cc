@@ -60,25 +60,21 @@ bool InlineStaging::start_upload(void* owner, void* dst, const uint8_t* src, siz
   uint8_t* s = next_slot(n);
   if (s == nullptr) return false;
   if (n > 0) std::memcpy(s, src, n);
-  uint64_t ticket = 0;
-  Status st = cuda_->submit_copy(dst, s, n, &ticket);
-  if (!st.ok()) {
-    // BUSY (the ring is full of unpack jobs) or memory the copy cannot
-    // take: the plugin path still can, or says why.
-    TCPX_TRACE("inline upload of %zu bytes not started: %s", n, st.to_string().c_str());
-    return false;
-  }
-  pending_.push_back({owner, ticket, n});
-  return true;
+  return submit(owner, dst, s, n, "upload");
 }
 
 bool InlineStaging::start_download(void* owner, const void* src, size_t n) {
   uint8_t* s = next_slot(n);
-  if (s == nullptr) return false;
+  return s != nullptr && submit(owner, s, src, n, "download");
+}
+
+bool InlineStaging::submit(void* owner, void* dst, const void* src, size_t n, const char* what) {
   uint64_t ticket = 0;
-  Status st = cuda_->submit_copy(s, src, n, &ticket);
+  Status st = cuda_->submit_copy(dst, src, n, &ticket);
   if (!st.ok()) {
-    TCPX_TRACE("inline download of %zu bytes not started: %s", n, st.to_string().c_str());
+    // BUSY (the ring is full of unpack jobs) or memory the copy cannot
+    // take: the plugin path still can, or says why.
+    TCPX_TRACE("inline %s of %zu bytes not started: %s", what, n, st.to_string().c_str());
     return false;
   }
   pending_.push_back({owner, ticket, n});

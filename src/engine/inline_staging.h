@@ -71,6 +71,8 @@ class InlineStaging {
   };
   // The slot the next copy gets, or null when none is free (or no staging).
   uint8_t* next_slot(size_t n);
+  // Starts the copy job into the slot next_slot() gave; false if refused.
+  bool submit(void* owner, void* dst, const void* src, size_t n, const char* what);
   uint8_t* slot(size_t index) const { return staging_ + index * slot_bytes_; }
 
   unpack::Unpacker* cuda_;
