@@ -329,10 +329,7 @@ void Protocol::start_receiving(Op* op, const DataPayload& d) {
   ChunkSchedule sched;
   Status s = ChunkSchedule::make(d.size, d.chunk_bytes, d.channels, d.first_channel, &sched);
   if (!s.ok()) return loop_.fail_connection(c, ProtocolError("bad DATA schedule: " + s.message()));
-  op->state = OpState::kTransferring;
-  op->incoming = true;
-  op->incoming_seq = c->incoming_next++;
-  c->incoming_pending.push_back(op->incoming_seq);
+  begin_incoming(c, op);
   uint64_t n = sched.count();
   op->chunks_left = n;
   uint64_t base_off = reinterpret_cast<uintptr_t>(op->data) - op->mr.base;
@@ -412,11 +409,15 @@ Op* Protocol::new_serve_write(Connection* c, uint64_t peer_id, const FifoFields&
 bool Protocol::upload_inline(Connection* c, Op* op, const uint8_t* src, size_t n) {
   if (!staging_.start_upload(op, op->data, src, n)) return false;
   op->staging = true;
+  begin_incoming(c, op);
+  return true;
+}
+
+void Protocol::begin_incoming(Connection* c, Op* op) {
   op->state = OpState::kTransferring;
   op->incoming = true;
   op->incoming_seq = c->incoming_next++;
   c->incoming_pending.push_back(op->incoming_seq);
-  return true;
 }
 
 bool Protocol::download_inline(Op* op) {
@@ -450,13 +451,14 @@ void Protocol::staged(Op* op, const InlineStaging::Done& d) {
       // Not on the wire yet: a cancel or deadline ends it here.
       if (!d.status.ok()) return finish(op, d.status);
       if (op->cancel) return finish(op, *op->cancel);
-      return queue_request(op, FrameType::kWriteInline, encode_one_sided({op->remote, op->size}), d.staged, d.n);
+      return queue_request(op, FrameType::kWriteInline, encode_one_sided({op->remote, op->size}), d.staged,
+                           op->size);
     case OpKind::kServeRead: {
       if (!d.status.ok()) {
         reject(c, op->peer_id, d.status);
         return finish(op, d.status);
       }
-      Status q = c->control->queue2(FrameType::kReadInline, op->peer_id, {}, d.staged, d.n);
+      Status q = c->control->queue2(FrameType::kReadInline, op->peer_id, {}, d.staged, op->size);
       if (!q.ok()) return loop_.fail_connection(c, q);  // ends op too
       return finish(op, Status::Ok());
     }

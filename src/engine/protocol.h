@@ -156,6 +156,9 @@ class Protocol {
   static void answered(Op* op);
   void start_sending(Op* op, uint64_t token);
   void start_receiving(Op* op, const DataPayload& d);
+  // op's data starts flowing to us: it is numbered for notification order
+  // (a notification arriving later waits for it).
+  void begin_incoming(Connection* c, Op* op);
   void data_done(Op* op);
   void finish(Op* op, const Status& s);
   void release_notifications(Connection* c);
