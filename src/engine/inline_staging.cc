@@ -77,7 +77,7 @@ bool InlineStaging::submit(void* owner, void* dst, const void* src, size_t n, co
     TCPX_TRACE("inline %s of %zu bytes not started: %s", what, n, st.to_string().c_str());
     return false;
   }
-  pending_.push_back({owner, ticket, n});
+  pending_.push_back({owner, ticket});
   return true;
 }
 
@@ -88,7 +88,6 @@ bool InlineStaging::front_done(Done* d) {
   d->owner = pending_.front().owner;
   d->status = std::move(s);
   d->staged = slot(first_slot_);
-  d->n = pending_.front().n;
   return true;
 }
 

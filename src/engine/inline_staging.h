@@ -51,7 +51,6 @@ class InlineStaging {
     void* owner;           // null: forgotten
     Status status;         // the copy's result
     const uint8_t* staged; // the slot (a download's bytes), valid until pop_front()
-    size_t n;
   };
   // The oldest copy, if it finished; false while it runs or none is pending.
   bool front_done(Done* d);
@@ -67,7 +66,6 @@ class InlineStaging {
   struct Pending {
     void* owner;
     uint64_t ticket;
-    size_t n;
   };
   // The slot the next copy gets, or null when none is free (or no staging).
   uint8_t* next_slot(size_t n);
