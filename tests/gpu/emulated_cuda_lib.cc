@@ -96,16 +96,24 @@ struct Job {
   const void* copy_src = nullptr;
   size_t copy_bytes = 0;
   std::chrono::steady_clock::time_point due;
-  bool ran = false;
-  uint32_t bad = 0;
+  uint32_t bad = 0;  // once it ran
 };
 
 struct Unpacker {
   std::mutex mu;
   uint64_t next = 1;
-  uint64_t ran_below = 1;  // every job with a smaller ticket has run
+  uint64_t ran_below = 1;  // the jobs with a smaller ticket have run, no other
   std::map<uint64_t, Job> jobs;
 };
+
+// Files j (due TCPX_GPU_TEST_EMULATED_US from now) under the next ticket.
+void enqueue(Unpacker* up, Job j, uint64_t* ticket) {
+  g_unpack_jobs.fetch_add(1);
+  j.due = std::chrono::steady_clock::now() + emulated_latency();
+  std::lock_guard<std::mutex> lock(up->mu);
+  *ticket = up->next++;
+  up->jobs[*ticket] = j;
+}
 
 uint32_t scatter(const tcpxCudaUnpackJob& job) {
   const uint64_t cnt = job.meta->cnt[job.slot];
@@ -145,13 +153,9 @@ int unpacker_submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
   if (job->slot < 0 || job->slot >= NET_UNPACK_MAX_SLICES) return TCPX_CUDA_ERR_BAD_JOB;
   if (job->meta->cnt[job->slot] > NET_UNPACK_MAX_SLICE_PAGES) return TCPX_CUDA_ERR_BAD_JOB;
   if (!is_emulated_device(job->dst)) return TCPX_CUDA_ERR_DST_UNREACHABLE;  // the real kernel needs device memory
-  g_unpack_jobs.fetch_add(1);
-  std::lock_guard<std::mutex> lock(up->mu);
-  *ticket = up->next++;
   Job j{};
   j.job = *job;
-  j.due = std::chrono::steady_clock::now() + emulated_latency();
-  up->jobs[*ticket] = j;
+  enqueue(up, j, ticket);
   return 0;
 }
 
@@ -176,15 +180,11 @@ int unpacker_submit_copy(void* u, void* dst, const void* src, size_t n, uint64_t
   auto* up = static_cast<Unpacker*>(u);
   if (!is_emulated_device(dst) && !is_emulated_device(src)) return TCPX_CUDA_ERR_DST_UNREACHABLE;
   if (refuse_this_copy()) return TCPX_CUDA_ERR_BUSY;
-  g_unpack_jobs.fetch_add(1);
-  std::lock_guard<std::mutex> lock(up->mu);
-  *ticket = up->next++;
   Job j{};
   j.job.dst = dst;
   j.copy_src = src;
   j.copy_bytes = n;
-  j.due = std::chrono::steady_clock::now() + emulated_latency();
-  up->jobs[*ticket] = j;
+  enqueue(up, j, ticket);
   return 0;
 }
 
@@ -193,16 +193,13 @@ int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_fla
   std::lock_guard<std::mutex> lock(up->mu);
   auto it = up->jobs.find(ticket);
   if (it == up->jobs.end()) return TCPX_CUDA_ERR_UNKNOWN_TICKET;
-  if (!it->second.ran) {
+  if (ticket >= up->ran_below) {
     if (std::chrono::steady_clock::now() < it->second.due) {
       *state = TCPX_CUDA_JOB_RUNNING;
       return 0;
     }
     // In stream order: this job and every earlier one that has not run.
-    for (auto j = up->jobs.lower_bound(up->ran_below); j != std::next(it); ++j) {
-      j->second.bad = run(j->second);
-      j->second.ran = true;
-    }
+    for (auto j = up->jobs.lower_bound(up->ran_below); j != std::next(it); ++j) j->second.bad = run(j->second);
     up->ran_below = ticket + 1;
   }
   *state = it->second.bad == 0 ? TCPX_CUDA_JOB_DONE : TCPX_CUDA_JOB_FAILED;
