@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "sizes.h"
+
 namespace tcpx::bench {
 
 enum class Mode { kSend, kRead, kWrite };
@@ -36,9 +38,6 @@ const char* mode_name(Mode m);
 // The usage text, printed by --help and after every complaint.
 extern const char* const kUsage;
 bool parse_options(int argc, char** argv, Options* out, std::string* why);
-// "4K" -> 4096, "16M" -> 16 MiB, "1G", or plain bytes. 0 on error.
-size_t parse_size(const std::string& s);
-std::string format_size(size_t bytes);
 
 }  // namespace tcpx::bench
 

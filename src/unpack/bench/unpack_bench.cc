@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cuda/cuda_ops.h"
+#include "sizes.h"
 #include "unpack/unpacker.h"
 
 namespace {
@@ -86,12 +87,6 @@ void fill_slot(netUnpackMeta* meta, int slot, uint64_t chunk, uint64_t region, b
   meta->cnt[slot] = n;
 }
 
-std::string size_text(uint64_t n) {
-  if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";
-  if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
-  return std::to_string(n) + " B";
-}
-
 // "8,4K,1M" -> bytes; false on anything else.
 bool parse_sizes(const std::string& text, std::vector<uint64_t>* out) {
   out->clear();
@@ -100,12 +95,7 @@ bool parse_sizes(const std::string& text, std::vector<uint64_t>* out) {
     size_t end = text.find(',', pos);
     if (end == std::string::npos) end = text.size();
     std::string item = text.substr(pos, end - pos);
-    char* rest = nullptr;
-    unsigned long long v = std::strtoull(item.c_str(), &rest, 10);
-    std::string unit = rest;
-    if (unit == "K") v <<= 10;
-    else if (unit == "M") v <<= 20;
-    else if (!unit.empty()) return false;
+    const uint64_t v = tcpx::bench::parse_size(item);
     if (v == 0 || v > NET_UNPACK_MAX_SLICE_PAGES * uint64_t{NET_UNPACK_PAGE_SIZE}) return false;
     out->push_back(v);
     pos = end + 1;
@@ -226,7 +216,7 @@ void bench_chunk(const Options& o, tcpx::unpack::Unpacker& u, uint64_t chunk) {
   const double bytes = static_cast<double>(chunk) * o.iters;
   std::printf("%8s %6llu frags  unpack %7.2f GB/s  memcpy %7.2f GB/s  ratio %5.2f  "
               "p50 latency unpack %8.1f us  memcpy %8.1f us  %s\n",
-              size_text(chunk).c_str(), static_cast<unsigned long long>(meta->cnt[0]),
+              tcpx::bench::format_size(chunk).c_str(), static_cast<unsigned long long>(meta->cnt[0]),
               bytes / unpack_s / 1e9, bytes / copy_s / 1e9, copy_s / unpack_s, median(unpack_lat),
               median(copy_lat), ok ? "verified" : "MISMATCH");
   CHECK_CUDA(cudaStreamDestroy(stream));
