@@ -87,6 +87,12 @@ Status RecvQueue::finish_test(ChunkReq& r) {
   return Status::Ok();
 }
 
+RecvQueue::~RecvQueue() {
+  // Receives abandoned with their comm: nobody will query their unpack jobs.
+  for (size_t i = 0; i < tested_; ++i)
+    if (q_[i].unpacking) q_[i].unpacker->release(q_[i].ticket);
+}
+
 Status RecvQueue::progress(std::vector<void*>* done, bool* progressed) {
   const ncclNet_v7_t& v = t_->v();
   int completions = 0;
@@ -109,11 +115,19 @@ Status RecvQueue::progress(std::vector<void*>* done, bool* progressed) {
     // Test only the oldest request the plugin has not reported done.
     while (tested_ < posted_) {
       ChunkReq& r = q_[tested_];
-      int finished = 0;
-      ncclResult_t rc = v.test(r.request, &finished, nullptr);
-      if (rc != ncclSuccess) return net::from_nccl(rc, "test(irecv)");
-      if (!finished) break;
-      TCPX_RETURN_IF_ERROR(finish_test(r));
+      if (!r.received) {
+        int finished = 0;
+        ncclResult_t rc = v.test(r.request, &finished, nullptr);
+        if (rc != ncclSuccess) return net::from_nccl(rc, "test(irecv)");
+        if (!finished) break;
+        r.received = true;
+      }
+      Status s = finish_test(r);
+      // The GPU unpacker holds as many jobs as it can (running, or done
+      // but not yet collected by their owners): start this one on a later
+      // pass, once the consumes below or other comms collected some.
+      if (s.code() == StatusCode::kBusy) break;
+      TCPX_RETURN_IF_ERROR(s);
       ++tested_;
       moved = true;
     }

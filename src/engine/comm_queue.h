@@ -44,6 +44,7 @@ struct ChunkReq {
   // Filled by the queue.
   void* request = nullptr;
   int slot = 0;
+  bool received = false;  // test() reported it done (its unpack may wait for room)
   bool unpacking = false;
   bool in_place = false;
   unpack::Unpacker* unpacker = nullptr;
@@ -74,6 +75,9 @@ class RecvQueue {
   // stats may be null.
   RecvQueue(net::Transport* t, void* comm, const ncclNetDeviceHandle_v7_t& dev,
             unpack::Unpacker* cpu, unpack::Unpacker* cuda, RecvPathStats* stats);
+  ~RecvQueue();
+  RecvQueue(const RecvQueue&) = delete;
+  RecvQueue& operator=(const RecvQueue&) = delete;
   void push(const ChunkReq& r) { q_.push_back(r); }
   Status progress(std::vector<void*>* done, bool* progressed);
   bool idle() const { return q_.empty(); }

@@ -1,9 +1,11 @@
 // The GPU unpacker as the core sees it: a thin Unpacker over the unpacker_*
 // entries of the CUDA table. The kernel, its stream and its events live in
 // libtcpx_cuda.so; this file includes no CUDA header.
+#include <mutex>
 #include <string>
 
 #include "cuda/cuda_ops.h"
+#include "unpack/ticket_window.h"
 #include "unpack/unpacker.h"
 
 namespace tcpx::unpack {
@@ -52,18 +54,23 @@ class CudaUnpacker final : public Unpacker {
     j.bounce_capacity = job.bounce_capacity;
     j.dst = job.dst;
     j.dst_capacity = job.dst_capacity;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!tickets_.has_room()) return uncollected_busy();
     int e = ops_->unpacker_submit(handle_, &j, ticket);
     if (e != 0)
       return cuda_status(ops_, e, "GPU " + std::to_string(gpu_) + " unpack slot " + std::to_string(job.slot));
+    tickets_.issued(*ticket);
     return Status::Ok();
   }
 
   Status query(uint64_t ticket) override {
     int state = TCPX_CUDA_JOB_RUNNING;
     uint32_t bad = 0;
+    std::lock_guard<std::mutex> lock(mu_);
     int e = ops_->unpacker_query(handle_, ticket, &state, &bad);
+    if (e == 0 && state == TCPX_CUDA_JOB_RUNNING) return Status(StatusCode::kInProgress, "unpack running");
+    tickets_.collected(ticket);  // final: its owner has seen it
     if (e != 0) return cuda_status(ops_, e, "GPU unpack ticket " + std::to_string(ticket));
-    if (state == TCPX_CUDA_JOB_RUNNING) return Status(StatusCode::kInProgress, "unpack running");
     if (state == TCPX_CUDA_JOB_FAILED)
       return InvalidArgument("GPU unpack ticket " + std::to_string(ticket) +
                              " rejected entries:" + bad_flags_text(bad));
@@ -72,18 +79,38 @@ class CudaUnpacker final : public Unpacker {
 
   Status submit_copy(void* dst, const void* src, size_t n, uint64_t* ticket) override {
     if (ticket == nullptr) return InvalidArgument("copy submit: ticket is null");
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!tickets_.has_room()) return uncollected_busy();
     int e = ops_->unpacker_submit_copy(handle_, dst, src, n, ticket);
     if (e != 0) return cuda_status(ops_, e, "GPU " + std::to_string(gpu_) + " copy of " + std::to_string(n) + " bytes");
+    tickets_.issued(*ticket);
     return Status::Ok();
+  }
+
+  void release(uint64_t ticket) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    tickets_.collected(ticket);
   }
 
   const char* name() const override { return "cuda"; }
 
  private:
+  Status uncollected_busy() const {
+    return Status(StatusCode::kBusy, "GPU " + std::to_string(gpu_) + " unpacker: " +
+                                         std::to_string(tickets_.open_span()) +
+                                         " tickets since the oldest one not yet collected by its owner");
+  }
+
   const tcpxCudaOps_v1* ops_;
   void* handle_;
   int gpu_;
+  std::mutex mu_;
+  // The library reuses a finished job's record kMaxTicketsInFlight tickets
+  // later: keep uncollected results from being overwritten (ticket_window.h).
+  TicketWindow<kMaxTicketsInFlight> tickets_;
 };
+static_assert(Unpacker::kMaxTicketsInFlight == TCPX_CUDA_UNPACK_RING,
+              "the ticket window must match libtcpx_cuda.so's ring of job records");
 
 }  // namespace
 

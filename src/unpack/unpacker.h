@@ -40,12 +40,17 @@ class Unpacker {
   // job failed (bad metadata, CUDA error). Tickets complete in submit order.
   // An error found before the job starts (null fields, cnt > 2048, and on the
   // CPU path every bad entry, since it validates the whole list first) is
-  // returned by submit() and no ticket is issued; BUSY means
-  // kMaxTicketsInFlight jobs are still running. An error found while the job
-  // runs (the GPU kernel's entry checks, a CUDA fault) is returned by query().
-  // Results are kept for the last kMaxTicketsInFlight tickets; older or never
-  // issued tickets are NOT_FOUND.
+  // returned by submit() and no ticket is issued. An error found while the
+  // job runs (the GPU kernel's entry checks, a CUDA fault) is returned by
+  // query().
+  // A ticket's result is kept until a query reported it final or it was
+  // released; meanwhile at most kMaxTicketsInFlight - 1 newer tickets are
+  // issued, and submit (and submit_copy) answer BUSY beyond: try again
+  // later. Never issued or collected tickets may be NOT_FOUND.
   virtual Status query(uint64_t ticket) = 0;
+  // The owner of ticket will not query it (its receive was abandoned with
+  // its connection): the result need not be kept.
+  virtual void release(uint64_t ticket) { (void)ticket; }
   // One more job, in order with the unpacks: copies n bytes between pinned
   // host memory (tcpxCudaOps host_alloc_mapped) and device memory, either
   // way, for small transfers to or from GPU memory that travel inline. Only

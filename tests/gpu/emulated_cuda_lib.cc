@@ -89,8 +89,10 @@ const char* error_string(int err) { return err == TCPX_CUDA_ERR_BAD_JOB ? "bad u
 // due (TCPX_GPU_TEST_EMULATED_US after its submit), reading the slot's
 // loadMeta and the bounce buffer only then, and jobs run in submit order, as
 // on one stream. An engine that consumed a slot, or let the plugin reuse it,
-// before the job finished would deliver wrong bytes. Every result is kept
-// (tests are short).
+// before the job finished would deliver wrong bytes. Like the real ring of
+// TCPX_CUDA_UNPACK_RING records, a result is forgotten once that many newer
+// tickets were issued (a later query is UNKNOWN_TICKET), and a submit that
+// would reuse the record of a job still running is refused with BUSY.
 struct Job {
   tcpxCudaUnpackJob job;  // an unpack; or, when copy_src is set, a copy
   const void* copy_src = nullptr;
@@ -106,13 +108,35 @@ struct Unpacker {
   std::map<uint64_t, Job> jobs;
 };
 
-// Files j (due TCPX_GPU_TEST_EMULATED_US from now) under the next ticket.
-void enqueue(Unpacker* up, Job j, uint64_t* ticket) {
-  g_unpack_jobs.fetch_add(1);
-  j.due = std::chrono::steady_clock::now() + emulated_latency();
+uint32_t run(const Job& j);
+
+// Runs, in stream order, every job up to and including ticket t that has not
+// run yet; up->mu held.
+void run_through(Unpacker* up, uint64_t t) {
+  if (t < up->ran_below) return;
+  for (auto j = up->jobs.lower_bound(up->ran_below); j != up->jobs.end() && j->first <= t; ++j)
+    j->second.bad = run(j->second);
+  up->ran_below = t + 1;
+}
+
+// Files j (due TCPX_GPU_TEST_EMULATED_US from now) under the next ticket,
+// in the record of the ticket TCPX_CUDA_UNPACK_RING before it.
+int enqueue(Unpacker* up, Job j, uint64_t* ticket) {
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(up->mu);
+  if (up->next > TCPX_CUDA_UNPACK_RING) {
+    auto old = up->jobs.find(up->next - TCPX_CUDA_UNPACK_RING);
+    if (old != up->jobs.end()) {
+      if (old->first >= up->ran_below && now < old->second.due) return TCPX_CUDA_ERR_BUSY;
+      run_through(up, old->first);
+      up->jobs.erase(old);
+    }
+  }
+  g_unpack_jobs.fetch_add(1);
+  j.due = now + emulated_latency();
   *ticket = up->next++;
   up->jobs[*ticket] = j;
+  return 0;
 }
 
 uint32_t scatter(const tcpxCudaUnpackJob& job) {
@@ -155,8 +179,7 @@ int unpacker_submit(void* u, const tcpxCudaUnpackJob* job, uint64_t* ticket) {
   if (!is_emulated_device(job->dst)) return TCPX_CUDA_ERR_DST_UNREACHABLE;  // the real kernel needs device memory
   Job j{};
   j.job = *job;
-  enqueue(up, j, ticket);
-  return 0;
+  return enqueue(up, j, ticket);
 }
 
 // TCPX_GPU_TEST_EMULATED_COPY_BUSY_EVERY=N: every Nth copy is refused with
@@ -184,8 +207,7 @@ int unpacker_submit_copy(void* u, void* dst, const void* src, size_t n, uint64_t
   j.job.dst = dst;
   j.copy_src = src;
   j.copy_bytes = n;
-  enqueue(up, j, ticket);
-  return 0;
+  return enqueue(up, j, ticket);
 }
 
 int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_flags) {
@@ -198,9 +220,7 @@ int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_fla
       *state = TCPX_CUDA_JOB_RUNNING;
       return 0;
     }
-    // In stream order: this job and every earlier one that has not run.
-    for (auto j = up->jobs.lower_bound(up->ran_below); j != std::next(it); ++j) j->second.bad = run(j->second);
-    up->ran_below = ticket + 1;
+    run_through(up, ticket);  // in stream order, with every earlier one not run yet
   }
   *state = it->second.bad == 0 ? TCPX_CUDA_JOB_DONE : TCPX_CUDA_JOB_FAILED;
   if (bad_entry_flags != nullptr) *bad_entry_flags = it->second.bad;
