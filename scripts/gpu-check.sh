@@ -2,7 +2,8 @@
 # The GPU checks in one go, for a host with an NVIDIA GPU (or a borrowed one):
 # the unpack kernel against the CPU reference, the unpacker keeping results
 # until their owners collect them, the two-process GPU transfer tests
-# through the bounce-buffer path (not the emulated ones), the unpack
+# through the bounce-buffer path (not the emulated ones), a dozen
+# connections receiving into GPU memory at once, the unpack
 # throughput next to cudaMemcpyAsync, tcpx-bench over loopback with host
 # memory and then with device memory (--mem cuda: receives through the bounce
 # buffer and the unpack kernel), and tcpx-doctor. Any skipped GPU test
@@ -25,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:-all}
 build=${2:-build-gpu}
-targets=(unpack_gpu_test cuda_unpacker_tickets_test engine_gpu_test engine_gpu_peer tcpx_unpack_bench tcpx-bench tcpx-doctor tcpx_net_tcp tcpx_cuda)
+targets=(unpack_gpu_test cuda_unpacker_tickets_test engine_gpu_test many_connections_gpu_test engine_gpu_peer tcpx_unpack_bench tcpx-bench tcpx-doctor tcpx_net_tcp tcpx_cuda)
 
 do_build() {
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTCPX_CUDA=ON
@@ -61,7 +62,7 @@ do_run() {
   export LD_LIBRARY_PATH="$PWD/$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   local rc=0 log
   nvidia-smi -L || { echo "gpu-check: nvidia-smi found no GPU"; return 1; }
-  for t in unpack_gpu_test cuda_unpacker_tickets_test engine_gpu_test; do
+  for t in unpack_gpu_test cuda_unpacker_tickets_test engine_gpu_test many_connections_gpu_test; do
     echo "== $t"
     log=$(mktemp)
     timeout 300 "$build/bin/$t" 2>&1 | tee "$log" || rc=1
