@@ -15,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "cuda/cuda_ops.h"
 
@@ -68,7 +69,12 @@ int host_alloc_mapped(size_t size, void** host_ptr, void** device_ptr) {
   return 0;
 }
 
+// cudaFreeHost and cudaFree wait for the device first: every job submitted
+// so far runs before its memory goes (defined with the unpacker below).
+void finish_all_jobs();
+
 int host_free(void* p) {
+  finish_all_jobs();
   size_t size = 0;
   {
     std::lock_guard<std::mutex> lock(g_mu);
@@ -141,6 +147,20 @@ void run_through(Unpacker* up, uint64_t t) {
   up->ran_below = t + 1;
 }
 
+std::mutex g_unpackers_mu;  // taken before any Unpacker::mu
+std::set<Unpacker*>& unpackers() {
+  static auto* u = new std::set<Unpacker*>();  // leaked: used until exit
+  return *u;
+}
+
+void finish_all_jobs() {
+  std::lock_guard<std::mutex> all(g_unpackers_mu);
+  for (Unpacker* up : unpackers()) {
+    std::lock_guard<std::mutex> lock(up->mu);
+    if (up->next > 1) run_through(up, up->next - 1);
+  }
+}
+
 // Files j (due TCPX_GPU_TEST_EMULATED_US from now) under the next ticket,
 // in the record of the ticket TCPX_CUDA_UNPACK_RING before it.
 int enqueue(Unpacker* up, Job j, uint64_t* ticket) {
@@ -189,7 +209,10 @@ uint32_t run(const Job& j) {
 
 int unpacker_create(int device, void** out) {
   if (device != 0) return TCPX_CUDA_ERR_INVALID;
-  *out = new Unpacker();
+  auto* up = new Unpacker();
+  std::lock_guard<std::mutex> all(g_unpackers_mu);
+  unpackers().insert(up);
+  *out = up;
   return 0;
 }
 
@@ -249,8 +272,16 @@ int unpacker_query(void* u, uint64_t ticket, int* state, uint32_t* bad_entry_fla
   return 0;
 }
 
+// As the real one, waits for the jobs in flight (here: runs them).
 int unpacker_destroy(void* u) {
-  delete static_cast<Unpacker*>(u);
+  auto* up = static_cast<Unpacker*>(u);
+  {
+    std::lock_guard<std::mutex> all(g_unpackers_mu);
+    unpackers().erase(up);
+    std::lock_guard<std::mutex> lock(up->mu);
+    if (up->next > 1) run_through(up, up->next - 1);
+  }
+  delete up;
   return 0;
 }
 
@@ -264,6 +295,7 @@ void* emulated_malloc(size_t size) {
 }
 
 void emulated_free(void* p) {
+  finish_all_jobs();
   {
     std::lock_guard<std::mutex> lock(g_mu);
     allocations().erase(reinterpret_cast<uintptr_t>(p));
