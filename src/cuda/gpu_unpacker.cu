@@ -69,26 +69,30 @@ int GpuUnpacker::init(int device) {
   return cudaHostGetDevicePointer(reinterpret_cast<void**>(&bad_dev_), bad_host_, 0);
 }
 
-// A device-visible address for `p`: device memory as is, host memory only if
-// it is pinned and mapped. Null when the device cannot reach it.
-const void* device_view(const void* p) {
+// What CUDA knows of `p`; type cudaMemoryTypeUnregistered when the query
+// fails.
+cudaPointerAttributes attributes_of(const void* p) {
   cudaPointerAttributes a{};
   if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
     cudaGetLastError();  // not sticky; do not let it surface in a later call
-    return nullptr;
+    a = cudaPointerAttributes{};
+    a.type = cudaMemoryTypeUnregistered;
   }
-  if (a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged) return p;
-  if (a.type == cudaMemoryTypeHost) return a.devicePointer;
-  return nullptr;
+  return a;
 }
 
 bool is_device_memory(const void* p) {
-  cudaPointerAttributes a{};
-  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
-    cudaGetLastError();  // not sticky; do not let it surface in a later call
-    return false;
-  }
-  return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+  const cudaMemoryType t = attributes_of(p).type;
+  return t == cudaMemoryTypeDevice || t == cudaMemoryTypeManaged;
+}
+
+// A device-visible address for `p`: device memory as is, host memory only if
+// it is pinned and mapped. Null when the device cannot reach it.
+const void* device_view(const void* p) {
+  const cudaPointerAttributes a = attributes_of(p);
+  if (a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged) return p;
+  if (a.type == cudaMemoryTypeHost) return a.devicePointer;
+  return nullptr;
 }
 
 int GpuUnpacker::settle(JobRecord& r, size_t index) {
