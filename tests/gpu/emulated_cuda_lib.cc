@@ -153,12 +153,15 @@ std::set<Unpacker*>& unpackers() {
   return *u;
 }
 
+// Runs every job of up submitted so far (a stream synchronize).
+void run_submitted(Unpacker* up) {
+  std::lock_guard<std::mutex> lock(up->mu);
+  if (up->next > 1) run_through(up, up->next - 1);
+}
+
 void finish_all_jobs() {
   std::lock_guard<std::mutex> all(g_unpackers_mu);
-  for (Unpacker* up : unpackers()) {
-    std::lock_guard<std::mutex> lock(up->mu);
-    if (up->next > 1) run_through(up, up->next - 1);
-  }
+  for (Unpacker* up : unpackers()) run_submitted(up);
 }
 
 // Files j (due TCPX_GPU_TEST_EMULATED_US from now) under the next ticket,
@@ -278,9 +281,8 @@ int unpacker_destroy(void* u) {
   {
     std::lock_guard<std::mutex> all(g_unpackers_mu);
     unpackers().erase(up);
-    std::lock_guard<std::mutex> lock(up->mu);
-    if (up->next > 1) run_through(up, up->next - 1);
   }
+  run_submitted(up);
   delete up;
   return 0;
 }
