@@ -13,9 +13,12 @@
 //  - The background thread drives whenever no guest does: it serves what the
 //    application never waits for (a peer's reads and writes, acks, FIFO
 //    answers, notifications, heartbeats) and finishes the transfers nobody is
-//    waiting on. While a guest is present it parks on its eventfd; when the
-//    last guest leaves, it is woken if it is parked or if plugin requests are
-//    in flight (the plugin moves bytes only inside test()). After serving a
+//    waiting on. While a guest is present it parks on its eventfd, and after
+//    the last guest left for as long as the application keeps coming back
+//    (a guest's wait ended during the last park slice); a guest that gives
+//    up spinning, or a waiter that sleeps at once, wakes it (the plugin moves
+//    bytes only inside test(), and only our passes see the answer). A guest
+//    that finds the token taken for a while sleeps on it. After serving a
 //    peer while the application stays away, it may poll the sockets for up
 //    to the spin budget before it sleeps on them (loop).
 //
@@ -75,8 +78,16 @@ class Progress : private LoopHooks {
   // TIMED_OUT if the token is not free within 10 s (a pass that blocks).
   Status run_sync(const std::function<void()>& fn);
   // One pass on the calling thread if nobody else is driving. Returns whether
-  // it ran; *moved tells whether anything happened.
-  bool try_pass(bool* moved = nullptr);
+  // it ran; *moved tells whether anything happened. wait_for_token: a guest
+  // whose spin kept finding the token taken sleeps on it instead (the
+  // holder lets go within its pass once it sees the guest).
+  bool try_pass(bool* moved = nullptr, bool wait_for_token = false);
+  // An application thread is about to sleep on a transfer without having
+  // driven (its spin budget was 0): only a pass of the background thread
+  // will finish it now, so that thread must watch the sockets rather than
+  // linger parked (as it does when a guest gives up spinning).
+  void waiter_sleeps();
+
   // Whether the calling thread holds the token (a message service runs so).
   bool on_loop() const { return driver_.load(std::memory_order_relaxed) == std::this_thread::get_id(); }
 
@@ -158,11 +169,16 @@ class Progress : private LoopHooks {
   void note_lazy_held();
   bool any_busy() const;
   // Background thread, without the token: park() waits on the eventfd for
-  // up to kParkSlice while a guest drives (for_guest) or, between the waits
-  // of an application that keeps coming back, while nothing needs us;
+  // up to kParkSlice, for as long as its reason holds: a guest drives
+  // (kGuest); between the waits of an application that keeps coming back,
+  // while nothing needs us (kLinger); a guest's wait ended during the last
+  // slice, so the application will be back, unless commands wait
+  // (kAppDriving). Returns
+  // whether we must drive now (woken, or commands waiting for kAppDriving).
   // sleep_on_sockets() (called with the token, which it releases) waits
   // until a socket, a command, a changed socket set or the timeout needs us.
-  void park(bool for_guest);
+  enum class ParkFor { kGuest, kLinger, kAppDriving };
+  bool park(ParkFor why);
   void sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout_ms);
   void wake_bg();
   void drain_wake();  // background thread: consume the eventfd's count
@@ -233,6 +249,11 @@ class Progress : private LoopHooks {
   // background thread last looked: it is at work here and will come back
   // to drive, so the background thread does not spin for the next frame.
   std::atomic<bool> app_active_{false};
+  // A guest left with its transfer done since the background thread last
+  // parked for one: the application is in a run of waits and will drive
+  // again (loop, ParkFor::kAppDriving). Only waits count: an application
+  // that polls (poll_async) may do so rarely, and then we drive.
+  std::atomic<bool> guest_done_{false};
   // Another driver changed what the background thread sleeps on (sockets,
   // heartbeat deadline) since it built its sleep set.
   std::atomic<bool> bg_must_look_{false};
