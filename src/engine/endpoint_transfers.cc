@@ -80,16 +80,16 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
     engine::Progress::Guest guest(progress.get());
     // The token can be held by the background thread, in the pass it was
     // running when we came (it parks after it, seeing us). After
-    // kTokenSpin of refusals we sleep on the token rather than spin: on a
-    // loaded host that pass may be waiting for a core, maybe ours. Spinning
-    // on, a wait of a 64 KiB send window ran out its whole budget behind
-    // such a pass about once in three (some 700 refusals each), and the
-    // spin policy learnt from it to sleep (3.4 GB/s; 4.2-4.6 so).
+    // kTokenSpin of refusals we sleep until it is let go rather than spin:
+    // on a loaded host that pass may be waiting for a core, maybe ours.
+    // Spinning on, a wait of a 64 KiB send window ran out its whole budget
+    // behind such a pass about once in three (some 700 refusals each), and
+    // the spin policy learnt from it to sleep (3.4 GB/s; 4.2-4.6 so).
     constexpr auto kTokenSpin = std::chrono::microseconds(10);
     Clock::time_point refused_since{};
     for (auto now = start; now < spin_end; now = Clock::now()) {
-      const bool wait_for_token = refused_since != Clock::time_point{} && now - refused_since > kTokenSpin;
-      if (progress->try_pass(nullptr, wait_for_token)) {
+      const bool sleep_for_token = refused_since != Clock::time_point{} && now - refused_since > kTokenSpin;
+      if (progress->try_pass(nullptr, sleep_for_token ? spin_end : Clock::time_point{})) {
         refused_since = {};
       } else {
         if (refused_since == Clock::time_point{}) refused_since = now;

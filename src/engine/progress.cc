@@ -234,7 +234,7 @@ void Progress::submit(std::span<const PostedOp> ops) {
     //    not come, so then flush.
     return !(behind_replies || (streaming && next_pass_soon()));
   });
-  token.unlock();
+  release_token(token);
   hand_back(/*lazy=*/true);
 }
 
@@ -251,7 +251,7 @@ void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload)
     send_frame(id, type, std::move(payload));
     return true;
   });
-  token.unlock();
+  release_token(token);
   hand_back(/*lazy=*/true);
 }
 
@@ -280,13 +280,37 @@ Status Progress::run_sync(const std::function<void()>& fn) {
   return Status::Ok();
 }
 
-bool Progress::try_pass(bool* moved, bool wait_for_token) {
+void Progress::release_token(std::unique_lock<std::mutex>& token) {
+  token.unlock();
+  // Store-load order between our unlock and the waiters' count; the guest
+  // does the opposite (counts itself, then tries the token), so either it
+  // gets the token or we see it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (handover_waiters_.load() == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(handover_mu_);
+    ++handovers_;
+  }
+  handover_cv_.notify_all();
+}
+
+bool Progress::wait_for_token(std::unique_lock<std::mutex>& token, Clock::time_point until) {
+  handover_waiters_.fetch_add(1);
+  std::unique_lock<std::mutex> lock(handover_mu_);
+  const uint64_t seen = handovers_;
+  if (!token.try_lock()) handover_cv_.wait_until(lock, until, [&] { return handovers_ != seen; });
+  lock.unlock();
+  handover_waiters_.fetch_sub(1);
+  return token.owns_lock() || token.try_lock();
+}
+
+bool Progress::try_pass(bool* moved, Clock::time_point wait_until) {
   if (on_loop()) return false;  // a message service polling: the pass is ours already
   note_app_active();
   std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
-  if (!token.owns_lock() && wait_for_token) {
+  if (!token.owns_lock() && wait_until != Clock::time_point{}) {
     refused_passes_.fetch_add(1, std::memory_order_relaxed);  // as below
-    token.lock();
+    (void)wait_for_token(token, wait_until);
   }
   if (!token.owns_lock()) {
     refused_passes_.fetch_add(1, std::memory_order_relaxed);  // ends a spinning stall (loop)
@@ -298,7 +322,7 @@ bool Progress::try_pass(bool* moved, bool wait_for_token) {
     m = pass(/*hold_lazy=*/true);
     note_lazy_held();
   }
-  token.unlock();
+  release_token(token);
   hand_back(/*lazy=*/true);
   if (moved != nullptr) *moved = m;
   return true;
@@ -364,7 +388,7 @@ void Progress::loop() {
       // An application thread drives: stay off the token and the cores
       // (taking the token now would make every pass of the guest hand the
       // mutex back and forth with us).
-      if (token.owns_lock()) token.unlock();
+      if (token.owns_lock()) release_token(token);
       stall_.drop();
       idle_.drop();
       guest_done_.store(false, std::memory_order_relaxed);
@@ -385,7 +409,7 @@ void Progress::loop() {
     }
     if (!token.owns_lock()) token.lock();
     if (guests_.load() > 0) {  // one arrived while we waited for the token
-      token.unlock();
+      release_token(token);
       continue;
     }
     bool moved, woke_waiter;
@@ -447,7 +471,7 @@ void Progress::loop() {
         // them: 8-byte ping-pong paid an eventfd write, a wake-up, a poll
         // and often a lone ack's send() per message on each side. Our own
         // pass held no acks back (pass(false)), so none waits for the slice.
-        token.unlock();
+        release_token(token);
         park(ParkFor::kLinger);
         continue;
       }
@@ -478,7 +502,7 @@ void Progress::loop() {
     if (++yield_passes_ > 2000) {
       sleep_on_sockets(token, 1);
     } else if (yield_passes_ > 4) {
-      token.unlock();
+      release_token(token);
       sched_yield();
     }
   }
@@ -517,7 +541,7 @@ void Progress::sleep_on_sockets(std::unique_lock<std::mutex>& token, int timeout
   // state), so one of the two always notices the other.
   bg_state_.store(BgState::kSleeping);
   if (guests_.load() > 0 || has_cmds_.load() || bg_must_look_.load() || stop_.load()) timeout_ms = 0;
-  token.unlock();
+  release_token(token);
   // A connection closed while we sleep leaves a stale fd here: poll reports
   // it (POLLNVAL) or not; either way we only wake up and look again.
   int n = poll(sleep_pfds_.data(), sleep_pfds_.size(), timeout_ms);

@@ -18,7 +18,8 @@
 //    (a guest's wait ended during the last park slice); a guest that gives
 //    up spinning, or a waiter that sleeps at once, wakes it (the plugin moves
 //    bytes only inside test(), and only our passes see the answer). A guest
-//    that finds the token taken for a while sleeps on it. After serving a
+//    that finds the token taken for a while sleeps until it is let go
+//    (release_token), bounded by its spin budget. After serving a
 //    peer while the application stays away, it may poll the sockets for up
 //    to the spin budget before it sleeps on them (loop).
 //
@@ -37,6 +38,7 @@
 #include <poll.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -78,10 +80,11 @@ class Progress : private LoopHooks {
   // TIMED_OUT if the token is not free within 10 s (a pass that blocks).
   Status run_sync(const std::function<void()>& fn);
   // One pass on the calling thread if nobody else is driving. Returns whether
-  // it ran; *moved tells whether anything happened. wait_for_token: a guest
-  // whose spin kept finding the token taken sleeps on it instead (the
-  // holder lets go within its pass once it sees the guest).
-  bool try_pass(bool* moved = nullptr, bool wait_for_token = false);
+  // it ran; *moved tells whether anything happened. wait_until: a guest whose
+  // spin kept finding the token taken sleeps until the holder lets go of it
+  // (the background thread does so after its pass, seeing the guest), or
+  // until then at the latest (a holder that blocks must not hang a wait).
+  bool try_pass(bool* moved = nullptr, Clock::time_point wait_until = {});
   // An application thread is about to sleep on a transfer without having
   // driven (its spin budget was 0): only a pass of the background thread
   // will finish it now, so that thread must watch the sockets rather than
@@ -208,6 +211,11 @@ class Progress : private LoopHooks {
     if (!app_active_.load(std::memory_order_relaxed)) app_active_.store(true, std::memory_order_relaxed);
   }
   void leave_guest(bool lazy);
+  // Unlocks the token and wakes the guests waiting for it.
+  void release_token(std::unique_lock<std::mutex>& token);
+  // Waits (token not held) until the token is let go or until; returns
+  // whether it now holds it.
+  bool wait_for_token(std::unique_lock<std::mutex>& token, Clock::time_point until);
   void assert_driving() const;
   void on_readable(Connection* c);
   // Fails the connections whose peer closed in order (on_readable) once
@@ -259,6 +267,12 @@ class Progress : private LoopHooks {
   std::atomic<bool> bg_must_look_{false};
   std::atomic<bool> acks_held_{false};  // lazy frames held back (flush_all)
   std::atomic<BgState> bg_state_{BgState::kRunning};
+  // Guests sleeping until the token is let go (try_pass with wait_until):
+  // every driver unlocks through release_token, which wakes them.
+  std::mutex handover_mu_;
+  std::condition_variable handover_cv_;
+  uint64_t handovers_ = 0;  // guarded by handover_mu_
+  std::atomic<int> handover_waiters_{0};
   std::atomic<std::thread::id> driver_{};  // debug: the token holder
   std::vector<pollfd> sleep_pfds_;         // background thread only
 
