@@ -31,7 +31,8 @@
 //
 // Lock order (outer to inner): drive_mu_ (the token) -> cmd_mu_; the token
 // holder may take MrTable, TransferTable and ConnShared locks (leaves, taken
-// for a moment, never while calling back into Progress).
+// for a moment, never while calling back into Progress). handover_mu_ is
+// taken without the token; under it a guest only try_locks the token.
 #ifndef TCPX_ENGINE_PROGRESS_H_
 #define TCPX_ENGINE_PROGRESS_H_
 
