@@ -40,7 +40,7 @@ const IntVar kIntVars[] = {
 };
 const char* const kOtherVars[] = {"TCPX_NET_PLUGIN",          "TCPX_LISTEN_ADDR",     "TCPX_P2P_TCP_STRICT",
                                   "TCPX_P2P_TCP_BOUNCE_HOST", "TCPX_P2P_TCP_IFNAME",  "TCPX_P2P_TCP_FAMILY",
-                                  "TCPX_P2P_TCP_NSOCKS"};
+                                  "TCPX_P2P_TCP_NSOCKS",      "TCPX_P2P_TCP_READ_LOWAT"};
 constexpr size_t kIntCount = sizeof kIntVars / sizeof kIntVars[0];
 constexpr size_t kVarCount = kIntCount + sizeof kOtherVars / sizeof kOtherVars[0];
 
@@ -72,6 +72,7 @@ void check_plugin_options() {
   std::string why;
   if (tcp::read_options(&o, &why)) {
     FUZZ_CHECK(o.family == 0 || o.family == 4 || o.family == 6);
+    FUZZ_CHECK(o.read_lowat >= 0 && o.read_lowat <= (16 << 20));
     for (const std::string& name : o.ifnames) FUZZ_CHECK(!name.empty() && name.find(',') == std::string::npos);
   } else {
     FUZZ_CHECK(why.find("TCPX_P2P_TCP_") != std::string::npos);

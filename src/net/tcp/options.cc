@@ -18,6 +18,7 @@ bool parse_int(const char* s, long lo, long hi, long* out) {
 }
 
 std::atomic<bool> g_strict{false};
+std::atomic<int> g_read_lowat{Options::kDefaultReadLowat};
 
 // An optional 0/1 variable: unset or empty leaves *out as it is.
 bool read_switch(const char* name, bool* out, std::string* why) {
@@ -36,6 +37,8 @@ bool read_switch(const char* name, bool* out, std::string* why) {
 
 bool strict_emulation() { return g_strict.load(std::memory_order_relaxed); }
 void set_strict_emulation(bool on) { g_strict.store(on, std::memory_order_relaxed); }
+int read_lowat() { return g_read_lowat.load(std::memory_order_relaxed); }
+void set_read_lowat(int bytes) { g_read_lowat.store(bytes, std::memory_order_relaxed); }
 
 bool stall_on_peer_loss(const char* comm, bool* stalled, const char* why, int err) {
   if (!strict_emulation()) return false;
@@ -73,6 +76,14 @@ bool read_options(Options* out, std::string* why) {
       return false;
     }
     o.family = static_cast<int>(f);
+  }
+  if (const char* v = getenv("TCPX_P2P_TCP_READ_LOWAT"); v != nullptr && *v != '\0') {
+    long n = 0;
+    if (!parse_int(v, 0, 16L << 20, &n)) {
+      *why = std::string("TCPX_P2P_TCP_READ_LOWAT must be 0..16777216 bytes, got '") + v + "'";
+      return false;
+    }
+    o.read_lowat = static_cast<int>(n);
   }
   *out = std::move(o);
   return true;

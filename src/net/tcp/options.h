@@ -21,6 +21,12 @@ struct Options {
   // TCPX_P2P_TCP_STRICT=1: behave like Google's TCPX plugin where it is
   // harsher than this one needs to be (see strict_emulation()).
   bool strict = false;
+  // TCPX_P2P_TCP_READ_LOWAT: bytes (0 = off, up to 16 MiB). A receive with
+  // at least this much still to come on a socket reads it only once this
+  // much is queued (SO_RCVLOWAT + poll) instead of whatever arrived
+  // (recv_comm.h).
+  int read_lowat = kDefaultReadLowat;
+  static constexpr int kDefaultReadLowat = 128 * 1024;
 };
 
 // Fills *out from the environment; false (with *why) on a malformed value.
@@ -43,6 +49,9 @@ bool read_bounce_host(bool* out, std::string* why);
 //     connect() with a handle that already returned, are refused (5) loudly.
 bool strict_emulation();
 void set_strict_emulation(bool on);
+// Options::read_lowat of the last successful init() (the default before).
+int read_lowat();
+void set_read_lowat(int bytes);
 // A comm lost its peer (EOF, reset, socket error). Under strict emulation:
 // sets *stalled (logging the first time, naming `comm` and the cause) and
 // returns true, the comm's requests then stay pending; otherwise returns

@@ -53,6 +53,7 @@ ncclResult_t tcp_init(ncclDebugLogger_t logger) {
   *g_devices = std::move(devs);
   g_initialized = true;
   set_strict_emulation(opts.strict);
+  set_read_lowat(opts.read_lowat);
   TCP_INFO("init: %zu devices, first %s (%s)%s", g_devices->size(), (*g_devices)[0].name,
            address_string((*g_devices)[0].addr).c_str(), opts.strict ? ", strict TCPX emulation" : "");
   return ncclSuccess;

@@ -1,5 +1,6 @@
 #include "net/tcp/recv_comm.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/tcp/options.h"
 #include "net/tcp/plugin_log.h"
 #include "net/tcp/socket_ops.h"
 
@@ -33,6 +35,10 @@ bool RecvComm::init() {
   for (int s = 0; s < nsocks_; ++s)
     if (!staging_[s].buf) return false;
   if (!bounce_.allocate()) return false;
+  // Best effort: without SO_RCVLOWAT a socket reads whatever arrived.
+  lowat_ = read_lowat();
+  for (int s = 0; s < nsocks_ && lowat_ > 0; ++s)
+    if (setsockopt(fds_[s], SOL_SOCKET, SO_RCVLOWAT, &lowat_, sizeof lowat_) != 0) lowat_ = 0;
   dev_handle_.meta = bounce_.meta();
   dev_handle_.bounce_buf = bounce_.base();
   dev_handle_.head = 0;  // callers count their own receives (k % 16)
@@ -124,6 +130,10 @@ void RecvComm::progress_socket(int s) {
     }
     if (drained) return;
     if (remaining >= kDirectReadMin) {
+      if (lowat_ > 0 && remaining >= static_cast<uint64_t>(lowat_)) {
+        pollfd p{fds_[s], POLLIN, 0};
+        if (poll(&p, 1, 0) == 0) return;  // less than lowat_ queued (errors and EOF do report)
+      }
       if (!read_direct(s, r, remaining, &drained)) return;
     } else if (!fill_staging(s, &drained)) {
       return;
