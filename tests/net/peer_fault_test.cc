@@ -267,6 +267,22 @@ TEST_P(NetPairTest, GarbageAtTheListenerIsIgnored) {
   ASSERT_OK(rv().sync("done"));
 }
 
+// Listens, connects a raw client that completes a one-socket hello in the
+// built-in plugin's wire format (src/net/tcp/wire.h), and accepts it.
+Status accept_raw_client(const ncclNet_v7_t* net, int dev, RecvEnd* r, RawClient* raw) {
+  auto before = own_listening_sockets();
+  net::NetHandle handle{};
+  TCPX_RETURN_IF_ERROR(listen_end(net, dev, &handle, r));
+  auto listeners = new_listening_sockets(before, own_listening_sockets());
+  if (listeners.size() != 1)
+    return Internal("expected one new listening socket, found " + std::to_string(listeners.size()));
+  TCPX_RETURN_IF_ERROR(raw->connect(listeners[0]));
+  uint8_t hello[tcp::kHelloBytes];
+  tcp::encode_hello({1, 0, 0x1234567890abcdefull}, hello);
+  TCPX_RETURN_IF_ERROR(raw->write(hello, sizeof(hello)));
+  return accept_end(r);
+}
+
 // Junk on an established comm. Only the built-in plugin's wire format is
 // documented (src/net/tcp/wire.h), so a raw client completes its hello and
 // then sends a corrupt message header; the receive on that comm fails within a
@@ -299,18 +315,9 @@ TEST_P(NetPairTest, GarbageOnAnEstablishedCommFailsThatCommOnly) {
   }
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    auto before = own_listening_sockets();
     RecvEnd r;
-    net::NetHandle handle{};
-    ASSERT_OK(listen_end(net(), dev(), &handle, &r));
-    auto listeners = new_listening_sockets(before, own_listening_sockets());
-    ASSERT_EQ(listeners.size(), 1u);
     RawClient raw;
-    ASSERT_OK(raw.connect(listeners[0]));
-    uint8_t hello[tcp::kHelloBytes];
-    tcp::encode_hello({1, 0, 0x1234567890abcdefull}, hello);
-    ASSERT_OK(raw.write(hello, sizeof(hello)));
-    ASSERT_OK(accept_end(&r));
+    ASSERT_OK(accept_raw_client(net(), dev(), &r, &raw));
     Buffer buf(space(), 8192);
     Registration mr;
     ASSERT_EQ(mr.reg(net(), r.comm, buf.data(), buf.size(), mem_type()), ncclSuccess);
@@ -342,18 +349,9 @@ TEST_P(NetPairTest, LargeMessageTricklingInIsReceivedWhole) {
   }
   const uint32_t size = (1u << 20) + 4099;  // the tail is not a multiple of anything
   const std::vector<Message> msgs = make_messages(47, {size});
-  auto before = own_listening_sockets();
   RecvEnd r;
-  net::NetHandle handle{};
-  ASSERT_OK(listen_end(net(), dev(), &handle, &r));
-  auto listeners = new_listening_sockets(before, own_listening_sockets());
-  ASSERT_EQ(listeners.size(), 1u);
   RawClient raw;
-  ASSERT_OK(raw.connect(listeners[0]));
-  uint8_t hello[tcp::kHelloBytes];
-  tcp::encode_hello({1, 0, 0x7e57ull}, hello);
-  ASSERT_OK(raw.write(hello, sizeof(hello)));
-  ASSERT_OK(accept_end(&r));
+  ASSERT_OK(accept_raw_client(net(), dev(), &r, &raw));
   std::vector<uint8_t> wire(tcp::kMsgHeaderBytes + size);
   tcp::encode_msg_header(size, wire.data());
   fill_pattern(wire.data() + tcp::kMsgHeaderBytes, size, msgs[0].seed);
