@@ -77,7 +77,7 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
     // wake-up on either side of the hand-off.
     auto spin_end = start + std::chrono::microseconds(spin_us);
     if (timeout_ms >= 0) spin_end = std::min(spin_end, start + std::chrono::milliseconds(timeout_ms));
-    engine::Progress::Guest guest(progress.get());
+    engine::Progress::Guest guest(progress.get(), start);
     // The token can be held by the background thread, in the pass it was
     // running when we came (it parks after it, seeing us). After
     // kTokenSpin of refusals we sleep until it is let go rather than spin:
@@ -97,8 +97,9 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
       }
       s = xfers.poll(id, bytes);
       if (!s.in_progress()) {
-        guest.done();
-        spin.record(true, Clock::now() - start);
+        const auto end = Clock::now();
+        guest.done(end);
+        spin.record(true, end - start);
         return s;
       }
     }

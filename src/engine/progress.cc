@@ -142,12 +142,12 @@ void Progress::hand_back(bool lazy) {
       // every idle connection's first op sets). One that gives up spinning
       // does. Waking us per post cost an eventfd write and two context
       // switches each: 4 KiB sends went 0.52 -> 0.66 GB/s without them
-      // (medians of 7 alternating runs). Plugin requests in flight do not
-      // call us either: the application that just drove them is back within
-      // the slice (loop, ParkFor::kAppDriving), or we take them over then.
-      // Waking us for them made us take the token from the returning guest
-      // at every 64 KiB transfer of a window (see loop).
-      if (!lazy || has_cmds_.load()) wake_bg();
+      // (medians of 7 alternating runs). Plugin requests in flight (the
+      // plugin moves bytes only inside test()) wake us unless the
+      // application comes back within microseconds (app_returns_soon: a
+      // window of waits, which drives them itself): waking us then made us
+      // take the token from the returning guest at every 64 KiB transfer.
+      if (!lazy || has_cmds_.load() || (work_pending_.load() && !app_returns_soon())) wake_bg();
       return;
     case BgState::kSleeping:
       // Asleep on the sockets, which wake it for anything they bring, but
@@ -158,11 +158,26 @@ void Progress::hand_back(bool lazy) {
   }
 }
 
-void Progress::leave_guest(bool lazy) {
-  if (!lazy) guest_gave_up_.store(true, std::memory_order_relaxed);
-  else if (!guest_done_.load(std::memory_order_relaxed)) guest_done_.store(true, std::memory_order_relaxed);
+void Progress::leave_guest(bool lazy, Clock::time_point done_at) {
+  if (!lazy) {
+    guest_gave_up_.store(true, std::memory_order_relaxed);
+  } else {
+    if (!guest_done_.load(std::memory_order_relaxed)) guest_done_.store(true, std::memory_order_relaxed);
+    if (done_at != Clock::time_point{})
+      last_done_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(done_at.time_since_epoch()).count(),
+                          std::memory_order_relaxed);
+  }
   guests_.fetch_sub(1);
   hand_back(lazy);
+}
+
+void Progress::note_guest_return(Clock::time_point now) {
+  const int64_t last = last_done_ns_.exchange(0, std::memory_order_relaxed);  // the first return counts
+  if (last == 0) return;
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  const int gap = static_cast<int>(std::clamp<int64_t>((now_ns - last) / 1000, 0, kReturnGapCapUs));
+  const int avg = return_gap_us_.load(std::memory_order_relaxed);
+  return_gap_us_.store(avg + (gap - avg) / 8, std::memory_order_relaxed);
 }
 
 void Progress::waiter_sleeps() {
@@ -394,16 +409,16 @@ void Progress::loop() {
       guest_done_.store(false, std::memory_order_relaxed);
       bool woken = park(ParkFor::kGuest);
       // A guest left with its transfer done (lazily, so nobody woke us)
-      // during the slice: the application is in a run of calls
-      // (a window of transfers: post, wait, post...) and drives again within
-      // microseconds. Taking the token now would leave its next wait spinning
+      // during the slice, and the application comes back within
+      // microseconds (app_returns_soon): it is in a run of calls (a window
+      // of transfers: post, wait, post...) and drives again itself. Taking the token now would leave its next wait spinning
       // on a refused token, and on a loaded host behind a token holder that
       // was descheduled: 64 KiB sends ran at 3.4 GB/s with both threads of
       // each process busy, and the waits' spin policy learnt to sleep from
       // those refused spins. So stay parked for as long as waits keep
       // ending; once none did for a slice we take over.
-      while (!woken && guests_.load() == 0 && guest_done_.exchange(false, std::memory_order_relaxed) &&
-             !stop_.load(std::memory_order_relaxed))
+      while (!woken && guests_.load() == 0 && app_returns_soon() &&
+             guest_done_.exchange(false, std::memory_order_relaxed) && !stop_.load(std::memory_order_relaxed))
         woken = park(ParkFor::kAppDriving);
       continue;
     }

@@ -15,9 +15,11 @@
 //    answers, notifications, heartbeats) and finishes the transfers nobody is
 //    waiting on. While a guest is present it parks on its eventfd, and after
 //    the last guest left for as long as the application keeps coming back
-//    (a guest's wait ended during the last park slice); a guest that gives
-//    up spinning, or a waiter that sleeps at once, wakes it (the plugin moves
-//    bytes only inside test(), and only our passes see the answer). A guest
+//    within microseconds (app_returns_soon: a window of waits); otherwise a
+//    guest leaving with plugin requests in flight wakes it, and so does a
+//    guest that gives up spinning or a waiter that sleeps at once (the
+//    plugin moves bytes only inside test(), and only our passes see the
+//    answer). A guest
 //    that finds the token taken for a while sleeps until it is let go
 //    (release_token), bounded by its spin budget. After serving a
 //    peer while the application stays away, it may poll the sockets for up
@@ -100,20 +102,27 @@ class Progress : private LoopHooks {
   // without competition for the token or the cores.
   class Guest {
    public:
-    explicit Guest(Progress* p) : p_(p) {
+    // now: the caller's clock reading, if it has one (a wait does): it
+    // tells how soon the application came back after its last wait.
+    explicit Guest(Progress* p, Clock::time_point now = {}) : p_(p) {
       p_->guests_.fetch_add(1);
       p_->guest_came_.store(true, std::memory_order_relaxed);
+      if (now != Clock::time_point{}) p_->note_guest_return(now);
     }
-    ~Guest() { p_->leave_guest(lazy_); }
+    ~Guest() { p_->leave_guest(lazy_, done_at_); }
     // The guest's work is done: its departure need not wake the background
-    // thread at once (see hand_back).
-    void done() { lazy_ = true; }
+    // thread at once (see hand_back). now: as for the constructor.
+    void done(Clock::time_point now = {}) {
+      lazy_ = true;
+      done_at_ = now;
+    }
     Guest(const Guest&) = delete;
     Guest& operator=(const Guest&) = delete;
 
    private:
     Progress* p_;
     bool lazy_ = false;
+    Clock::time_point done_at_{};
   };
 
   // ---- Called by the token holder only (from posted closures) -------------
@@ -211,7 +220,19 @@ class Progress : private LoopHooks {
   void note_app_active() {
     if (!app_active_.load(std::memory_order_relaxed)) app_active_.store(true, std::memory_order_relaxed);
   }
-  void leave_guest(bool lazy);
+  void leave_guest(bool lazy, Clock::time_point done_at);
+  // How soon the application comes back to wait after a wait that ended
+  // with its transfer done: a moving average of those gaps (each counted up
+  // to kReturnGapCapUs). Under kReturnSoonUs it is in a run of waits (a
+  // window of transfers) and drives again itself, so the background thread
+  // stays off the token (hand_back, loop); otherwise, say with compute
+  // between its waits, the background thread takes over what is in flight
+  // as soon as a guest leaves. Only waits that spun count; an application
+  // that never waits keeps the long default.
+  void note_guest_return(Clock::time_point now);
+  bool app_returns_soon() const { return return_gap_us_.load(std::memory_order_relaxed) < kReturnSoonUs; }
+  static constexpr int kReturnSoonUs = 50;
+  static constexpr int kReturnGapCapUs = 1000;
   // Unlocks the token and wakes the guests waiting for it.
   void release_token(std::unique_lock<std::mutex>& token);
   // Waits (token not held) until the token is let go or until; returns
@@ -259,10 +280,11 @@ class Progress : private LoopHooks {
   // to drive, so the background thread does not spin for the next frame.
   std::atomic<bool> app_active_{false};
   // A guest left with its transfer done since the background thread last
-  // parked for one: the application is in a run of waits and will drive
-  // again (loop, ParkFor::kAppDriving). Only waits count: an application
-  // that polls (poll_async) may do so rarely, and then we drive.
+  // parked for one: with app_returns_soon(), the application is in a run of
+  // waits and will drive again (loop, ParkFor::kAppDriving).
   std::atomic<bool> guest_done_{false};
+  std::atomic<int64_t> last_done_ns_{0};  // when the last wait ended done; 0: counted
+  std::atomic<int> return_gap_us_{kReturnGapCapUs};
   // Another driver changed what the background thread sleeps on (sockets,
   // heartbeat deadline) since it built its sleep set.
   std::atomic<bool> bg_must_look_{false};
