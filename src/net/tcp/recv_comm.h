@@ -77,7 +77,7 @@ class RecvComm {
   // waits until that much is queued: the socket carries SO_RCVLOWAT, and a
   // poll() (which takes no socket lock) says when. A receiver that reads
   // whatever arrived, spinning, read about 110 KiB per recv() at 5 GB/s;
-  // 1 MiB sends went 5.3 -> 6.3-7.0 GB/s and both sides' CPU per GB fell
+  // 1 MiB sends went 5.2-5.3 -> 6.1-6.8 GB/s and both sides' CPU per GB fell
   // by a fifth with 128 KiB reads (Options::read_lowat; 32-96 KiB gave
   // nothing, 128-256 KiB about the same, 512 KiB-1 MiB less). 0: off.
   int lowat_ = 0;
