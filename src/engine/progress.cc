@@ -163,9 +163,8 @@ void Progress::leave_guest(bool lazy, Clock::time_point done_at) {
     guest_gave_up_.store(true, std::memory_order_relaxed);
   } else {
     if (!guest_done_.load(std::memory_order_relaxed)) guest_done_.store(true, std::memory_order_relaxed);
-    if (done_at != Clock::time_point{})
-      last_done_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(done_at.time_since_epoch()).count(),
-                          std::memory_order_relaxed);
+    last_done_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(done_at.time_since_epoch()).count(),
+                        std::memory_order_relaxed);
   }
   guests_.fetch_sub(1);
   hand_back(lazy);

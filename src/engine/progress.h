@@ -110,9 +110,9 @@ class Progress : private LoopHooks {
       if (now != Clock::time_point{}) p_->note_guest_return(now);
     }
     ~Guest() { p_->leave_guest(lazy_, done_at_); }
-    // The guest's work is done: its departure need not wake the background
-    // thread at once (see hand_back). now: as for the constructor.
-    void done(Clock::time_point now = {}) {
+    // The guest's work is done at `now`: its departure need not wake the
+    // background thread at once (see hand_back).
+    void done(Clock::time_point now) {
       lazy_ = true;
       done_at_ = now;
     }
