@@ -4,6 +4,7 @@
 #ifndef TCPX_ENGINE_CONNECTION_H_
 #define TCPX_ENGINE_CONNECTION_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -31,6 +32,7 @@ class ConnShared {
   static constexpr uint64_t kMessageOverhead = 64;
   // OK while the connection works; the sticky error after.
   Status error() const {
+    if (!failed_.load(std::memory_order_acquire)) return Status::Ok();  // every post asks: no lock
     std::lock_guard<std::mutex> lock(mu_);
     return error_;
   }
@@ -38,6 +40,7 @@ class ConnShared {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.ok()) error_ = s;
+      failed_.store(true, std::memory_order_release);
     }
     cv_.notify_all();
   }
@@ -77,6 +80,7 @@ class ConnShared {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   Status error_;
+  std::atomic<bool> failed_{false};  // error_ is set: error() reads it under mu_
   std::deque<std::vector<uint8_t>> messages_;
   std::deque<uint64_t> costs_;  // per message pushed and not yet accounted as taken
   uint64_t message_bytes_ = 0;  // sum of costs_: what messages_ costs against max_bytes_

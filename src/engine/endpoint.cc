@@ -191,9 +191,12 @@ Status Endpoint::Impl::find_locked(ConnId conn, std::shared_ptr<engine::ConnShar
 
 Status Endpoint::Impl::usable(ConnId conn) const {
   std::lock_guard<std::mutex> lock(mu);
+  // Every post asks: look the connection up without copying its shared_ptr
+  // (two atomic increments) and read its error without a lock while it has
+  // none.
+  if (auto it = conns.find(conn); it != conns.end()) return it->second->error();
   std::shared_ptr<engine::ConnShared> shared;
-  TCPX_RETURN_IF_ERROR(find_locked(conn, &shared));
-  return shared->error();
+  return find_locked(conn, &shared);
 }
 
 Endpoint::Endpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <unordered_map>
 
@@ -38,7 +39,11 @@ class Endpoint::Impl {
   // an id this endpoint never handed out. Caller holds mu.
   Status find_locked(ConnId conn, std::shared_ptr<engine::ConnShared>* out) const;
   // Acquires the regions, creates the transfer and posts its pieces.
-  Status post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out);
+  // received_now: a blocking receive's; when its message is here already
+  // (Progress::receive_now) it is copied in this call, no transfer is
+  // created (*out stays 0) and *received_now holds its size.
+  Status post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out,
+              std::optional<uint64_t>* received_now = nullptr);
   // wait() for every blocking call: drives progress on the calling thread for
   // up to cfg.spin_us, then sleeps until the transfer is final or the
   // deadline passes. bytes: what a receive got.

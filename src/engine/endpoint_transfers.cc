@@ -12,7 +12,8 @@
 
 namespace tcpx {
 
-Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out) {
+Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out,
+                            std::optional<uint64_t>* received_now) {
   if (out == nullptr) return InvalidArgument("transfer: out is null");
   if (pieces.empty()) return InvalidArgument("transfer: no pieces");
   TCPX_RETURN_IF_ERROR(usable(conn));
@@ -46,6 +47,21 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const Io
     ops[i].data = static_cast<uint8_t*>(p.data);
     ops[i].size = p.size;
     ops[i].remote = p.remote;
+  }
+  if (received_now != nullptr && kind == engine::OpKind::kRecv && ops.size() == 1) {
+    // The message may be here already (a ping-pong's answer arrives with
+    // the ack our own send waited for): take it without making a transfer,
+    // an op and their bookkeeping, as UCX completes a receive that finds its
+    // message in the unexpected queue within the call. That bookkeeping was
+    // about 300 of the 580 ns such a receive took (8-byte ping-pong, rdtsc
+    // marks); one-way p50 4.02-4.23 -> 3.81-4.01 us in alternating runs.
+    uint64_t bytes = 0;
+    if (progress->receive_now(ops[0], &bytes)) {
+      mrs.release(ops[0].mr.id);
+      *out = 0;
+      *received_now = bytes;
+      return Status::Ok();
+    }
   }
   XferId id = xfers.create(pieces.size());
   const auto deadline = cfg.transfer_timeout_ms > 0
@@ -145,9 +161,11 @@ Status Endpoint::send(ConnId conn, MrId mr, const void* data, size_t size) {
 
 Status Endpoint::recv(ConnId conn, MrId mr, void* data, size_t capacity, size_t* received) {
   XferId id = 0;
-  TCPX_RETURN_IF_ERROR(recv_async(conn, mr, data, capacity, &id));
-  uint64_t bytes = 0;
-  Status s = impl_->wait(id, -1, &bytes);
+  const IoPiece p = one(mr, data, capacity);
+  std::optional<uint64_t> now;
+  TCPX_RETURN_IF_ERROR(impl_->post(engine::OpKind::kRecv, conn, {&p, 1}, &id, &now));
+  uint64_t bytes = now.value_or(0);
+  Status s = now ? Status::Ok() : impl_->wait(id, -1, &bytes);
   if (received != nullptr) *received = s.ok() ? bytes : 0;
   return s;
 }

@@ -252,6 +252,25 @@ void Progress::submit(std::span<const PostedOp> ops) {
   hand_back(/*lazy=*/true);
 }
 
+bool Progress::receive_now(const PostedOp& op, uint64_t* bytes) {
+  if (on_loop()) return false;  // a message service: its posts queue (submit)
+  note_app_active();
+  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  if (!token.owns_lock()) return false;
+  bool done = false;
+  drive_held([&] {
+    auto it = conns_.find(op.conn);
+    Connection* c = it == conns_.end() ? nullptr : it->second.get();
+    if (c != nullptr && c->error.ok() && !c->draining()) done = protocol_.receive_held(c, op, bytes);
+    // Its ack may wait for company like any other: the application's next
+    // send, or a pass that comes soon (drive_held).
+    return done;
+  });
+  release_token(token);
+  hand_back(/*lazy=*/true);
+  return done;
+}
+
 void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload) {
   std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
   if (!token.owns_lock()) {

@@ -73,6 +73,13 @@ class Progress : private LoopHooks {
   // Starts user ops: on the calling thread when the token is free (after any
   // queued commands, so order is kept), else queued. Never blocks.
   void submit(std::span<const PostedOp> ops);
+  // A blocking receive whose message may be here already: when the token is
+  // free, no receive posted before it is still unmatched and the oldest
+  // unmatched send on conn came inline (SEND_EAGER) and fits, copies it into
+  // op's buffer and returns true with its size in *bytes (the send's ack
+  // queued). Otherwise false, and op is to be posted as usual. op's region
+  // is the caller's to release either way. Never blocks.
+  bool receive_now(const PostedOp& op, uint64_t* bytes);
   // Sends a control frame: on the calling thread when the token is free
   // (after any queued commands, so order is kept; it leaves before this
   // returns), else posted. Never blocks.

@@ -81,6 +81,22 @@ void Protocol::start_op(Connection* c, const PostedOp& p) {
   }
 }
 
+bool Protocol::receive_held(Connection* c, const PostedOp& p, uint64_t* bytes) {
+  // Receives match sends in order: only with no receive waiting before it.
+  if (!c->unmatched_recvs.empty() || c->unmatched_announces.empty()) return false;
+  const Connection::Announce& a = c->unmatched_announces.front();
+  // An undersized buffer takes the usual path, which fails it and the send.
+  if (!a.eager || p.mr.kind != MemoryKind::kHost || a.size > p.size) return false;
+  Connection::Announce taken = std::move(c->unmatched_announces.front());
+  c->unmatched_announces.pop_front();
+  c->unmatched_bytes -= taken.held_bytes();
+  if (taken.size > 0) std::memcpy(p.data, taken.data.data(), taken.size);
+  ack(c, taken.peer_id, Status::Ok());
+  c->control->recycle(std::move(taken.data));
+  *bytes = taken.size;
+  return true;
+}
+
 void Protocol::queue_request(Op* op, FrameType type, std::span<const uint8_t> header, const uint8_t* data,
                              size_t len, uint8_t flags) {
   Connection* c = op->conn;

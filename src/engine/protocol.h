@@ -74,6 +74,10 @@ class Protocol {
 
   // A user op on a working connection.
   void start_op(Connection* c, const PostedOp& p);
+  // Progress::receive_now on a working connection: completes receive p at
+  // once from a held inline send, without making it an op. False when it
+  // would not match at once or needs more than a host copy.
+  bool receive_held(Connection* c, const PostedOp& p, uint64_t* bytes);
   // A frame read from c's control connection after the handshake.
   void handle_frame(Connection* c, Frame& f);
   // A chunk request of op's (plugin isend/irecv) completed.

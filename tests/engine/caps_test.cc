@@ -116,6 +116,77 @@ TEST_F(CapsPair, EagerSendsPastTheUnmatchedCapAreRefused) {
   }
 }
 
+// A blocking receive takes a send b already holds in the call itself
+// (Progress::receive_now): in order behind a receive posted earlier, giving
+// the held room back (rounds of a full cap would be refused BUSY otherwise),
+// and an undersized buffer still fails on both sides.
+TEST_F(CapsPair, BlockingReceivesTakeHeldSendsInOrderAndGiveTheirRoomBack) {
+  Config cfg = loopback_config();
+  cfg.max_unmatched_bytes = 64 << 10;
+  connect(cfg);
+  constexpr size_t kMsg = 4096;
+  constexpr size_t kHeld = (64 << 10) / (kMsg + 64);  // 15
+  // Frames are handled in order: once b has the message that follows a's
+  // sends, every one of them is held (or refused), and once a has b's
+  // answer, a refusal b sent before it has reached a.
+  auto until_held = [&] {
+    ASSERT_TRUE(a_->send_message(ca_, "mark", 4).ok());
+    std::vector<uint8_t> m;
+    ASSERT_TRUE(b_->recv_message(cb_, &m, kBoundMs).ok());
+    ASSERT_TRUE(b_->send_message(cb_, "held", 4).ok());
+    ASSERT_TRUE(a_->recv_message(ca_, &m, kBoundMs).ok());
+  };
+  // A receive posted before anything arrived takes the first send.
+  XferId early;
+  ASSERT_TRUE(b_->recv_async(cb_, bmr_, bbuf_.data() + (512 << 10), kMsg, &early).ok());
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE(round);
+    const size_t sends_n = round == 0 ? kHeld + 1 : kHeld;
+    std::vector<XferId> sends(sends_n);
+    for (size_t i = 0; i < sends_n; ++i) {
+      fill_pattern(abuf_.data() + i * kMsg, kMsg, round * 100 + i);
+      ASSERT_TRUE(a_->send_async(ca_, amr_, abuf_.data() + i * kMsg, kMsg, &sends[i]).ok());
+    }
+    until_held();
+    // None refused: the room of the sends taken in earlier rounds is back
+    // (a blocking receive below would wait forever for a refused one).
+    for (size_t i = 0; i < sends_n; ++i)
+      ASSERT_EQ(a_->poll_async(sends[i]).code(), i == 0 && round == 0 ? StatusCode::kOk : StatusCode::kInProgress)
+          << i;
+    for (size_t i = round == 0 ? 1 : 0; i < sends_n; ++i) {
+      std::fill(bbuf_.begin(), bbuf_.begin() + kMsg, uint8_t{0});
+      size_t got = 0;
+      Status s = b_->recv(cb_, bmr_, bbuf_.data(), kMsg, &got);
+      ASSERT_TRUE(s.ok()) << i << ": " << s.to_string();
+      EXPECT_EQ(got, kMsg);
+      EXPECT_EQ(check_pattern(bbuf_.data(), kMsg, round * 100 + i), SIZE_MAX) << i;
+    }
+    for (size_t i = round == 0 ? 1 : 0; i < sends_n; ++i) {
+      Status s = a_->wait(sends[i], kBoundMs);
+      EXPECT_TRUE(s.ok()) << i << ": " << s.to_string();
+    }
+  }
+  ASSERT_TRUE(b_->wait(early, kBoundMs).ok());
+  EXPECT_EQ(check_pattern(bbuf_.data() + (512 << 10), kMsg, 0), SIZE_MAX);
+
+  // Held, then received into too small a buffer: the usual refusal on both
+  // sides, and the next held send goes to the next receive.
+  XferId big, next;
+  fill_pattern(abuf_.data(), kMsg, 77);
+  fill_pattern(abuf_.data() + kMsg, 100, 78);
+  ASSERT_TRUE(a_->send_async(ca_, amr_, abuf_.data(), kMsg, &big).ok());
+  ASSERT_TRUE(a_->send_async(ca_, amr_, abuf_.data() + kMsg, 100, &next).ok());
+  until_held();
+  size_t got = 0;
+  Status s = b_->recv(cb_, bmr_, bbuf_.data(), kMsg - 1, &got);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+  EXPECT_EQ(a_->wait(big, kBoundMs).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(b_->recv(cb_, bmr_, bbuf_.data(), kMsg, &got).ok());
+  EXPECT_EQ(got, 100u);
+  EXPECT_EQ(check_pattern(bbuf_.data(), 100, 78), SIZE_MAX);
+  EXPECT_TRUE(a_->wait(next, kBoundMs).ok());
+}
+
 // Messages nobody takes with recv_message: past the cap the connection fails
 // with PROTOCOL_ERROR; what was queued before is still delivered, in order.
 TEST_F(CapsPair, MessageQueueOverrunFailsTheConnection) {
