@@ -79,6 +79,7 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const Io
 Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
+  uint64_t finals = xfers.finals();
   Status s = xfers.poll(id, bytes);
   if (!s.in_progress()) return s;
   if (timeout_ms == 0) return xfers.wait(id, 0, bytes);  // IN_PROGRESS; the transfer stays live
@@ -105,13 +106,16 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
     Clock::time_point refused_since{};
     for (auto now = start; now < spin_end; now = Clock::now()) {
       const bool sleep_for_token = refused_since != Clock::time_point{} && now - refused_since > kTokenSpin;
-      if (progress->try_pass(nullptr, sleep_for_token ? spin_end : Clock::time_point{})) {
+      if (progress->try_pass(nullptr, sleep_for_token ? spin_end : Clock::time_point{}, now)) {
         refused_since = {};
       } else {
         if (refused_since == Clock::time_point{}) refused_since = now;
         cpu_relax();
       }
-      s = xfers.poll(id, bytes);
+      if (const uint64_t f = xfers.finals(); f != finals) {
+        finals = f;
+        s = xfers.poll(id, bytes);
+      }
       if (!s.in_progress()) {
         const auto end = Clock::now();
         guest.done(end);

@@ -94,7 +94,9 @@ class Progress : private LoopHooks {
   // spin kept finding the token taken sleeps until the holder lets go of it
   // (the background thread does so after its pass, seeing the guest), or
   // until then at the latest (a holder that blocks must not hang a wait).
-  bool try_pass(bool* moved = nullptr, Clock::time_point wait_until = {});
+  // now: the caller's clock reading just before, if it has one (a pass that
+  // moves no data uses it instead of reading the clock again).
+  bool try_pass(bool* moved = nullptr, Clock::time_point wait_until = {}, Clock::time_point now = {});
   // An application thread is about to sleep on a transfer without having
   // driven (its spin budget was 0): only a pass of the background thread
   // will finish it now, so that thread must watch the sockets rather than
@@ -163,7 +165,7 @@ class Progress : private LoopHooks {
   // application thread's pass holds them, as its next send may carry them;
   // the background thread's does not: no send of the application follows
   // it, and held acks only cost it another poll() and pass to send them.
-  bool pass(bool hold_lazy);
+  bool pass(bool hold_lazy, Clock::time_point now = {});
   // Whether there were any.
   bool run_commands();
   bool drive_channels();

@@ -49,7 +49,10 @@ void TransferTable::piece_done(XferId id, size_t piece, const Status& s, uint64_
   if (!s.ok() && e.result.ok()) {
     e.result = e.pieces.size() > 1 ? Status(s.code(), "piece " + std::to_string(piece) + ": " + s.message()) : s;
   }
-  if (--e.pending == 0) wake(e);
+  if (--e.pending == 0) {
+    finals_.fetch_add(1, std::memory_order_release);
+    wake(e);
+  }
 }
 
 Status TransferTable::take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes) {

@@ -43,6 +43,10 @@ class TransferTable {
   // thread does not spin on after a pass that woke an application thread,
   // which takes over from there (Progress::loop).
   uint64_t waiters_woken() const { return waiters_woken_.load(std::memory_order_relaxed); }
+  // How many transfers have become final so far. A spinning waiter polls
+  // its transfer (a lock and a lookup) only when this moved: read it before
+  // the poll, and a transfer ending after that poll moves it.
+  uint64_t finals() const { return finals_.load(std::memory_order_acquire); }
 
  private:
   struct Entry {
@@ -76,6 +80,7 @@ class TransferTable {
   size_t retired_pieces_ = 0;
   XferId next_ = 1;
   std::atomic<uint64_t> waiters_woken_{0};
+  std::atomic<uint64_t> finals_{0};
 };
 
 }  // namespace tcpx::engine
