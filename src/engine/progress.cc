@@ -202,7 +202,7 @@ void Progress::drive_held(Work&& work) {
   // this thread sends them now, which costs less than waking the background
   // thread to do it.
   if (work() || ran) flush_all(/*hold_lazy=*/next_pass_soon());
-  work_pending_.store(any_busy());
+  publish_work_pending(any_busy());
   note_lazy_held();
 }
 
@@ -412,7 +412,7 @@ bool Progress::pass(bool hold_lazy, Clock::time_point caller_now) {
     flush_all(hold_lazy);
     busy = any_busy();
   }
-  work_pending_.store(busy);
+  publish_work_pending(busy);
   return moved;
 }
 

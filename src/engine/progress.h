@@ -189,6 +189,12 @@ class Progress : private LoopHooks {
   // thread when it sleeps on the sockets (parked, it looks again within
   // kParkSlice anyway, so a guest leaving does not wake it for them).
   void note_lazy_held();
+  // Sets work_pending_, with a (sequentially consistent) store only when it
+  // changes: written under the token only, so the holder's own read is
+  // current, and a value left in place was published when first stored.
+  void publish_work_pending(bool busy) {
+    if (work_pending_.load(std::memory_order_relaxed) != busy) work_pending_.store(busy);
+  }
   bool any_busy() const;
   // Background thread, without the token: park() waits on the eventfd for
   // up to kParkSlice, for as long as its reason holds: a guest drives
@@ -211,8 +217,9 @@ class Progress : private LoopHooks {
   // it lives; the caller holds drive_mu_.
   class Driving {
    public:
-    explicit Driving(Progress* p) : p_(p) { p_->driver_ = std::this_thread::get_id(); }
-    ~Driving() { p_->driver_ = std::thread::id(); }
+    // Relaxed: only the thread that stored its id compares it (on_loop).
+    explicit Driving(Progress* p) : p_(p) { p_->driver_.store(std::this_thread::get_id(), std::memory_order_relaxed); }
+    ~Driving() { p_->driver_.store(std::thread::id(), std::memory_order_relaxed); }
     Driving(const Driving&) = delete;
     Driving& operator=(const Driving&) = delete;
 
