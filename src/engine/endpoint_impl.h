@@ -18,6 +18,7 @@
 #include "engine/progress.h"
 #include "engine/spin_policy.h"
 #include "engine/spin_probe.h"
+#include "engine/sync_wait.h"
 #include "engine/transfer_table.h"
 #include "tcpx/endpoint.h"
 
@@ -38,16 +39,29 @@ class Endpoint::Impl {
   // next_conn without an entry was closed: PEER_CLOSED for it, NOT_FOUND for
   // an id this endpoint never handed out. Caller holds mu.
   Status find_locked(ConnId conn, std::shared_ptr<engine::ConnShared>* out) const;
-  // Acquires the regions, creates the transfer and posts its pieces.
-  // received_now: a blocking receive's; when its message is here already
-  // (Progress::receive_now) it is copied in this call, no transfer is
-  // created (*out stays 0) and *received_now holds its size.
+  // A blocking call's one-piece transfer: it ends in `done`, on the
+  // caller's stack, with no transfer entry (engine/sync_wait.h). A receive
+  // whose message is here already ends within post() (received_now, from
+  // Progress::receive_now) without an op at all.
+  struct Blocking {
+    engine::SyncWait done;
+    std::optional<uint64_t> received_now;
+  };
+  // Acquires the regions, creates the transfer and posts its pieces; for a
+  // blocking call (one piece), no transfer (*out is 0).
   Status post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out,
-              std::optional<uint64_t>* received_now = nullptr);
-  // wait() for every blocking call: drives progress on the calling thread for
-  // up to cfg.spin_us, then sleeps until the transfer is final or the
-  // deadline passes. bytes: what a receive got.
+              Blocking* blocking = nullptr);
+  // Posts a blocking call's piece and waits for its end. bytes: what a
+  // receive got.
+  Status run_blocking(engine::OpKind kind, ConnId conn, const IoPiece& piece, uint64_t* bytes);
+  // Drives progress on the calling thread for up to cfg.spin_us, then
+  // sleeps until the transfer is final or the deadline passes. bytes: what
+  // a receive got.
   Status wait(XferId id, int timeout_ms, uint64_t* bytes);
+  // wait()'s body, for a transfer in the table or a blocking call's
+  // SyncWait (endpoint_transfers.cc).
+  template <class Target>
+  Status wait_for(Target& target, int timeout_ms, uint64_t* bytes);
   engine::SpinPolicy spin;  // reset to cfg.spin_us in init()
   engine::SpinProbe spin_probe;  // windows where waits spin though spin chose to sleep
 

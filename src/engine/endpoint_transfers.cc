@@ -1,7 +1,8 @@
 // Endpoint transfer calls: each validates its arguments, acquires the memory
 // regions it touches (so dereg sees them busy), creates the user-visible
 // transfer and posts one op per piece to the progress thread. Nothing here
-// blocks except the explicit blocking wrappers.
+// blocks except the explicit blocking wrappers, whose one op ends in a
+// SyncWait on their stack instead of a transfer (run_blocking).
 #include <algorithm>
 #include <chrono>
 #include <span>
@@ -13,9 +14,10 @@
 namespace tcpx {
 
 Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const IoPiece> pieces, XferId* out,
-                            std::optional<uint64_t>* received_now) {
+                            Blocking* blocking) {
   if (out == nullptr) return InvalidArgument("transfer: out is null");
   if (pieces.empty()) return InvalidArgument("transfer: no pieces");
+  if (blocking != nullptr && pieces.size() != 1) return Internal("a blocking call has one piece");
   TCPX_RETURN_IF_ERROR(usable(conn));
   bool one_sided = kind == engine::OpKind::kRead || kind == engine::OpKind::kWrite;
   // One piece (the common case) lives on the stack: no allocation per post.
@@ -48,7 +50,8 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const Io
     ops[i].size = p.size;
     ops[i].remote = p.remote;
   }
-  if (received_now != nullptr && kind == engine::OpKind::kRecv && ops.size() == 1) {
+  *out = 0;
+  if (blocking != nullptr && kind == engine::OpKind::kRecv) {
     // The message may be here already (a ping-pong's answer arrives with
     // the ack our own send waited for): take it without making a transfer,
     // an op and their bookkeeping, as UCX completes a receive that finds its
@@ -58,17 +61,17 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const Io
     uint64_t bytes = 0;
     if (progress->receive_now(ops[0], &bytes)) {
       mrs.release(ops[0].mr.id);
-      *out = 0;
-      *received_now = bytes;
+      blocking->received_now = bytes;
       return Status::Ok();
     }
   }
-  XferId id = xfers.create(pieces.size());
+  const XferId id = blocking != nullptr ? 0 : xfers.create(pieces.size());
   const auto deadline = cfg.transfer_timeout_ms > 0
                             ? std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.transfer_timeout_ms)
                             : engine::kNoDeadline;
   for (auto& op : ops) {
     op.xfer = id;
+    op.sync = blocking != nullptr ? &blocking->done : nullptr;
     op.deadline = deadline;
   }
   progress->submit(ops);
@@ -76,13 +79,66 @@ Status Endpoint::Impl::post(engine::OpKind kind, ConnId conn, std::span<const Io
   return Status::Ok();
 }
 
+namespace {
+
+// What a wait waits for (Endpoint::Impl::wait_for). poll(): IN_PROGRESS or
+// the final status; changed(): cheaply, whether poll() may say more now;
+// sleep(): blocks until final or timeout_ms (< 0: no limit), IN_PROGRESS
+// if that passed first.
+struct TableEntry {
+  engine::TransferTable& xfers;
+  XferId id;
+  uint64_t finals = 0;
+  Status poll(uint64_t* bytes) {
+    finals = xfers.finals();  // before the poll: an end after it moves the count
+    return xfers.poll(id, bytes);
+  }
+  bool changed() const { return xfers.finals() != finals; }
+  Status sleep(int timeout_ms, uint64_t* bytes) { return xfers.wait(id, timeout_ms, bytes); }
+};
+
+struct BlockingEnd {
+  engine::SyncWait& done;
+  Status poll(uint64_t* bytes) {
+    return done.done() ? done.take(bytes) : Status(StatusCode::kInProgress, "in progress");
+  }
+  bool changed() const { return done.done(); }
+  Status sleep(int timeout_ms, uint64_t* bytes) {
+    const auto until = timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()
+                                      : std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!done.sleep_until(until))
+      if (std::chrono::steady_clock::now() >= until)
+        return Status(StatusCode::kInProgress, "not done after " + std::to_string(timeout_ms) + " ms");
+    return done.take(bytes);
+  }
+};
+
+}  // namespace
+
+Status Endpoint::Impl::run_blocking(engine::OpKind kind, ConnId conn, const IoPiece& piece, uint64_t* bytes) {
+  Blocking b;
+  XferId unused = 0;
+  TCPX_RETURN_IF_ERROR(post(kind, conn, {&piece, 1}, &unused, &b));
+  if (b.received_now) {
+    if (bytes != nullptr) *bytes = *b.received_now;
+    return Status::Ok();
+  }
+  BlockingEnd end{b.done};
+  return wait_for(end, -1, bytes);
+}
+
 Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
+  TableEntry entry{xfers, id};
+  return wait_for(entry, timeout_ms, bytes);
+}
+
+template <class Target>
+Status Endpoint::Impl::wait_for(Target& target, int timeout_ms, uint64_t* bytes) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  uint64_t finals = xfers.finals();
-  Status s = xfers.poll(id, bytes);
+  Status s = target.poll(bytes);
   if (!s.in_progress()) return s;
-  if (timeout_ms == 0) return xfers.wait(id, 0, bytes);  // IN_PROGRESS; the transfer stays live
+  if (timeout_ms == 0) return target.sleep(0, bytes);  // IN_PROGRESS; the transfer stays live
   int spin_us = spin.next_budget_us();
   if (cfg.spin_us > 0) {  // a probe window has this wait spin though the policy sleeps
     const auto probe_us = spin_probe.spin_for(start, !spin.spinning()).count();
@@ -112,10 +168,7 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
         if (refused_since == Clock::time_point{}) refused_since = now;
         cpu_relax();
       }
-      if (const uint64_t f = xfers.finals(); f != finals) {
-        finals = f;
-        s = xfers.poll(id, bytes);
-      }
+      if (target.changed()) s = target.poll(bytes);
       if (!s.in_progress()) {
         const auto end = Clock::now();
         guest.done(end);
@@ -131,7 +184,7 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
     auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     left = static_cast<int>(std::max<long long>(0, timeout_ms - spent));
   }
-  s = xfers.wait(id, left, bytes);
+  s = target.sleep(left, bytes);
   spin.record(spin_us > 0, Clock::now() - start);
   return s;
 }
@@ -158,18 +211,12 @@ Status Endpoint::recv_async(ConnId conn, MrId mr, void* data, size_t capacity, X
 }
 
 Status Endpoint::send(ConnId conn, MrId mr, const void* data, size_t size) {
-  XferId id = 0;
-  TCPX_RETURN_IF_ERROR(send_async(conn, mr, data, size, &id));
-  return impl_->wait(id, -1, nullptr);
+  return impl_->run_blocking(engine::OpKind::kSend, conn, one(mr, data, size), nullptr);
 }
 
 Status Endpoint::recv(ConnId conn, MrId mr, void* data, size_t capacity, size_t* received) {
-  XferId id = 0;
-  const IoPiece p = one(mr, data, capacity);
-  std::optional<uint64_t> now;
-  TCPX_RETURN_IF_ERROR(impl_->post(engine::OpKind::kRecv, conn, {&p, 1}, &id, &now));
-  uint64_t bytes = now.value_or(0);
-  Status s = now ? Status::Ok() : impl_->wait(id, -1, &bytes);
+  uint64_t bytes = 0;
+  Status s = impl_->run_blocking(engine::OpKind::kRecv, conn, one(mr, data, capacity), &bytes);
   if (received != nullptr) *received = s.ok() ? bytes : 0;
   return s;
 }
@@ -212,15 +259,11 @@ Status Endpoint::writev_async(ConnId conn, const std::vector<IoPiece>& pieces, X
 }
 
 Status Endpoint::read(ConnId conn, MrId mr, void* dst, size_t size, const FifoItem& remote) {
-  XferId id = 0;
-  TCPX_RETURN_IF_ERROR(read_async(conn, mr, dst, size, remote, &id));
-  return impl_->wait(id, -1, nullptr);
+  return impl_->run_blocking(engine::OpKind::kRead, conn, one(mr, dst, size, &remote), nullptr);
 }
 
 Status Endpoint::write(ConnId conn, MrId mr, const void* src, size_t size, const FifoItem& remote) {
-  XferId id = 0;
-  TCPX_RETURN_IF_ERROR(write_async(conn, mr, src, size, remote, &id));
-  return impl_->wait(id, -1, nullptr);
+  return impl_->run_blocking(engine::OpKind::kWrite, conn, one(mr, src, size, &remote), nullptr);
 }
 
 Status Endpoint::poll_async(XferId xfer) {

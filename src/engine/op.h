@@ -14,6 +14,7 @@
 namespace tcpx::engine {
 
 struct Connection;
+class SyncWait;
 
 inline constexpr std::chrono::steady_clock::time_point kNoDeadline = std::chrono::steady_clock::time_point::max();
 
@@ -27,7 +28,8 @@ struct Op {
   OpKind kind = OpKind::kSend;
   OpState state = OpState::kAwaitReply;
   Connection* conn = nullptr;
-  XferId xfer = 0;  // 0 for target-side ops (no user transfer)
+  XferId xfer = 0;  // 0 for target-side ops (no user transfer) and blocking calls'
+  SyncWait* sync = nullptr;  // a blocking call's, which it ends in instead of xfer
   size_t piece = 0;
   MrInfo mr;
   bool mr_held = false;
@@ -56,6 +58,7 @@ struct PostedOp {
   OpKind kind = OpKind::kSend;
   ConnId conn = 0;
   XferId xfer = 0;
+  SyncWait* sync = nullptr;  // a blocking call's op: no transfer entry (xfer 0)
   size_t piece = 0;
   MrInfo mr;  // acquired by the caller; released when the op ends
   uint8_t* data = nullptr;

@@ -865,7 +865,7 @@ void Progress::start_op(const PostedOp& p) {
   else if (!it->second->error.ok()) err = it->second->error;
   if (!err.ok()) {
     d_.mrs->release(p.mr.id);
-    d_.transfers->piece_done(p.xfer, p.piece, err, 0);
+    d_.transfers->op_done(p.xfer, p.piece, p.sync, err, 0);
     return;
   }
   protocol_.start_op(it->second.get(), p);

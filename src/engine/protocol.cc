@@ -37,6 +37,7 @@ Op* Protocol::new_op(Connection* c, OpKind kind) {
 void Protocol::start_op(Connection* c, const PostedOp& p) {
   Op* op = new_op(c, p.kind);
   op->xfer = p.xfer;
+  op->sync = p.sync;
   op->piece = p.piece;
   op->mr = p.mr;
   op->mr_held = true;
@@ -643,8 +644,9 @@ void Protocol::expire(std::chrono::steady_clock::time_point now) {
   while (!deadlines_.empty() && deadlines_.top().first <= now) {
     Op* op = ops_.find(deadlines_.top().second);
     deadlines_.pop();
-    if (op == nullptr || op->deadline > now || op->xfer == 0) continue;
-    cancel_op(op, TimedOut("transfer " + std::to_string(op->xfer) + " passed its deadline"));
+    if (op == nullptr || op->deadline > now || (op->xfer == 0 && op->sync == nullptr)) continue;
+    cancel_op(op, TimedOut(op->xfer != 0 ? "transfer " + std::to_string(op->xfer) + " passed its deadline"
+                                         : std::string("transfer passed its deadline")));
   }
 }
 
@@ -681,7 +683,7 @@ void Protocol::finish(Op* op, const Status& s) {
   if (op->staging) staging_.forget(op);  // its connection failed first
   answered(op);  // ends without a reply: only when the connection failed
   if (op->mr_held) d_.mrs->release(op->mr.id);
-  if (op->xfer != 0) d_.transfers->piece_done(op->xfer, op->piece, s, s.ok() ? op->size : 0);
+  d_.transfers->op_done(op->xfer, op->piece, op->sync, s, s.ok() ? op->size : 0);
   bool was_incoming = op->state == OpState::kTransferring && op->incoming;
   uint64_t seq = op->incoming_seq;
   --c->live_ops;

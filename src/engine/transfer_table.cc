@@ -55,6 +55,14 @@ void TransferTable::piece_done(XferId id, size_t piece, const Status& s, uint64_
   }
 }
 
+void TransferTable::op_done(XferId id, size_t piece, SyncWait* sync, const Status& s, uint64_t bytes) {
+  if (sync != nullptr) {
+    if (sync->complete(s, bytes)) waiters_woken_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (id != 0) piece_done(id, piece, s, bytes);
+}
+
 Status TransferTable::take_if_final(std::unordered_map<XferId, Entry>::iterator it, uint64_t* bytes) {
   Entry& e = it->second;
   if (e.pending != 0) return in_progress();

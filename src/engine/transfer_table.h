@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/sync_wait.h"
 #include "tcpx/endpoint.h"
 
 namespace tcpx::engine {
@@ -25,6 +26,9 @@ class TransferTable {
   XferId create(size_t pieces);
   // Records the end of one piece (bytes: what a receive got).
   void piece_done(XferId id, size_t piece, const Status& s, uint64_t bytes);
+  // An op ended: into the blocking call's SyncWait when it has one, else
+  // into its transfer's piece (none for a target-side op, id 0).
+  void op_done(XferId id, size_t piece, SyncWait* sync, const Status& s, uint64_t bytes);
   Status poll(XferId id, uint64_t* bytes = nullptr);
   // IN_PROGRESS when timeout_ms passes first (the transfer stays live).
   Status wait(XferId id, int timeout_ms, uint64_t* bytes = nullptr);

@@ -51,13 +51,18 @@ Status append_frame2(FrameType type, uint64_t id, const uint8_t* payload, size_t
   // No exact reserve here: it would defeat the vector's geometric growth,
   // making every frame queued behind unsent ones copy the whole buffer
   // (quadratic; 1000 inline 64 KiB writes stalled the loop for seconds).
+  // The header is built on the stack and appended at once: byte by byte it
+  // was a capacity check per byte, on every frame of the latency path.
+  FixedBytes<kFrameHeaderBytes> h;
+  ByteWriter hw(&h);
+  hw.u32(kFrameMagic);
+  hw.u16(kWireVersion);
+  hw.u8(static_cast<uint8_t>(type));
+  hw.u8(flags);
+  hw.u32(static_cast<uint32_t>(len));
+  hw.u64(id);
   ByteWriter w(out);
-  w.u32(kFrameMagic);
-  w.u16(kWireVersion);
-  w.u8(static_cast<uint8_t>(type));
-  w.u8(flags);
-  w.u32(static_cast<uint32_t>(len));
-  w.u64(id);
+  w.bytes(h.data(), h.size());
   if (alen > 0) w.bytes(payload, alen);
   if (blen > 0) w.bytes(b, blen);
   return Status::Ok();
