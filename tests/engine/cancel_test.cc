@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <future>
 #include <random>
 #include <string>
 #include <thread>
@@ -251,6 +253,37 @@ TEST_F(CancelPair, ConfigDeadlineEndsAnUnmatchedReceive) {
   XferId x = send(kSmall, 8);
   expect_received(kSmall, 8);
   EXPECT_OK(a_.ep->wait(x, kBoundMs));
+}
+
+// The deadline holds for the blocking calls too, whose ops end on their
+// caller's stack (engine/sync_wait.h) rather than in a transfer entry: a
+// receive no send matches and a send nobody receives, inline and through
+// the plugin, each end TIMED_OUT.
+TEST_F(CancelPair, ConfigDeadlineEndsBlockingCalls) {
+  Config cfg = loopback_config();
+  cfg.transfer_timeout_ms = 150;
+  connect(cfg, cfg);
+  const std::vector<std::pair<const char*, std::function<Status()>>> calls = {
+      {"recv", [&] { return b_.ep->recv(b_conn_, b_.mr, b_.buf.data(), kBuf); }},
+      {"inline send", [&] { return a_.ep->send(a_conn_, a_.mr, a_.buf.data(), kSmall); }},
+      {"plugin send", [&] { return a_.ep->send(a_conn_, a_.mr, a_.buf.data(), kBuf); }},
+  };
+  for (const auto& [name, call] : calls) {
+    SCOPED_TRACE(name);
+    auto t0 = std::chrono::steady_clock::now();
+    auto done = std::async(std::launch::async, call);
+    if (done.wait_for(std::chrono::milliseconds(kBoundMs)) != std::future_status::ready) {
+      // Closing the connections ends the call (its op fails), so the test
+      // ends rather than hangs.
+      (void)a_.ep->close_connection(a_conn_);
+      (void)b_.ep->close_connection(b_conn_);
+      FAIL() << "the blocking call outlived its deadline by " << kBoundMs << " ms";
+    }
+    Status s = done.get();
+    EXPECT_EQ(s.code(), StatusCode::kTimedOut) << s.to_string();
+    EXPECT_NE(s.message().find("deadline"), std::string::npos) << s.to_string();
+    EXPECT_GE(ms_since(t0), 140);
+  }
 }
 
 // A default deadline on every transfer: thousands of transfers that end in
