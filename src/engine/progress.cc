@@ -344,6 +344,7 @@ bool Progress::try_pass(bool* moved, Clock::time_point wait_until, Clock::time_p
   if (!token.owns_lock() && wait_until != Clock::time_point{}) {
     refused_passes_.fetch_add(1, std::memory_order_relaxed);  // as below
     (void)wait_for_token(token, wait_until);
+    now = {};  // the caller's reading is from before the sleep
   }
   if (!token.owns_lock()) {
     refused_passes_.fetch_add(1, std::memory_order_relaxed);  // ends a spinning stall (loop)
