@@ -99,17 +99,13 @@ struct TableEntry {
 
 struct BlockingEnd {
   engine::SyncWait& done;
-  Status poll(uint64_t* bytes) {
-    return done.done() ? done.take(bytes) : Status(StatusCode::kInProgress, "in progress");
-  }
+  Status poll(uint64_t* bytes) { return done.done() ? done.take(bytes) : engine::TransferTable::in_progress(); }
   bool changed() const { return done.done(); }
   Status sleep(int timeout_ms, uint64_t* bytes) {
     const auto until = timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()
                                       : std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!done.sleep_until(until))
-      if (std::chrono::steady_clock::now() >= until)
-        return Status(StatusCode::kInProgress, "not done after " + std::to_string(timeout_ms) + " ms");
-    return done.take(bytes);
+    if (done.sleep_until(until)) return done.take(bytes);
+    return Status(StatusCode::kInProgress, "not done after " + std::to_string(timeout_ms) + " ms");
   }
 };
 

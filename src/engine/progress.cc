@@ -206,24 +206,25 @@ void Progress::drive_held(Work&& work) {
   note_lazy_held();
 }
 
+template <class Work>
+bool Progress::drive_if_free(Work&& work) {
+  // On the loop (a message service) the token is ours already, and it is
+  // not recursive.
+  if (on_loop()) return false;
+  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
+  if (!token.owns_lock()) return false;
+  drive_held(std::forward<Work>(work));
+  release_token(token);
+  hand_back(/*lazy=*/true);
+  return true;
+}
+
 void Progress::submit(std::span<const PostedOp> ops) {
   note_app_active();
-  // On the loop (a message service posting a transfer) the ops queue and
-  // start with the next pass, like those of a thread that found it busy.
-  std::unique_lock<std::mutex> token(drive_mu_, std::defer_lock);
-  if (!on_loop()) (void)token.try_lock();
-  if (!token.owns_lock()) {
-    {
-      std::lock_guard<std::mutex> lock(cmd_mu_);
-      for (const auto& op : ops) cmds_.push_back(Command{op, {}});
-      has_cmds_.store(true);
-    }
-    hand_back();
-    return;
-  }
   // Nobody drives right now: start the ops here, so their first frames leave
-  // before this call returns.
-  drive_held([&] {
+  // before this call returns. Otherwise (or on the loop, a message service
+  // posting a transfer) they queue and start with the next pass.
+  const bool started = drive_if_free([&] {
     bool streaming = false, behind_replies = true;
     for (const auto& op : ops) {
       auto it = conns_.find(op.conn);
@@ -248,17 +249,19 @@ void Progress::submit(std::span<const PostedOp> ops) {
     //    not come, so then flush.
     return !(behind_replies || (streaming && next_pass_soon()));
   });
-  release_token(token);
-  hand_back(/*lazy=*/true);
+  if (started) return;
+  {
+    std::lock_guard<std::mutex> lock(cmd_mu_);
+    for (const auto& op : ops) cmds_.push_back(Command{op, {}});
+    has_cmds_.store(true);
+  }
+  hand_back();
 }
 
 bool Progress::receive_now(const PostedOp& op, uint64_t* bytes) {
-  if (on_loop()) return false;  // a message service: its posts queue (submit)
   note_app_active();
-  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
-  if (!token.owns_lock()) return false;
   bool done = false;
-  drive_held([&] {
+  drive_if_free([&] {
     auto it = conns_.find(op.conn);
     Connection* c = it == conns_.end() ? nullptr : it->second.get();
     if (c != nullptr && c->error.ok() && !c->draining()) done = protocol_.receive_held(c, op, bytes);
@@ -266,26 +269,20 @@ bool Progress::receive_now(const PostedOp& op, uint64_t* bytes) {
     // send, or a pass that comes soon (drive_held).
     return done;
   });
-  release_token(token);
-  hand_back(/*lazy=*/true);
   return done;
 }
 
 void Progress::send_now(ConnId id, FrameType type, std::vector<uint8_t> payload) {
-  std::unique_lock<std::mutex> token(drive_mu_, std::try_to_lock);
-  if (!token.owns_lock()) {
-    post([this, id, type, payload = std::move(payload)]() mutable { send_frame(id, type, std::move(payload)); });
-    return;
-  }
   // Nobody drives: the frame leaves now instead of waiting for the
   // background thread to wake up for it (a C API md vector, whose FIFO
-  // answers NIXL expects within a few milliseconds).
-  drive_held([&] {
-    send_frame(id, type, std::move(payload));
-    return true;
-  });
-  release_token(token);
-  hand_back(/*lazy=*/true);
+  // answers NIXL expects within a few milliseconds). payload is moved only
+  // if the work runs.
+  if (drive_if_free([&] {
+        send_frame(id, type, std::move(payload));
+        return true;
+      }))
+    return;
+  post([this, id, type, payload = std::move(payload)]() mutable { send_frame(id, type, std::move(payload)); });
 }
 
 Status Progress::run_sync(const std::function<void()>& fn) {
@@ -432,9 +429,10 @@ void Progress::loop() {
       // A guest left with its transfer done (lazily, so nobody woke us)
       // during the slice, and the application comes back within
       // microseconds (app_returns_soon): it is in a run of calls (a window
-      // of transfers: post, wait, post...) and drives again itself. Taking the token now would leave its next wait spinning
-      // on a refused token, and on a loaded host behind a token holder that
-      // was descheduled: 64 KiB sends ran at 3.4 GB/s with both threads of
+      // of transfers: post, wait, post...) and drives again itself. Taking
+      // the token now would leave its next wait spinning on a refused
+      // token, and on a loaded host behind a token holder that was
+      // descheduled: 64 KiB sends ran at 3.4 GB/s with both threads of
       // each process busy, and the waits' spin policy learnt to sleep from
       // those refused spins. So stay parked for as long as waits keep
       // ending; once none did for a slice we take over.

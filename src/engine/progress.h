@@ -19,9 +19,8 @@
 //    guest leaving with plugin requests in flight wakes it, and so does a
 //    guest that gives up spinning or a waiter that sleeps at once (the
 //    plugin moves bytes only inside test(), and only our passes see the
-//    answer). A guest
-//    that finds the token taken for a while sleeps until it is let go
-//    (release_token), bounded by its spin budget. After serving a
+//    answer). A guest that finds the token taken for a while sleeps until
+//    it is let go (release_token), bounded by its spin budget. After serving a
 //    peer while the application stays away, it may poll the sockets for up
 //    to the spin budget before it sleeps on them (loop).
 //
@@ -153,13 +152,18 @@ class Progress : private LoopHooks {
     std::function<void()> fn;  // empty for a user op (no allocation per op)
   };
   void loop();
-  // With the token held by a thread outside the loop (submit, send_now,
+  // With the token held by a thread outside the loop (drive_if_free,
   // run_sync): runs the queued commands, then work(), flushes the frames if
   // work() returns true or commands ran, and publishes what the background
   // thread must know (plugin requests in flight, acks held back). The caller
   // hands back.
   template <class Work>
   void drive_held(Work&& work);
+  // When the token is free (and this is not the loop): takes it, runs
+  // drive_held(work), lets it go and hands back lazily. False, with work
+  // not run, otherwise.
+  template <class Work>
+  bool drive_if_free(Work&& work);
   // One pass (token held). Returns whether anything moved.
   // hold_lazy: lone acks may wait one pass for company (flush_all). An
   // application thread's pass holds them, as its next send may carry them;
@@ -201,8 +205,8 @@ class Progress : private LoopHooks {
   // (kGuest); between the waits of an application that keeps coming back,
   // while nothing needs us (kLinger); a guest's wait ended during the last
   // slice, so the application will be back, unless commands wait
-  // (kAppDriving). Returns
-  // whether we must drive now (woken, or commands waiting for kAppDriving).
+  // (kAppDriving). Returns whether we must drive now (woken, or commands
+  // waiting for kAppDriving).
   // sleep_on_sockets() (called with the token, which it releases) waits
   // until a socket, a command, a changed socket set or the timeout needs us.
   enum class ParkFor { kGuest, kLinger, kAppDriving };

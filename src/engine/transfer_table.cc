@@ -3,6 +3,8 @@
 #include <chrono>
 #include <string>
 
+#include "engine/sync_wait.h"
+
 namespace tcpx::engine {
 
 TransferTable::TransferTable() { spare_.reserve(kSpareEntries); }

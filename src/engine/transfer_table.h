@@ -15,10 +15,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/sync_wait.h"
 #include "tcpx/endpoint.h"
 
 namespace tcpx::engine {
+
+class SyncWait;
 
 class TransferTable {
  public:
@@ -51,6 +52,9 @@ class TransferTable {
   // its transfer (a lock and a lookup) only when this moved: read it before
   // the poll, and a transfer ending after that poll moves it.
   uint64_t finals() const { return finals_.load(std::memory_order_acquire); }
+  // What a poll of a running transfer answers. Short enough for
+  // std::string's in-place buffer: such a poll allocates nothing either.
+  static Status in_progress() { return Status(StatusCode::kInProgress, "in progress"); }
 
  private:
   struct Entry {
@@ -70,9 +74,6 @@ class TransferTable {
   // Caller holds mu_: removes the entry, keeping its node for a later
   // create() (a transfer posted costs no allocation here once warm).
   void retire(std::unordered_map<XferId, Entry>::iterator it);
-  // Short enough for std::string's in-place buffer: a poll of a running
-  // transfer allocates nothing either.
-  static Status in_progress() { return Status(StatusCode::kInProgress, "in progress"); }
   static constexpr size_t kSpareEntries = 256;
   mutable std::mutex mu_;
   std::condition_variable shared_cv_;  // second and later waiters of one id
