@@ -73,7 +73,7 @@ Endpoint::Impl::~Impl() {
 Status Endpoint::Impl::init(int gpu_idx, const Config& config) {
   TCPX_RETURN_IF_ERROR(config.validate());
   cfg = config;
-  spin.reset(cfg.spin_us);
+  spin.reset(cfg.spin_us, 0, false, engine::SpinPolicy::kWaitWindow);
   gpu = gpu_idx;
   int gpu_count = 0;
   if (const tcpxCudaOps_v1* ops = cuda::ops(); ops != nullptr && gpu >= 0) {

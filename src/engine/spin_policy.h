@@ -66,15 +66,29 @@ namespace tcpx::engine {
 
 class SpinPolicy {
  public:
+  // How far each sample moves its average: 1/kWindow of the way, or 1/window
+  // where reset() is given one.
+  static constexpr int kWindow = 8;
+  // The waiters' window (Endpoint::Impl::spin). A spinning wait of a quiet
+  // ping-pong takes 4-5 us, and now and then 150-350 us (the peer was
+  // descheduled, or its own wait was an exploring sleep); such a wait moved
+  // an average of 1/8 by up to 40 us, past the sleeping waits' 20-30, and
+  // the choice flipped to sleeping 8-18 times a second on each side for a
+  // few hundred waits each time. At 1/32 it moves the average by about 10.
+  static constexpr int kWaitWindow = 32;
+
   explicit SpinPolicy(int max_us = 0, int cap_us = 0, bool short_gaps = false) {
     reset(max_us, cap_us, short_gaps);
   }
   // Before any wait uses it. cap_us 0: samples longer than the budget plus
-  // kSlackUs are left out; else they count as cap_us. short_gaps: spin only
+  // kSlackNs are left out; else they count as cap_us. short_gaps: spin only
   // while the waits average under the budget (see above).
-  void reset(int max_us, int cap_us = 0, bool short_gaps = false) {
+  void reset(int max_us, int cap_us = 0, bool short_gaps = false, int window = kWindow) {
+    window_ = window;
     max_us_ = max_us;
     cap_us_ = cap_us;
+    max_ns_ = int64_t{max_us} * 1000;
+    cap_ns_ = int64_t{cap_us} * 1000;
     short_gaps_ = short_gaps;
     gap_avg_.store(0, kRelaxed);
     spin_.store(true, kRelaxed);
@@ -89,31 +103,31 @@ class SpinPolicy {
     if (max_us_ <= 0) return 0;
     bool spin = spin_.load(kRelaxed);
     if ((waits_.fetch_add(1, kRelaxed) + 1) % explore_every_.load(kRelaxed) == 0) spin = !spin;
-    if (short_gaps_ && gap_avg_.load(kRelaxed) >= max_us_) return 0;
+    if (short_gaps_ && gap_avg_.load(kRelaxed) >= max_ns_) return 0;
     return spin ? max_us_ : 0;
   }
 
   // A wait that did not finish at once: whether it was allowed to spin (its
   // budget was not 0) and how long it took in all.
   void record(bool spun, std::chrono::nanoseconds took) {
-    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    const int64_t took_ns = took.count();
     if (max_us_ <= 0) return;
     if (short_gaps_) {
-      const int g = gap_avg_.load(kRelaxed);
-      gap_avg_.store(g + (static_cast<int>(std::min<long long>(took_us, 2LL * max_us_)) - g) / kWindow, kRelaxed);
+      const int64_t g = gap_avg_.load(kRelaxed);
+      gap_avg_.store(g + (std::min(took_ns, 2 * max_ns_) - g) / window_, kRelaxed);
     }
-    if (cap_us_ == 0 && took_us > max_us_ + kSlackUs) return;
-    const int us = static_cast<int>(cap_us_ == 0 ? took_us : std::min<long long>(took_us, cap_us_));
-    std::atomic<int>& avg = spun ? spun_avg_ : slept_avg_;
-    int a = avg.load(kRelaxed);
-    avg.store(a < 0 ? us : a + (us - a) / kWindow, kRelaxed);
-    const int spun_avg = spun_avg_.load(kRelaxed), slept = slept_avg_.load(kRelaxed);
+    if (cap_us_ == 0 && took_ns > max_ns_ + kSlackNs) return;
+    const int64_t ns = cap_us_ == 0 ? took_ns : std::min(took_ns, cap_ns_);
+    std::atomic<int64_t>& avg = spun ? spun_avg_ : slept_avg_;
+    const int64_t a = avg.load(kRelaxed);
+    avg.store(a < 0 ? ns : a + (ns - a) / window_, kRelaxed);
+    const int64_t spun_avg = spun_avg_.load(kRelaxed), slept = slept_avg_.load(kRelaxed);
     const bool spin = slept < 0 || spun_avg <= slept;
     const bool was = spin_.exchange(spin, kRelaxed);
     if (spin != was) {
       explore_every_.store(kMinExploreEvery, kRelaxed);
     } else if (spun != was) {  // an exploring wait that did not flip the choice
-      const bool promising = us < (was ? spun_avg : slept);
+      const bool promising = ns < (was ? spun_avg : slept);
       const int every = explore_every_.load(kRelaxed);
       explore_every_.store(promising ? 1 : every == 1 ? kMinExploreEvery : std::min(kMaxExploreEvery, every * 2),
                            kRelaxed);
@@ -122,22 +136,31 @@ class SpinPolicy {
 
   bool spinning() const { return spin_.load(kRelaxed); }
   // With short_gaps: whether recent gaps were short enough to spin for.
-  bool gaps_short() const { return gap_avg_.load(kRelaxed) < max_us_; }
+  bool gaps_short() const { return gap_avg_.load(kRelaxed) < max_ns_; }
 
  private:
   static constexpr auto kRelaxed = std::memory_order_relaxed;
   // Two wake-ups on this VM, with room to spare.
-  static constexpr int kSlackUs = 200;
-  static constexpr int kWindow = 8;  // each sample moves its average 1/8 of the way
+  static constexpr int64_t kSlackNs = 200'000;
   static constexpr int kMinExploreEvery = 64;
   static constexpr int kMaxExploreEvery = 1024;
+  int window_ = kWindow;
   int max_us_ = 0;
   int cap_us_ = 0;
+  int64_t max_ns_ = 0;
+  int64_t cap_ns_ = 0;
   bool short_gaps_ = false;
-  std::atomic<int> gap_avg_{0};  // microseconds, each sample up to 2 * max_us_
+  // The averages are kept in nanoseconds: in whole microseconds, the integer
+  // step (sample - average) / kWindow is 0 while a sample is within kWindow
+  // us below the average, so an average could not fall to within 7 us of
+  // samples of 4 us, but rose with every long one. That bias put the average
+  // of 4-5 us spinning waits at 11-25 us, next to sleeping ones at 14-25, and
+  // the choice flipped to sleeping up to 27 times a second in a quiet
+  // ping-pong, for a few hundred sleeping waits each time.
+  std::atomic<int64_t> gap_avg_{0};  // each sample up to 2 * max_ns_
   std::atomic<bool> spin_{true};
-  std::atomic<int> spun_avg_{0};    // microseconds
-  std::atomic<int> slept_avg_{-1};  // microseconds; -1: no sample yet
+  std::atomic<int64_t> spun_avg_{0};
+  std::atomic<int64_t> slept_avg_{-1};  // -1: no sample yet
   std::atomic<int> explore_every_{kMinExploreEvery};
   std::atomic<unsigned> waits_{0};
 };

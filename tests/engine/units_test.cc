@@ -496,6 +496,26 @@ TEST(SpinPolicyTest, StopsWhenSpinningOnlyDelaysThePeerAndComesBack) {
   EXPECT_GT(spun, 5000 - 1100) << "back within about one exploration interval";
 }
 
+TEST(SpinPolicyTest, KeepsSpinningThroughRareLongSpinsWhenTheyStillPay) {
+  // The waiters' policy in a quiet ping-pong: a spinning wait takes 4 us,
+  // and one in 40 waits 300 us for a peer that was descheduled or slept
+  // (11.4 us on average); a sleeping wait takes 25 us. Averages kept in
+  // whole microseconds with a 1/8 step rose with every long wait and could
+  // not come back down (steps under 1 us truncated to 0): they flipped the
+  // choice to sleeping over and over.
+  engine::SpinPolicy p;
+  p.reset(200, 0, false, engine::SpinPolicy::kWaitWindow);
+  int spun = 0, spins = 0;
+  for (int i = 0; i < 20000; ++i) {
+    bool spin = p.next_budget_us() > 0;
+    spun += spin;
+    int us = spin ? (++spins % 40 == 0 ? 300 : 4) : 25;
+    p.record(spin, microseconds(us));
+  }
+  EXPECT_TRUE(p.spinning());
+  EXPECT_GT(spun, 20000 - 200) << "only exploring waits sleep";
+}
+
 TEST(SpinPolicyTest, SpinsOnABusyHostWhenMissesCostNothingExtra) {
   engine::SpinPolicy p(200);
   // Beside CPU hogs: half the waits finish while spinning (10 us); the
