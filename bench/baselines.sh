@@ -79,12 +79,14 @@ ucx_gbps() {
   awk -v m="$mibps" 'BEGIN {printf "%.3f\n", m * 1048576 / 1e9}'
 }
 
-# tag_lat: "p50 p99" one-way microseconds at `bytes` (two runs: perftest
-# reports one percentile per run, -R, over its last 2048 or so iterations).
+# tag_lat: "p50 p99 mean" one-way microseconds at `bytes` (two runs: perftest
+# reports one percentile per run, -R, and only over its timing queue, the last
+# 2048 iterations; the mean is its "overall" column, the whole run's time over
+# its iterations, as tcpx-bench's mean is).
 ucx_lat_us() {
-  local bytes=${1:-8} p50 p99 iters
+  local bytes=${1:-8} p50 p99 mean iters
   iters=$(awk -v s="$BENCH_SECONDS" 'BEGIN {print int(s * 50000)}')
-  p50=$(ucx_final tag_lat "$bytes" "$iters" -R 50 | awk '{print $3}')
+  read -r p50 mean < <(ucx_final tag_lat "$bytes" "$iters" -R 50 | awk '{print $3, $5}') || true
   p99=$(ucx_final tag_lat "$bytes" "$iters" -R 99 | awk '{print $3}')
-  echo "${p50:-n/a} ${p99:-n/a}"
+  echo "${p50:-n/a} ${p99:-n/a} ${mean:-n/a}"
 }

@@ -5,7 +5,8 @@
 #   vs_ucx    = tcpx GB/s / ucx_perftest tag_bw GB/s at the same size (send,
 #               write and read alike: UCX's two-sided figure is the bar)
 #   vs_iperf3 = tcpx GB/s / iperf3 one stream (-l 1M)
-#   latency   = tcpx-bench --latency p50 / ucx_perftest tag_lat p50
+#   latency   = tcpx-bench --latency p50 / ucx_perftest tag_lat p50, and the
+#               same for the mean one-way latency over the whole run
 # plus CPU seconds per GB on both sides, the C API figures and thread counts.
 #
 # Usage: bench/run.sh [BUILD_DIR] [--contended N] [--rounds R] [--raw FILE]
@@ -102,7 +103,8 @@ tcpx_round() {
     fi
   done
   out=$(tcpx_client --latency --sizes "$LAT_SIZES" --seconds "$BENCH_SECONDS")
-  awk '$1 == "lat" {print $2, $3, $4}' <<<"$out" | while read -r line; do record tcpx lat $line; done
+  # lat size p50 p99 mean
+  awk '$1 == "lat" {print $2, $3, $4, $5}' <<<"$out" | while read -r line; do record tcpx lat $line; done
 }
 
 ucx_round() {

@@ -40,12 +40,15 @@ awk -f "$here/medians.awk" "$raw" | awk '
       }
       printf "\n"
     }
-    printf "\n%-8s %5s %10s %10s %10s %10s %9s\n", "latency", "size", "tcpx_p50", "tcpx_p99", "ucx_p50",
-           "ucx_p99", "p50_vs_ucx"
+    # UCX percentiles cover its last 2048 round trips, ours the whole run;
+    # the means are the whole run on both sides.
+    printf "\n%-8s %5s %9s %9s %9s %9s %9s %9s %10s %11s\n", "latency", "size", "tcpx_p50", "tcpx_p99",
+           "tcpx_mean", "ucx_p50", "ucx_p99", "ucx_mean", "p50_vs_ucx", "mean_vs_ucx"
     for (l = 1; l <= nl; l++) {
       k = "tcpx lat " lats[l]; u = "ucx tag_lat " lats[l]
-      printf "%-8s %5s %10s %10s %10s %10s %9s\n", "us", lats[l], num(v[k, 1], "%.2f"), num(v[k, 2], "%.2f"),
-             num(v[u, 1], "%.2f"), num(v[u, 2], "%.2f"), ratio(v[k, 1], v[u, 1])
+      printf "%-8s %5s %9s %9s %9s %9s %9s %9s %10s %11s\n", "us", lats[l], num(v[k, 1], "%.2f"),
+             num(v[k, 2], "%.2f"), num(v[k, 3], "%.2f"), num(v[u, 1], "%.2f"), num(v[u, 2], "%.2f"),
+             num(v[u, 3], "%.2f"), ratio(v[k, 1], v[u, 1]), ratio(v[k, 3], v[u, 3])
     }
     printf "\nC API (tcpx-capi-bench): FIFO round trip, send_tx_md_vector to the first FIFO item\n"
     printf "  warm: median %s us, p99 %s us; after 20 ms idle: median %s us, p99 %s us\n",

@@ -14,7 +14,7 @@ contended=${2:-}
 } | awk '
   function bytes(s) { return s ~ /K$/ ? s * 1024 : s ~ /M$/ ? s * 1048576 : s ~ /G$/ ? s * 1073741824 : s + 0 }
   function verdict(ok) { return ok ? "PASS" : "FAIL" }
-  { key = $1 " " $2 " " $3 " " $4; v[key] = $5; v2[key] = $6
+  { key = $1 " " $2 " " $3 " " $4; v[key] = $5; v2[key] = $6; v3[key] = $7
     if ($2 == "tcpx" && $3 != "lat") { figs[++n] = $1 " " $3 " " $4 } }
   END {
     iperf = v["q iperf3 stream 1M"]
@@ -38,8 +38,14 @@ contended=${2:-}
                mode, size, t / u
       }
     }
-    t = v["c tcpx lat 8"]; u = v["c ucx tag_lat 8"]
-    if (t != "" && u > 0)
-      printf "- %s contended 8-byte latency p50 %.1f us = %.2fx UCX tag_lat %.1f us (target <= 1x)\n",
-             verdict(t <= u), t, t / u, u
+    # Beside CPU hogs the latency is judged on the mean one-way latency over
+    # the whole run, measured alike on both sides (round trips over time).
+    # The p50s are not alike there: perftest takes its percentile over its
+    # last 2048 round trips only, tcpx-bench over all of them, and a loaded
+    # run mixes stretches where both ends have a core with stretches where
+    # one waits for the scheduler. Shown beside, not judged.
+    t = v3["c tcpx lat 8"]; u = v3["c ucx tag_lat 8"]; tp = v["c tcpx lat 8"]; up = v["c ucx tag_lat 8"]
+    if (t != "" && t != "n/a" && u > 0)
+      printf "- %s contended 8-byte latency, mean over the run %.1f us = %.2fx UCX tag_lat %.1f us (target <= 1x; p50 %.1f against %.1f us over its last 2048)\n",
+             verdict(t <= u), t, t / u, u, tp, up
   }'
