@@ -179,6 +179,15 @@ class Endpoint {
   // wait() and the blocking calls drive by themselves. *moved: whether the
   // pass did anything.
   Status progress(bool* moved = nullptr);
+  // Runs progress passes on the calling thread, as a waiting thread does,
+  // until ready() returns true or Config::spin_us has passed; returns
+  // ready()'s last answer. For callers that wait for something the engine
+  // delivers through a message service rather than a transfer (the C API's
+  // FIFO answers): an answer due within microseconds is read here, instead of
+  // after the caller's next sleep. ready() runs without the engine's locks;
+  // it must not call back into the endpoint. With spin_us 0 it runs one pass
+  // (as progress() does); from a message service, none.
+  bool drive_until(const std::function<bool()>& ready);
   // Per-piece result of a vector transfer: while it runs, and after
   // poll_async/wait returned its final status for as long as it is among the
   // 1024 most recent vector transfers so retired (65536 pieces in all);

@@ -62,6 +62,15 @@ class Endpoint::Impl {
   // SyncWait (endpoint_transfers.cc).
   template <class Target>
   Status wait_for(Target& target, int timeout_ms, uint64_t* bytes);
+  // The spinning part of a wait: runs progress passes on the calling thread,
+  // as a guest, from start until ready() or end. guest_clock: the wait's
+  // start, when the application's return after its last wait should count
+  // (Progress::Guest). Returns whether ready() said so, and then when
+  // (*ready_at, if given).
+  using Clock = std::chrono::steady_clock;
+  template <class Ready>
+  bool drive_until(Clock::time_point start, Clock::time_point end, Clock::time_point guest_clock, Ready&& ready,
+                   Clock::time_point* ready_at);
   engine::SpinPolicy spin;  // reset to cfg.spin_us in init()
   engine::SpinProbe spin_probe;  // windows where waits spin though spin chose to sleep
 

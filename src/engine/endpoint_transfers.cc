@@ -128,6 +128,37 @@ Status Endpoint::Impl::wait(XferId id, int timeout_ms, uint64_t* bytes) {
   return wait_for(entry, timeout_ms, bytes);
 }
 
+template <class Ready>
+bool Endpoint::Impl::drive_until(Clock::time_point start, Clock::time_point end, Clock::time_point guest_clock,
+                                 Ready&& ready, Clock::time_point* ready_at) {
+  engine::Progress::Guest guest(progress.get(), guest_clock);
+  // The token can be held by the background thread, in the pass it was
+  // running when we came (it parks after it, seeing us). After kTokenSpin of
+  // refusals we sleep until it is let go rather than spin: on a loaded host
+  // that pass may be waiting for a core, maybe ours. Spinning on, a wait of
+  // a 64 KiB send window ran out its whole budget behind such a pass about
+  // once in three (some 700 refusals each), and the spin policy learnt from
+  // it to sleep (3.4 GB/s; 4.2-4.6 so).
+  constexpr auto kTokenSpin = std::chrono::microseconds(10);
+  Clock::time_point refused_since{};
+  for (auto now = start; now < end; now = Clock::now()) {
+    const bool sleep_for_token = refused_since != Clock::time_point{} && now - refused_since > kTokenSpin;
+    if (progress->try_pass(nullptr, sleep_for_token ? end : Clock::time_point{}, now)) {
+      refused_since = {};
+    } else {
+      if (refused_since == Clock::time_point{}) refused_since = now;
+      cpu_relax();
+    }
+    if (ready()) {
+      const auto at = Clock::now();
+      guest.done(at);
+      if (ready_at != nullptr) *ready_at = at;
+      return true;
+    }
+  }
+  return false;
+}
+
 template <class Target>
 Status Endpoint::Impl::wait_for(Target& target, int timeout_ms, uint64_t* bytes) {
   using Clock = std::chrono::steady_clock;
@@ -146,31 +177,17 @@ Status Endpoint::Impl::wait_for(Target& target, int timeout_ms, uint64_t* bytes)
     // wake-up on either side of the hand-off.
     auto spin_end = start + std::chrono::microseconds(spin_us);
     if (timeout_ms >= 0) spin_end = std::min(spin_end, start + std::chrono::milliseconds(timeout_ms));
-    engine::Progress::Guest guest(progress.get(), start);
-    // The token can be held by the background thread, in the pass it was
-    // running when we came (it parks after it, seeing us). After
-    // kTokenSpin of refusals we sleep until it is let go rather than spin:
-    // on a loaded host that pass may be waiting for a core, maybe ours.
-    // Spinning on, a wait of a 64 KiB send window ran out its whole budget
-    // behind such a pass about once in three (some 700 refusals each), and
-    // the spin policy learnt from it to sleep (3.4 GB/s; 4.2-4.6 so).
-    constexpr auto kTokenSpin = std::chrono::microseconds(10);
-    Clock::time_point refused_since{};
-    for (auto now = start; now < spin_end; now = Clock::now()) {
-      const bool sleep_for_token = refused_since != Clock::time_point{} && now - refused_since > kTokenSpin;
-      if (progress->try_pass(nullptr, sleep_for_token ? spin_end : Clock::time_point{}, now)) {
-        refused_since = {};
-      } else {
-        if (refused_since == Clock::time_point{}) refused_since = now;
-        cpu_relax();
-      }
-      if (target.changed()) s = target.poll(bytes);
-      if (!s.in_progress()) {
-        const auto end = Clock::now();
-        guest.done(end);
-        spin.record(true, end - start);
-        return s;
-      }
+    Clock::time_point done_at;
+    const bool done = drive_until(
+        start, spin_end, /*guest_clock=*/start,
+        [&] {
+          if (target.changed()) s = target.poll(bytes);
+          return !s.in_progress();
+        },
+        &done_at);
+    if (done) {
+      spin.record(true, done_at - start);
+      return s;
     }
   }
   // Sleep; the background thread drives from here on.
@@ -277,6 +294,20 @@ Status Endpoint::progress(bool* moved) {
   impl_->progress->try_pass(&m);
   if (moved != nullptr) *moved = m;
   return Status::Ok();
+}
+
+bool Endpoint::drive_until(const std::function<bool()>& ready) {
+  using Clock = std::chrono::steady_clock;
+  if (ready()) return true;
+  // On the progress path (a message service) the token is ours already.
+  if (impl_->progress->on_loop()) return false;
+  if (impl_->cfg.spin_us <= 0) {  // no spinning: one pass, as progress() runs
+    impl_->progress->try_pass();
+    return ready();
+  }
+  const auto start = Clock::now();
+  return impl_->drive_until(start, start + std::chrono::microseconds(impl_->cfg.spin_us), Clock::time_point{}, ready,
+                            nullptr);
 }
 
 Status Endpoint::cancel(XferId xfer) {
