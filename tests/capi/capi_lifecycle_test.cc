@@ -185,6 +185,59 @@ TEST_F(Lifecycle, TwoSidedSendRecvAndUnknownIds) {
   uccl_engine_destroy(b);
 }
 
+// get_fifo_item drives the engine on the caller's thread until the answer
+// comes, for up to TCPX_SPIN_US: the first call after send_tx_md_vector
+// returns the item (here with a budget far above any round trip), and the
+// item reads the peer's bytes. With a budget of 0 it never spins, and
+// polling it still gets the answer.
+TEST_F(Lifecycle, GetFifoItemWaitsForAnAnswerWithinTheSpinBudget) {
+  for (const char* spin : {"1000000", "0"}) {
+    SCOPED_TRACE(std::string("TCPX_SPIN_US=") + spin);
+    setenv("TCPX_SPIN_US", spin, 1);
+    uccl_engine_t* a = uccl_engine_create(0, 4, false);
+    uccl_engine_t* b = uccl_engine_create(0, 4, false);
+    unsetenv("TCPX_SPIN_US");
+    auto [ab, ba] = connect_pair(a, b);
+    ASSERT_NE(ab, nullptr);
+    ASSERT_NE(ba, nullptr);
+    std::vector<uint8_t> src(4096), dst(4096, 0);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint8_t>(i * 13 + 5);
+    uccl_mr_t* mb = uccl_engine_reg(b, reinterpret_cast<uintptr_t>(src.data()), src.size());
+    uccl_mr_t* ma = uccl_engine_reg(a, reinterpret_cast<uintptr_t>(dst.data()), dst.size());
+    ASSERT_NE(mb, nullptr);
+    ASSERT_NE(ma, nullptr);
+    md_t md;
+    std::memset(&md, 0, sizeof(md));
+    md.op = UCCL_READ;
+    md.data.tx_data.data_ptr = reinterpret_cast<uintptr_t>(src.data());
+    md.data.tx_data.data_size = src.size();
+    ASSERT_EQ(uccl_engine_send_tx_md_vector(ab, &md, 1), 0);
+    char item[FIFO_ITEM_SIZE];
+    int rc = uccl_engine_get_fifo_item(ab, 0, item);
+    if (std::string(spin) != "0") {
+      EXPECT_EQ(rc, 0) << "the first call waits for the answer";
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (rc == UCCL_IN_PROGRESS && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      rc = uccl_engine_get_fifo_item(ab, 0, item);
+    }
+    ASSERT_EQ(rc, 0);
+    uint64_t tid = 0;
+    ASSERT_EQ(uccl_engine_read(ab, ma, dst.data(), dst.size(), item, &tid), 0);
+    while (uccl_engine_xfer_status(ab, tid) == 0 && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(uccl_engine_xfer_result(ab, tid, nullptr, 0), 0);
+    EXPECT_EQ(src, dst);
+    uccl_engine_mr_destroy(ma);
+    uccl_engine_mr_destroy(mb);
+    uccl_engine_conn_destroy(ab);
+    uccl_engine_conn_destroy(ba);
+    uccl_engine_destroy(a);
+    uccl_engine_destroy(b);
+  }
+}
+
 // uccl_engine_mr_destroy waits for the transfers using the region and is
 // woken by the last one's end: prompt when none is left, and returning right
 // after an in-flight one ends.
