@@ -192,7 +192,10 @@ int uccl_engine_send_tx_md(uccl_conn_t* conn, md_t* md);
 
 /* Copies the FIFO_ITEM_SIZE-byte answer to READ item `id` of the latest READ
  * vector into fifo_item. Returns 0 when present, UCCL_IN_PROGRESS while the
- * reply has not arrived, a negative status when the target rejected the item
+ * reply has not arrived (before saying so, the call drives the engine on the
+ * caller's thread for up to TCPX_SPIN_US, default 200 us, so an answer a
+ * round trip away is returned by the first call; with TCPX_SPIN_US=0 it
+ * never spins), a negative status when the target rejected the item
  * (fifo_item then holds a poisoned item: a read with it fails with that
  * status) or the connection failed. */
 int uccl_engine_get_fifo_item(uccl_conn_t* conn, int id, void* fifo_item);
@@ -208,7 +211,8 @@ int uccl_engine_read(uccl_conn_t* conn, uccl_mr_t* mr, const void* data,
 
 /* Writes [data, data+size) of mr into the region of the next unconsumed
  * WRITE item sent on this connection, waiting up to TCPX_PEER_TIMEOUT_MS for
- * the target's answer. A rejected item yields a transfer id that fails.
+ * the target's answer (driving the engine on the caller's thread for the
+ * first TCPX_SPIN_US of it). A rejected item yields a transfer id that fails.
  * Returns 0 or a negative status (UCCL_E_TIMEOUT when no slot arrived). */
 int uccl_engine_write(uccl_conn_t* conn, uccl_mr_t* mr, const void* data,
                       size_t size, uint64_t* transfer_id);
