@@ -73,7 +73,7 @@ class SpinPolicy {
   // ping-pong takes 4-5 us, and now and then 150-350 us (the peer was
   // descheduled, or its own wait was an exploring sleep); such a wait moved
   // an average of 1/8 by up to 40 us, past the sleeping waits' 20-30, and
-  // the choice flipped to sleeping 8-18 times a second on each side for a
+  // the choice flipped to sleeping 8-23 times a second on each side for a
   // few hundred waits each time. At 1/32 it moves the average by about 10.
   static constexpr int kWaitWindow = 32;
 
