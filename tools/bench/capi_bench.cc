@@ -4,7 +4,8 @@
 //     get_fifo_item(0) answers (warm: back to back; cold: after an idle gap);
 //   - an N-descriptor WRITE, then READ, in NIXL's call order (md vector,
 //     FIFO items, one write/read per descriptor, xfer_status until all done),
-//     in GB/s, next to one two-sided transfer of the same total bytes;
+//     in GB/s, next to one two-sided transfer of the same total bytes, and
+//     where its time went (md vector and FIFO items, posting, completion);
 //   - the threads an engine and a connection (with its listener) add.
 // Completions are polled every kPollNs (not NIXL's 1 ms): the figures are the
 // engine's, not the poller's.
@@ -167,9 +168,15 @@ double fifo_round_trip(uccl_conn_t* conn, uint64_t remote) {
   return rc == 0 ? us_since(t0) : -1;
 }
 
+// Where one direction's time went, in microseconds: the md vector and (READ)
+// every FIFO item, posting one transfer per descriptor, waiting for them all.
+struct Phases {
+  std::vector<double> prep, post, wait;
+};
+
 // NIXL's sequence for one direction over every descriptor; seconds, or -1.
 double one_sided(uccl_conn_t* conn, bool is_read, Registered& local, size_t local_off, uint64_t remote,
-                 const ClientOptions& o) {
+                 const ClientOptions& o, Phases* phases) {
   std::vector<md_t> mds(o.descs);
   for (int i = 0; i < o.descs; ++i) {
     std::memset(&mds[i], 0, sizeof(md_t));
@@ -190,6 +197,7 @@ double one_sided(uccl_conn_t* conn, bool is_read, Registered& local, size_t loca
     }
     if (rc != 0) return std::fprintf(stderr, "FIFO item %zu: %d\n", i, rc), -1;
   }
+  const auto posting = Clock::now();
   // postXfer: one read or write per descriptor.
   for (int i = 0; i < o.descs; ++i) {
     uint8_t* at = local.data + local_off + i * o.desc_size;
@@ -197,8 +205,14 @@ double one_sided(uccl_conn_t* conn, bool is_read, Registered& local, size_t loca
                      : uccl_engine_write(conn, local.mr, at, o.desc_size, &ids[i]);
     if (rc != 0) return std::fprintf(stderr, "%s %d: %d\n", is_read ? "read" : "write", i, rc), -1;
   }
+  const auto waiting = Clock::now();
   if (!wait_all(conn, ids)) return -1;
-  return us_since(t0) / 1e6;
+  const auto end = Clock::now();
+  auto us = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::micro>(b - a).count(); };
+  phases->prep.push_back(us(t0, posting));
+  phases->post.push_back(us(posting, waiting));
+  phases->wait.push_back(us(waiting, end));
+  return us(t0, end) / 1e6;
 }
 
 // One two-sided transfer of `bytes`, until the server says it has it.
@@ -253,15 +267,19 @@ int run_client(const ClientOptions& o) {
 
   // Round 0 warms up and checks: what we wrote comes back by READ.
   std::vector<double> w, r, s;
+  Phases write_phases, read_phases;
   for (int round = 0; round <= o.rounds && rc == 0; ++round) {
     std::memset(local.data + total, 0, total);
-    double tw = one_sided(conn, false, local, 0, remote, o);
-    double tr = one_sided(conn, true, local, total, remote, o);
+    double tw = one_sided(conn, false, local, 0, remote, o, &write_phases);
+    double tr = one_sided(conn, true, local, total, remote, o, &read_phases);
     double ts = two_sided(conn, ctrl, local, total);
     if (tw < 0 || tr < 0 || ts < 0) rc = 1, std::fprintf(stderr, "round %d failed\n", round);
     else if (std::memcmp(local.data, local.data + total, total) != 0)
       rc = 1, std::fprintf(stderr, "round %d: READ did not return what WRITE wrote\n", round);
-    if (round == 0) continue;
+    if (round == 0) {
+      write_phases = read_phases = Phases{};
+      continue;
+    }
     w.push_back(total / tw / 1e9);
     r.push_back(total / tr / 1e9);
     s.push_back(total / ts / 1e9);
@@ -272,6 +290,9 @@ int run_client(const ClientOptions& o) {
     std::printf("capi read %s: %.3f GB/s (median of %d)\n", shape.c_str(), percentile(r, 50), o.rounds);
     std::printf("capi send 1x%s: %.3f GB/s (median of %d, two-sided, same bytes)\n",
                 tcpx::bench::format_size(total).c_str(), percentile(s, 50), o.rounds);
+    for (auto [what, p] : {std::pair{"write", &write_phases}, std::pair{"read", &read_phases}})
+      std::printf("capi phases %s %s: md vector and FIFO items %.0f us, posting %.0f us, completion %.0f us (medians)\n",
+                  what, shape.c_str(), percentile(p->prep, 50), percentile(p->post, 50), percentile(p->wait, 50));
   }
   say(conn, ctrl, "BYE");
   uccl_engine_conn_destroy(conn);

@@ -77,7 +77,9 @@ server_pid=""
 expect '^capi server threads: ' "$(cat "$log")"
 for re in '^capi client threads: ' '^capi fifo warm: median [0-9.]+ us p99 [0-9.]+' \
           '^capi fifo cold .*: median [0-9.]+ us p99 [0-9.]+' '^capi write 20x4K: [0-9.]+ GB/s' \
-          '^capi read 20x4K: [0-9.]+ GB/s' '^capi send 1x80K: [0-9.]+ GB/s'; do
+          '^capi read 20x4K: [0-9.]+ GB/s' '^capi send 1x80K: [0-9.]+ GB/s' \
+          '^capi phases write 20x4K: md vector and FIFO items [0-9]+ us, posting [0-9]+ us, completion [0-9]+ us' \
+          '^capi phases read 20x4K: md vector and FIFO items [0-9]+ us'; do
   expect "$re" "$out"
 done
 echo "benchmark tools: ok"
