@@ -105,11 +105,22 @@ void forget_old_failures(uccl_conn* c) {
   for (size_t i = 0; i < drop; ++i) c->xfers.erase(finished[i]);
 }
 
-// Whether READ item `id` of the latest md vector is answered, or will never
-// be (the connection closes or broke, or a newer vector replaced the table).
-bool fifo_answered(uccl_conn* c, size_t id) {
-  std::lock_guard<std::mutex> lk(c->mu);
-  return id >= c->read_table.size() || c->read_table[id].present || c->closing || !c->broken.ok();
+// With lk (on c->mu) held: drives the engine on this thread until
+// answered() (evaluated under c->mu) holds or TCPX_SPIN_US has passed. The
+// md service's answer is usually one round trip away (8 us on loopback),
+// while a caller that polls sleeps between tries (NIXL: 10 us asked, 60 us
+// with the default timer slack; 1 ms in older releases). c->mu is let go
+// meanwhile: a pass may call this connection's md service, which takes it.
+template <class Answered>
+void drive_until_answered(uccl_conn* c, std::unique_lock<std::mutex>& lk, Answered answered) {
+  std::shared_ptr<tcpx::Endpoint> ep = c->ep;
+  if (!ep) return;
+  lk.unlock();
+  (void)ep->drive_until([c, &answered] {
+    std::lock_guard<std::mutex> g(c->mu);
+    return answered();
+  });
+  lk.lock();
 }
 
 bool is_read(uccl_msg_type op) { return op == UCCL_READ || op == UCCL_VECTOR_READ; }
@@ -193,17 +204,14 @@ int uccl_engine_get_fifo_item(uccl_conn_t* c, int id, void* fifo_item) {
   std::unique_lock<std::mutex> lk(c->mu);
   if (static_cast<size_t>(id) >= c->read_table.size()) return UCCL_E_INVALID;
   if (!c->read_table[static_cast<size_t>(id)].present && !c->closing && c->broken.ok()) {
-    // Not here yet: drive progress on this thread until it is, for up to
-    // TCPX_SPIN_US. The answer is usually a round trip away (8 us on
-    // loopback), and NIXL sleeps between polls (10 us asked, 60 us with the
-    // default timer slack; 1 ms in older releases): read here, the first
-    // call returns it. Without conn->mu: a pass may call this connection's
-    // md service, which takes it.
-    std::shared_ptr<tcpx::Endpoint> ep = c->ep;
-    lk.unlock();
-    if (ep) (void)ep->drive_until([c, id] { return fifo_answered(c, static_cast<size_t>(id)); });
-    lk.lock();
-    if (static_cast<size_t>(id) >= c->read_table.size()) return UCCL_E_INVALID;
+    // Not here yet: the first call returns an answer that comes within
+    // TCPX_SPIN_US. Answered also when it never will be: the connection
+    // closes or broke, or a newer vector replaced the table.
+    const auto i = static_cast<size_t>(id);
+    drive_until_answered(c, lk, [c, i] {
+      return i >= c->read_table.size() || c->read_table[i].present || c->closing || !c->broken.ok();
+    });
+    if (i >= c->read_table.size()) return UCCL_E_INVALID;
   }
   const tcpx::capi::FifoSlot& slot = c->read_table[static_cast<size_t>(id)];
   if (!slot.present) {
@@ -251,17 +259,9 @@ int uccl_engine_write(uccl_conn_t* c, uccl_mr_t* mr, const void* data, size_t si
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(c->engine->write_slot_timeout_ms);
     auto answered = [c] { return !c->write_slots.empty() || c->closing || !c->broken.ok(); };
-    if (!answered() && c->ep) {
-      // Read the answer on this thread if it comes within TCPX_SPIN_US (as
-      // get_fifo_item does); else sleep until the engine's thread files it.
-      std::shared_ptr<tcpx::Endpoint> ep = c->ep;
-      lk.unlock();
-      (void)ep->drive_until([c, &answered] {
-        std::lock_guard<std::mutex> g(c->mu);
-        return answered();
-      });
-      lk.lock();
-    }
+    // Read the answer on this thread if it comes within TCPX_SPIN_US; else
+    // sleep until the engine's thread files it.
+    if (!answered()) drive_until_answered(c, lk, answered);
     bool ready = c->changed.wait_until(lk, deadline, answered);
     if (c->write_slots.empty()) {
       if (c->closing) return UCCL_E_CLOSED;
