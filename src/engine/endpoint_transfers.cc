@@ -161,7 +161,6 @@ bool Endpoint::Impl::drive_until(Clock::time_point start, Clock::time_point end,
 
 template <class Target>
 Status Endpoint::Impl::wait_for(Target& target, int timeout_ms, uint64_t* bytes) {
-  using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   Status s = target.poll(bytes);
   if (!s.in_progress()) return s;
