@@ -13,11 +13,19 @@
 #include <cstring>
 
 #include "common/socket_error.h"
+#include "engine/byte_io.h"
 
 namespace tcpx::engine {
 namespace {
 
 constexpr size_t kReadBytes = 64 * 1024;
+// Bytes read_frames gathers before it decodes and returns frames, unless
+// the frame at the front is larger. A stream of small frames (one-sided
+// answers, eager sends) is handled as it comes: gathering up to a maximal
+// frame (1 MiB) turned a window of 1,000 4 KiB reads into alternating
+// batches of 250 answers and 250 requests, each side idle while the other
+// worked (read 4 KiB at window 1,000: 1.7-2.2 GB/s, against 3.0-3.7 at 128).
+constexpr size_t kReadBatchBytes = 128 * 1024;
 // Buffers larger than this are released once empty again (a large frame or a
 // burst must not pin its memory for the connection's life)...
 constexpr size_t kKeepBufferBytes = 4u << 20;
@@ -195,6 +203,17 @@ Status ControlChannel::flush() {
   return Status::Ok();
 }
 
+size_t ControlChannel::read_goal() const {
+  const size_t have = in_len_ - in_off_;
+  if (have < kFrameHeaderBytes) return kReadBatchBytes;
+  // The frame at the front must be read whole, up to the largest a frame
+  // may be (a longer one fails in decode_frame).
+  ByteReader r(in_.data() + in_off_ + kFrameLengthOffset, 4);
+  uint32_t len = 0;
+  (void)r.u32(&len);
+  return std::max(kReadBatchBytes, kFrameHeaderBytes + std::min<size_t>(len, kMaxPayloadBytes));
+}
+
 Status ControlChannel::read_frames(std::span<Frame>* frames) {
   *frames = {};
   if (!error_.ok()) return error_;
@@ -203,7 +222,7 @@ Status ControlChannel::read_frames(std::span<Frame>* frames) {
   // Undecoded bytes stay below one maximal frame plus one read: what is
   // left in the socket is read on the next call (poll still reports it), so
   // a peer that sends without pause cannot make this buffer grow.
-  while (in_len_ - in_off_ < kFrameHeaderBytes + kMaxPayloadBytes) {
+  while (in_len_ - in_off_ < read_goal()) {
     // in_ grows only up to that: resizing it per read would zero-fill 64 KiB
     // each time (microseconds per small message).
     if (in_.size() < in_len_ + kReadBytes) in_.resize(in_len_ + kReadBytes);

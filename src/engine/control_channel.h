@@ -106,6 +106,8 @@ class ControlChannel {
 
  private:
   Status fail(Status s);
+  // How many undecoded bytes read_frames() gathers before decoding.
+  size_t read_goal() const;
   void note_urgency(Urgency u);
   // Makes room for a frame of payload_len: drops what was already written,
   // or fails the channel when the unwritten bytes would pass max_backlog_.

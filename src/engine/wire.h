@@ -26,6 +26,9 @@ namespace tcpx::engine {
 inline constexpr uint32_t kFrameMagic = 0x54435046;  // "TCPF"
 inline constexpr uint16_t kWireVersion = 1;
 inline constexpr size_t kFrameHeaderBytes = 20;
+// Where the payload length lies in a frame header (after magic 4, version
+// 2, type 1 and flags 1 bytes).
+inline constexpr size_t kFrameLengthOffset = 8;
 // Largest payload: an application message (1 MiB) plus slack for framing.
 inline constexpr size_t kMaxMessageBytes = 1u << 20;
 inline constexpr size_t kMaxPayloadBytes = kMaxMessageBytes + 4096;

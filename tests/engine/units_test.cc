@@ -259,6 +259,54 @@ TEST(ControlChannelTest, ReadBufferBoundedAndReleased) {
   close(sv[1]);
 }
 
+// A stream of small frames is handed out in batches as it arrives, not once
+// a maximal frame's worth (1 MiB) is buffered: a peer streaming one-sided
+// answers would otherwise wait for us to read 250 of them before we handle
+// the first. A large frame inside the stream still comes out whole.
+TEST(ControlChannelTest, SmallFramesAreHandedOutInBatchesAndALargeOneWhole) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ControlChannel reader(sv[0]);
+  constexpr int kFrames = 600;
+  constexpr int kLarge = 300;  // this one is a maximal MESSAGE
+  constexpr size_t kSmall = 4096;
+  auto payload_of = [](int i) {
+    return std::vector<uint8_t>(i == kLarge ? kMaxMessageBytes : kSmall, static_cast<uint8_t>(i * 7 + 1));
+  };
+  std::vector<uint8_t> stream;
+  for (int i = 0; i < kFrames; ++i)
+    ASSERT_TRUE(append_frame(FrameType::kMessage, static_cast<uint64_t>(i), payload_of(i), &stream).ok());
+  std::thread writer([fd = sv[1], &stream] {
+    for (size_t off = 0; off < stream.size();) {
+      ssize_t n = write(fd, stream.data() + off, stream.size() - off);
+      if (n <= 0) return;
+      off += static_cast<size_t>(n);
+    }
+  });
+  int next = 0;
+  size_t most_small_bytes = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (next < kFrames && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{sv[0], POLLIN, 0};
+    poll(&p, 1, 100);
+    std::span<Frame> frames;
+    ASSERT_TRUE(reader.read_frames(&frames).ok());
+    size_t small_bytes = 0;
+    for (const Frame& f : frames) {
+      ASSERT_EQ(f.id, static_cast<uint64_t>(next));
+      ASSERT_EQ(f.payload, payload_of(next));
+      if (next != kLarge) small_bytes += kFrameHeaderBytes + f.payload.size();
+      ++next;
+    }
+    most_small_bytes = std::max(most_small_bytes, small_bytes);
+  }
+  writer.join();
+  EXPECT_EQ(next, kFrames);
+  // At most one batch (128 KiB) plus one read (64 KiB) of small frames per call.
+  EXPECT_LE(most_small_bytes, (192u << 10) + kFrameHeaderBytes + kSmall);
+  close(sv[1]);
+}
+
 // Decoded frames and their payload buffers are reused between reads (no
 // allocation per frame), but what they keep stays bounded whatever frames a
 // peer sends: here batches that each end with a 16 KiB frame at a later
