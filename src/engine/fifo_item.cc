@@ -1,6 +1,6 @@
 #include "engine/fifo_item.h"
 
-#include <vector>
+#include <cstring>
 
 #include "engine/byte_io.h"
 
@@ -9,7 +9,9 @@ namespace tcpx::engine {
 // Layout: u32 magic | u32 version | u64 mr_id | u64 mr_token | u64 offset |
 // u64 size | u64 tag | 16 zero bytes.
 FifoItem encode_fifo_item(const FifoFields& f) {
-  std::vector<uint8_t> b;
+  // Built in place: a C API md vector advertises one item per descriptor
+  // (a heap vector here cost several allocations each).
+  FixedBytes<sizeof(FifoItem::bytes)> b;
   ByteWriter w(&b);
   w.u32(kFifoMagic);
   w.u32(kFifoVersion);
@@ -19,7 +21,7 @@ FifoItem encode_fifo_item(const FifoFields& f) {
   w.u64(f.size);
   w.u64(f.tag);
   FifoItem item{};
-  for (size_t i = 0; i < b.size() && i < sizeof item.bytes; ++i) item.bytes[i] = b[i];
+  std::memcpy(item.bytes, b.data(), b.size());
   return item;
 }
 
