@@ -296,7 +296,7 @@ Status Endpoint::progress(bool* moved) {
 }
 
 bool Endpoint::drive_until(const std::function<bool()>& ready) {
-  using Clock = std::chrono::steady_clock;
+  using Clock = Impl::Clock;
   if (ready()) return true;
   // On the progress path (a message service) the token is ours already.
   if (impl_->progress->on_loop()) return false;
