@@ -168,12 +168,18 @@ class Endpoint {
   // Never blocks. IN_PROGRESS while running; OK once the data is in place;
   // otherwise the transfer's error. A final answer retires the id: a later
   // poll of it is NOT_FOUND.
-  Status poll_async(XferId xfer);
+  // bytes (optional) is set with the final answer, and only then: the bytes
+  // the transfer moved. For a receive that is the size of the send it
+  // matched (at most its capacity), for a send, read or write its size, for
+  // a vector the sum over its pieces; a failed transfer counts only the
+  // pieces that succeeded (0 for a one-piece transfer).
+  Status poll_async(XferId xfer, uint64_t* bytes = nullptr);
   // Blocks until the transfer is final or timeout_ms passes (IN_PROGRESS,
   // the transfer stays live; TIMED_OUT is a final status, from the
   // transfer's own deadline). timeout_ms < 0 waits without a deadline (a
-  // dead peer still ends it with an error). Retires the id like poll_async.
-  Status wait(XferId xfer, int timeout_ms = -1);
+  // dead peer still ends it with an error). Retires the id, and sets bytes,
+  // like poll_async.
+  Status wait(XferId xfer, int timeout_ms = -1, uint64_t* bytes = nullptr);
   // Runs one progress pass on the calling thread unless another thread is
   // driving (then returns at once). For callers that poll in their own loop;
   // wait() and the blocking calls drive by themselves. *moved: whether the

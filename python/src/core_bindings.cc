@@ -80,6 +80,12 @@ bool done_or_raise(const tcpx::Status& s) {
   return true;
 }
 
+// None while the transfer runs, its byte count once done; raises its error.
+py::object bytes_or_raise(const tcpx::Status& s, uint64_t bytes) {
+  if (!done_or_raise(s)) return py::none();
+  return py::int_(bytes);
+}
+
 }  // namespace
 
 tcpx::FifoItem fifo_from_bytes(const py::bytes& blob) {
@@ -183,10 +189,12 @@ void bind_core(py::module_& m) {
         }));
       })
       .def("recv", [](PyEndpoint& self, ConnId c, MrId mr, uintptr_t ptr, size_t size) {
+        uint64_t bytes = 0;
         throw_if_error(self.post_and_wait(1, [&](Endpoint& ep, size_t, XferId* x) {
           return ep.recv_async(c, mr, reinterpret_cast<void*>(ptr), size, x);
-        }));
-      })
+        }, &bytes));
+        return bytes;
+      }, "Receives the matching send; returns its size in bytes")
       .def("advertise", [](PyEndpoint& self, ConnId c, MrId mr, uintptr_t ptr, size_t size) {
         tcpx::FifoItem item;
         throw_if_error(self.call([&](Endpoint& ep) {
@@ -225,12 +233,16 @@ void bind_core(py::module_& m) {
         return x;
       }, py::arg("conn"), py::arg("pieces"))
       .def("poll", [](PyEndpoint& self, XferId x) {
-        return done_or_raise(self.call([&](Endpoint& ep) { return ep.poll_async(x); }));
-      }, py::arg("xfer"), "True once done; raises the transfer's error")
+        uint64_t bytes = 0;
+        tcpx::Status s = self.call([&](Endpoint& ep) { return ep.poll_async(x, &bytes); });
+        return bytes_or_raise(s, bytes);
+      }, py::arg("xfer"), "None while in flight; once done, the bytes it moved; raises the transfer's error")
       .def("wait", [](PyEndpoint& self, XferId x, int timeout_ms) {
-        return done_or_raise(self.wait(x, timeout_ms));
+        uint64_t bytes = 0;
+        tcpx::Status s = self.wait(x, timeout_ms, &bytes);
+        return bytes_or_raise(s, bytes);
       }, py::arg("xfer"), py::arg("timeout_ms") = -1,
-         "True once done, False on timeout (still live); raises its error")
+         "The bytes it moved once done, None on timeout (still live); raises its error")
       .def("cancel", [](PyEndpoint& self, XferId x) {
         throw_if_error(self.call([&](Endpoint& ep) { return ep.cancel(x); }));
       }, py::arg("xfer"), "Cancels the transfer where it still can be (Endpoint::cancel)")

@@ -85,23 +85,25 @@ tcpx::Status PyEndpoint::accept(int timeout_ms, tcpx::ConnId* conn,
 }
 
 tcpx::Status PyEndpoint::wait_slices(tcpx::Endpoint& ep, tcpx::XferId xfer,
-                                     int timeout_ms) {
-  return sliced(timeout_ms, tcpx::StatusCode::kInProgress, [&](int slice) { return ep.wait(xfer, slice); });
+                                     int timeout_ms, uint64_t* bytes) {
+  return sliced(timeout_ms, tcpx::StatusCode::kInProgress,
+                [&](int slice) { return ep.wait(xfer, slice, bytes); });
 }
 
-tcpx::Status PyEndpoint::wait(tcpx::XferId xfer, int timeout_ms) {
+tcpx::Status PyEndpoint::wait(tcpx::XferId xfer, int timeout_ms, uint64_t* bytes) {
   std::shared_ptr<tcpx::Endpoint> ep = ep_;
   if (!ep) return closed_status();
-  return wait_slices(*ep, xfer, timeout_ms);
+  return wait_slices(*ep, xfer, timeout_ms, bytes);
 }
 
-tcpx::Status PyEndpoint::post_and_wait(size_t n, const PostFn& post) {
+tcpx::Status PyEndpoint::post_and_wait(size_t n, const PostFn& post, uint64_t* bytes) {
   std::shared_ptr<tcpx::Endpoint> ep = ep_;
   if (!ep) return closed_status();
   std::vector<tcpx::XferId> posted;
   posted.reserve(n);
   tcpx::Status first;
   tcpx::Status last_wait;
+  uint64_t total = 0, one = 0;
   {
     py::gil_scoped_release release;
     for (size_t i = 0; i < n && first.ok(); ++i) {
@@ -111,21 +113,25 @@ tcpx::Status PyEndpoint::post_and_wait(size_t n, const PostFn& post) {
     }
     // Fast path: a single transfer that finishes within one slice never
     // takes the GIL back in between.
-    if (posted.size() == 1) last_wait = ep->wait(posted[0], kSliceMs);
+    if (posted.size() == 1) last_wait = ep->wait(posted[0], kSliceMs, &one);
   }
   size_t begin = 0;
   if (posted.size() == 1) {
     if (!last_wait.in_progress()) {
       if (first.ok()) first = last_wait;
+      total += one;
       begin = 1;
     } else {
       check_signals();
     }
   }
   for (size_t i = begin; i < posted.size(); ++i) {
-    tcpx::Status s = wait_slices(*ep, posted[i], -1);
+    one = 0;
+    tcpx::Status s = wait_slices(*ep, posted[i], -1, &one);
     if (first.ok()) first = s;
+    total += one;
   }
+  if (bytes != nullptr) *bytes = total;
   return first;
 }
 

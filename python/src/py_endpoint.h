@@ -67,12 +67,14 @@ class PyEndpoint {
   tcpx::Status accept(int timeout_ms, tcpx::ConnId* conn,
                       tcpx::PeerInfo* peer);
   // OK, the transfer's error, or TIMED_OUT (the transfer stays live).
-  tcpx::Status wait(tcpx::XferId xfer, int timeout_ms);
+  // bytes: as Endpoint::wait sets it.
+  tcpx::Status wait(tcpx::XferId xfer, int timeout_ms, uint64_t* bytes = nullptr);
   // Posts n transfers and waits for all of them; the first error wins, but
   // every posted transfer is waited for, so no buffer is touched after the
   // return. On the fast path (n == 1, done within a slice) this is one GIL
-  // release: what the per-call overhead figure measures.
-  tcpx::Status post_and_wait(size_t n, const PostFn& post);
+  // release: what the per-call overhead figure measures. bytes: the sum of
+  // what Endpoint::wait reports for each.
+  tcpx::Status post_and_wait(size_t n, const PostFn& post, uint64_t* bytes = nullptr);
 
   tcpx::Status reg(uintptr_t ptr, size_t size, tcpx::MrId* out);
   tcpx::Status dereg(tcpx::MrId mr);
@@ -98,7 +100,7 @@ class PyEndpoint {
                       const std::function<tcpx::Status(int)>& step);
   // Waits for xfer in slices until final, timeout_ms (< 0: none) or a signal.
   tcpx::Status wait_slices(tcpx::Endpoint& ep, tcpx::XferId xfer,
-                           int timeout_ms);
+                           int timeout_ms, uint64_t* bytes = nullptr);
 
   // Read and replaced only with the GIL held; calls copy it first.
   std::shared_ptr<tcpx::Endpoint> ep_;

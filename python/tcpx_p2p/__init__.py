@@ -4,8 +4,8 @@
     with tp.Endpoint(gpu=0) as ep:                 # config from TCPX_* + kwargs
         md = ep.metadata()                         # hand to the peer out of band
         with ep.accept(timeout=10) as conn, ep.register(np.zeros(1 << 20, np.uint8)) as mr:
-            conn.recv(mr)                          # blocking; raises on failure
-            t = conn.recv_async(mr); t.wait(timeout=1.0)
+            n = conn.recv(mr)                      # blocking: the bytes sent; raises on failure
+            t = conn.recv_async(mr); t.wait(timeout=1.0); t.nbytes
 
 Errors raise tcpx_p2p.errors exceptions carrying the status code. Buffers
 are MemoryRegions, objects with data_ptr() (torch tensors) or anything with
@@ -53,18 +53,25 @@ class Transfer:
         self.id = xfer_id
         self._owners = owners
         self._final = False
+        self._nbytes: Optional[int] = None
+
+    @property
+    def nbytes(self) -> Optional[int]:
+        """None until done; then the bytes it moved: for a receive the size
+        of the send it matched (at most its buffer's), for a vector the sum."""
+        return self._nbytes
 
     def done(self) -> bool:
         """True once the data is in place; raises the transfer's error."""
-        if not self._final and self._ep.poll(self.id):
-            self._finish()
+        if not self._final:
+            self._finish(self._ep.poll(self.id))
         return self._final
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Blocks up to timeout seconds (None: no limit; Ctrl-C interrupts).
         True when done, False on timeout (still in flight); raises its error."""
-        if not self._final and self._ep.wait(self.id, _ms(timeout)):
-            self._finish()
+        if not self._final:
+            self._finish(self._ep.wait(self.id, _ms(timeout)))
         return self._final
 
     def cancel(self):
@@ -84,8 +91,11 @@ class Transfer:
         if not self._final:
             self._ep.set_timeout(self.id, max(0, int(timeout * 1000)))
 
-    def _finish(self):
+    def _finish(self, nbytes: Optional[int]):
+        if nbytes is None:  # still in flight
+            return
         self._final = True
+        self._nbytes = nbytes
         self._owners = ()
 
     def __repr__(self):
@@ -145,10 +155,11 @@ class Connection:
         mr_id, s = self._piece(buf, mr, False)
         self._ep.send(self.id, mr_id, s.ptr, s.size)
 
-    def recv(self, buf: Buffer, mr=None) -> None:
-        """Receives the matching send into buf (which must be large enough)."""
+    def recv(self, buf: Buffer, mr=None) -> int:
+        """Receives the matching send into buf (which must be large enough);
+        returns the send's size in bytes."""
         mr_id, s = self._piece(buf, mr, True)
-        self._ep.recv(self.id, mr_id, s.ptr, s.size)
+        return self._ep.recv(self.id, mr_id, s.ptr, s.size)
 
     def send_async(self, buf: Buffer, mr=None) -> Transfer:
         mr_id, s = self._piece(buf, mr, False)

@@ -45,6 +45,46 @@ def test_buffers_context_managers_and_wait_timeout():
     assert pattern and sevens and early is False and total == N and ok
 
 
+def test_receives_report_the_size_of_the_send():
+    sizes = [0, 5, 4096, 300000]   # inline and through the plugin
+
+    def server(qa, qb):
+        with tp.Endpoint(gpu=0) as ep:
+            qa.put(ep.metadata())
+            with ep.accept(timeout=10) as conn:
+                buf = np.zeros(1 << 20, np.uint8)
+                got = []
+                with ep.register(buf):
+                    got.append(conn.recv(buf))
+                    t = conn.recv_async(buf)
+                    before = t.nbytes
+                    assert t.wait(timeout=10)
+                    got.append(t.nbytes)
+                    t = conn.recv_async(buf)
+                    deadline = time.monotonic() + 10
+                    while not t.done() and time.monotonic() < deadline:
+                        time.sleep(0.001)
+                    got.append(t.nbytes)
+                    got.append(conn.recv(buf))
+                    tail = bytes(buf[:sizes[3]]) == bytes([9]) * sizes[3]
+                return got, before, tail
+
+    def client(qa, qb):
+        with tp.Endpoint(gpu=1) as ep:
+            with ep.connect(qa.get()) as conn:
+                data = np.full(max(sizes), 9, np.uint8)
+                with ep.register(data):
+                    sent = []
+                    for n in sizes:
+                        t = conn.send_async(data[:n])
+                        t.wait()
+                        sent.append(t.nbytes)
+        return sent
+
+    (got, before, tail), sent = run_pair(server, client)
+    assert got == sizes and sent == sizes and before is None and tail
+
+
 def test_read_write_vectors_and_notifications():
     K, B = 16, 8192
 

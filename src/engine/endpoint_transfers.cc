@@ -278,15 +278,15 @@ Status Endpoint::write(ConnId conn, MrId mr, const void* src, size_t size, const
   return impl_->run_blocking(engine::OpKind::kWrite, conn, one(mr, src, size, &remote), nullptr);
 }
 
-Status Endpoint::poll_async(XferId xfer) {
-  Status s = impl_->xfers.poll(xfer);
+Status Endpoint::poll_async(XferId xfer, uint64_t* bytes) {
+  Status s = impl_->xfers.poll(xfer, bytes);
   if (!s.in_progress()) return s;
   // A caller polling in its own loop drives too, when nobody else is.
   if (!impl_->progress->try_pass()) return s;
-  return impl_->xfers.poll(xfer);
+  return impl_->xfers.poll(xfer, bytes);
 }
 
-Status Endpoint::wait(XferId xfer, int timeout_ms) { return impl_->wait(xfer, timeout_ms, nullptr); }
+Status Endpoint::wait(XferId xfer, int timeout_ms, uint64_t* bytes) { return impl_->wait(xfer, timeout_ms, bytes); }
 
 Status Endpoint::progress(bool* moved) {
   bool m = false;

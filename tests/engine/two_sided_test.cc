@@ -65,6 +65,46 @@ TEST_P(TwoSided, SizesZeroTo256MiBByteExact) {
   EXPECT_EQ(peer.expect("DONE"), "");
 }
 
+// recv_async into a buffer larger than the send: wait() and poll_async()
+// report the size of the send the receive matched (inline, plugin path,
+// striped over a chunk boundary), and say nothing while it runs.
+TEST_P(TwoSided, AsyncReceiveReportsTheSizeOfTheSendItMatched) {
+  const std::vector<size_t> sizes = {0, 5, 4096, 300000, (1u << 20) + 1};
+  const size_t max = 2u << 20;
+  ChildProcess peer;
+  ASSERT_OK(start_engine_peer(&peer, "echo", {std::to_string(sizes.size()), std::to_string(max)}));
+  ConnId c = connect_to(peer);
+  std::vector<uint8_t> out(max), in(max);
+  fill_pattern(out.data(), max, 7);
+  MrId out_mr, in_mr;
+  ASSERT_OK(ep_->reg(out.data(), out.size(), &out_mr));
+  ASSERT_OK(ep_->reg(in.data(), in.size(), &in_mr));
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const size_t size = sizes[i];
+    XferId rid, sid;
+    ASSERT_OK(ep_->recv_async(c, in_mr, in.data(), max, &rid));
+    uint64_t bytes = 777;
+    ASSERT_TRUE(ep_->poll_async(rid, &bytes).in_progress());  // the echo needs our send first
+    EXPECT_EQ(bytes, 777u) << "set before the receive was final";
+    ASSERT_OK(ep_->send_async(c, out_mr, out.data(), size, &sid));
+    uint64_t sent = 777;
+    ASSERT_OK(ep_->wait(sid, 30000, &sent));
+    EXPECT_EQ(sent, size);
+    if (i % 2 == 0) {
+      ASSERT_OK(ep_->wait(rid, 30000, &bytes));
+    } else {
+      Status s;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while ((s = ep_->poll_async(rid, &bytes)).in_progress() && std::chrono::steady_clock::now() < deadline) {
+      }
+      ASSERT_OK(s);
+    }
+    EXPECT_EQ(bytes, size);
+    EXPECT_EQ(check_pattern(in.data(), size, 7), kPatternMatches) << "size " << size;
+  }
+  EXPECT_EQ(peer.expect("DONE"), "");
+}
+
 TEST_P(TwoSided, ThousandConcurrentMixedBothDirections) {
   const uint64_t seed = 1234;
   const size_t n = 500;  // per direction
