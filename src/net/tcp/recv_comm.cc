@@ -113,6 +113,10 @@ void RecvComm::progress_socket(int s) {
     RecvRequest& r = at(cursor_[s]);
     if (!r.have_size) {
       if (s != 0) return;  // the size comes on socket 0
+      if (st.avail() == 0 && r.posted >= kHeaderAloneMin) {
+        if (drained || !read_header(s, r, &drained)) return;
+        continue;
+      }
       if (st.avail() == 0 && (drained || !fill_staging(s, &drained))) return;
       uint32_t n = std::min<uint32_t>(st.avail(), kMsgHeaderBytes - r.header_got);
       memcpy(r.header + r.header_got, st.buf.get() + st.rd, n);
@@ -129,7 +133,7 @@ void RecvComm::progress_socket(int s) {
       continue;
     }
     if (drained) return;
-    if (remaining >= kDirectReadMin) {
+    if (remaining >= kDirectReadMin || r.posted >= kHeaderAloneMin) {
       if (lowat_ > 0 && remaining >= static_cast<uint64_t>(lowat_)) {
         pollfd p{fds_[s], POLLIN, 0};
         if (poll(&p, 1, 0) == 0) return;  // less than lowat_ queued (errors and EOF do report)
@@ -141,24 +145,38 @@ void RecvComm::progress_socket(int s) {
   }
 }
 
+bool RecvComm::recv_some(int s, void* p, size_t n, size_t* got) {
+  ssize_t rc;
+  do {
+    rc = recv(fds_[s], p, n, MSG_DONTWAIT);
+  } while (rc < 0 && errno == EINTR);
+  if (rc > 0) {
+    *got = static_cast<size_t>(rc);
+    return true;
+  }
+  if (rc == 0) peer_lost(ncclRemoteError, "peer closed the connection mid-stream", 0);
+  else if (!would_block(errno)) peer_lost(errno_to_result(errno), "recv", errno);
+  return false;
+}
+
 bool RecvComm::fill_staging(int s, bool* drained) {
   Staging& st = staging_[s];
   st.rd = st.wr = 0;
-  for (;;) {
-    ssize_t rc = recv(fds_[s], st.buf.get(), kStagingBytes, MSG_DONTWAIT);
-    if (rc > 0) {
-      st.wr = static_cast<uint32_t>(rc);
-      *drained = st.wr < kStagingBytes;
-      return true;
-    }
-    if (rc == 0) {
-      peer_lost(ncclRemoteError, "peer closed the connection mid-stream", 0);
-      return false;
-    }
-    if (errno == EINTR) continue;
-    if (!would_block(errno)) peer_lost(errno_to_result(errno), "recv", errno);
-    return false;
-  }
+  size_t got = 0;
+  if (!recv_some(s, st.buf.get(), kStagingBytes, &got)) return false;
+  st.wr = static_cast<uint32_t>(got);
+  *drained = got < kStagingBytes;
+  return true;
+}
+
+bool RecvComm::read_header(int s, RecvRequest& r, bool* drained) {
+  const size_t want = kMsgHeaderBytes - r.header_got;
+  size_t got = 0;
+  if (!recv_some(s, r.header + r.header_got, want, &got)) return false;
+  *drained = got < want;
+  r.header_got += static_cast<uint32_t>(got);
+  if (r.header_got == kMsgHeaderBytes) on_header(r);
+  return true;
 }
 
 bool RecvComm::read_direct(int s, RecvRequest& r, uint64_t n, bool* drained) {

@@ -73,6 +73,13 @@ class RecvComm {
   static constexpr uint32_t kStagingBytes = 64 * 1024;
   // Payload runs at least this long skip the staging copy.
   static constexpr uint64_t kDirectReadMin = 16 * 1024;
+  // A receive posted at least this large reads its header alone (16 bytes,
+  // one more recv) and every byte of its payload in place, however little is
+  // left, never through staging: a staging fill takes up to 64 KiB, the
+  // payload in it is copied again into the destination, and a fill for the
+  // short tail of one message takes in the next one's header and payload
+  // too, so one tail put every later message of a stream through staging.
+  static constexpr uint64_t kHeaderAloneMin = 32 * 1024;
   // A direct read with at least lowat_ bytes still to come on its socket
   // waits until that much is queued: the socket carries SO_RCVLOWAT, and a
   // poll() (which takes no socket lock) says when. A receiver that reads
@@ -85,9 +92,16 @@ class RecvComm {
   RecvRequest& at(uint64_t seq) { return reqs_[seq % kMaxRequests]; }
   void progress();
   void progress_socket(int s);
+  // One recv of up to n bytes into p; false when the socket has nothing
+  // now, or failed (the comm is then broken, or stalled under strict TCPX
+  // emulation). Else *got > 0.
+  bool recv_some(int s, void* p, size_t n, size_t* got);
   // One recv into staging; false when the socket has nothing (or failed).
   // *drained: the read was short, so the socket is empty for now.
   bool fill_staging(int s, bool* drained);
+  // Reads what is missing of r's header, straight into it; false when the
+  // socket has nothing (or failed).
+  bool read_header(int s, RecvRequest& r, bool* drained);
   bool read_direct(int s, RecvRequest& r, uint64_t n, bool* drained);
   void on_header(RecvRequest& r);
   void deliver(RecvRequest& r, int s, const uint8_t* src, uint64_t n);
