@@ -9,6 +9,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "support/status_assert.h"
@@ -38,7 +41,34 @@ class FrozenPeer : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.to_string();
     return c;
   }
-  static void freeze(ChildProcess& p) { ASSERT_EQ(kill(p.pid(), SIGSTOP), 0); }
+  // kill() returns before the peer has stopped: a thread of it running on
+  // another CPU goes on until the signal reaches it, and on a loaded host it
+  // answered the send posted next (a CTS, after which the send completes
+  // once its bytes are in the kernel's buffers). Wait until every thread of
+  // it shows state T.
+  static void freeze(ChildProcess& p) {
+    ASSERT_EQ(kill(p.pid(), SIGSTOP), 0);
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (!all_threads_stopped(p.pid())) {
+      ASSERT_LT(Clock::now(), deadline) << "peer " << p.pid() << " did not stop";
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  static bool all_threads_stopped(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    int threads = 0;
+    for (const auto& t : std::filesystem::directory_iterator(dir, ec)) {
+      std::ifstream stat(t.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      // pid (comm) state ...: the state follows the last ')'.
+      const size_t close = line.rfind(')');
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') return false;
+      ++threads;
+    }
+    return !ec && threads > 0;
+  }
   std::unique_ptr<Endpoint> ep_;
 };
 
