@@ -217,6 +217,9 @@ size_t ControlChannel::read_goal() const {
 Status ControlChannel::read_frames(std::span<Frame>* frames) {
   *frames = {};
   if (!error_.ok()) return error_;
+  // The frames handed out last time may view these bytes (Frame::view):
+  // they are dropped only now.
+  compact();
   bool eof = false;
   int err = 0;
   // Undecoded bytes stay below one maximal frame plus one read: what is
@@ -254,7 +257,8 @@ Status ControlChannel::read_frames(std::span<Frame>* frames) {
       spare_payloads_.pop_back();
     }
     size_t used = 0;
-    Status s = decode_frame(in_.data() + in_off_, in_len_ - in_off_, &f, &used);
+    Status s = decode_frame(in_.data() + in_off_, in_len_ - in_off_, &f, &used, kMaxPayloadBytes,
+                            /*view_data=*/true);
     if (!s.ok()) {
       *frames = {frames_.data(), n};
       return fail(Status(s.code(), "control connection: " + s.message()));
@@ -264,7 +268,6 @@ Status ControlChannel::read_frames(std::span<Frame>* frames) {
     ++n;
   }
   *frames = {frames_.data(), n};
-  compact();
   // RST, or ETIMEDOUT from keepalive / TCP_USER_TIMEOUT.
   if (err != 0) return fail(socket_error("control connection failed", err, SocketStage::kConnected));
   if (eof) {

@@ -532,10 +532,11 @@ void Protocol::on_read_req(Connection* c, const Frame& f) {
 
 void Protocol::on_write_inline(Connection* c, const Frame& f) {
   constexpr size_t kHead = sizeof(FifoItem) + 8;
-  if (f.payload.size() < kHead) return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
+  const std::span<const uint8_t> payload = f.bytes();
+  if (payload.size() < kHead) return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   OneSidedPayload p;
-  Status s = decode_one_sided(std::span<const uint8_t>(f.payload).first(kHead), &p);
-  if (!s.ok() || p.size != f.payload.size() - kHead)
+  Status s = decode_one_sided(payload.first(kHead), &p);
+  if (!s.ok() || p.size != payload.size() - kHead)
     return loop_.fail_connection(c, ProtocolError("malformed WRITE_INLINE payload"));
   FifoFields fields;
   MrInfo mr;
@@ -543,11 +544,11 @@ void Protocol::on_write_inline(Connection* c, const Frame& f) {
   if (!s.ok()) return reject(c, f.id, s);
   if (mr.kind != MemoryKind::kHost) {  // see copy_in
     Op* op = new_serve_write(c, f.id, fields, mr, p.size);
-    if (upload_inline(c, op, f.payload.data() + kHead, p.size)) return;
+    if (upload_inline(c, op, payload.data() + kHead, p.size)) return;
     loop_.queue_frame(c, FrameType::kCts, f.id, encode_u64(op->id));
     return;
   }
-  s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), f.payload.data() + kHead, p.size);
+  s = copy_in(mr, reinterpret_cast<void*>(mr.base + fields.offset), payload.data() + kHead, p.size);
   d_.mrs->release(mr.id);
   if (!s.ok()) return reject(c, f.id, s);
   ack(c, f.id, Status::Ok());
@@ -559,13 +560,14 @@ void Protocol::on_read_inline(Connection* c, const Frame& f) {
   if (op->kind != OpKind::kRead || op->state != OpState::kAwaitReply)
     return loop_.fail_connection(c, ProtocolError("READ_INLINE for a request that is not a pending read"));
   answered(op);
-  if (f.payload.size() != op->size)
-    return loop_.fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(f.payload.size()) +
+  const std::span<const uint8_t> payload = f.bytes();
+  if (payload.size() != op->size)
+    return loop_.fail_connection(c, ProtocolError("READ_INLINE carries " + std::to_string(payload.size()) +
                                             " bytes, expected " + std::to_string(op->size)));
   if (op->mr.kind != MemoryKind::kHost)
     return finish(op, ProtocolError("READ_INLINE answers a read into device memory, which asked for DATA "
                                     "(the peer ignores READ_REQ's no-inline flag)"));
-  finish(op, copy_in(op->mr, op->data, f.payload.data(), f.payload.size()));
+  finish(op, copy_in(op->mr, op->data, payload.data(), payload.size()));
 }
 
 void Protocol::on_cancel(Connection* c, const Frame& f) {

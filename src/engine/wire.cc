@@ -78,7 +78,8 @@ size_t max_payload(FrameType t) {
   }
 }
 
-Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed, size_t max_payload_bytes) {
+Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed, size_t max_payload_bytes,
+                    bool view_data) {
   *consumed = 0;
   // Validate what we have of the header early, so garbage is rejected
   // without waiting for 20 bytes that may never come.
@@ -106,7 +107,14 @@ Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed, si
   out->type = static_cast<FrameType>(type);
   out->flags = flags;
   out->id = id;
-  out->payload.assign(r.cursor(), r.cursor() + len);
+  out->viewed = view_data && (out->type == FrameType::kWriteInline || out->type == FrameType::kReadInline);
+  if (out->viewed) {
+    out->payload.clear();
+    out->view = {r.cursor(), len};
+  } else {
+    out->payload.assign(r.cursor(), r.cursor() + len);
+    out->view = {};
+  }
   *consumed = kFrameHeaderBytes + len;
   return Status::Ok();
 }

@@ -92,7 +92,15 @@ struct Frame {
   FrameType type = FrameType::kMessage;
   uint8_t flags = 0;
   uint64_t id = 0;
+  // The payload: owned in `payload`, except for the frames that carry
+  // transfer data one handler copies to its destination (WRITE_INLINE,
+  // READ_INLINE) when decoded with view_data (ControlChannel::read_frames):
+  // those leave `payload` empty and `view` on the bytes where they were
+  // received, valid until the channel's next read. bytes() is either.
   std::vector<uint8_t> payload;
+  std::span<const uint8_t> view;
+  bool viewed = false;
+  std::span<const uint8_t> bytes() const { return viewed ? view : std::span<const uint8_t>(payload); }
 };
 
 // Frame flags.
@@ -118,9 +126,11 @@ Status append_frame2(FrameType type, uint64_t id, const uint8_t* a, size_t alen,
 // Decodes one frame from the start of [p, p+n). *consumed = 0 and OK when the
 // bytes are a valid but incomplete prefix; PROTOCOL_ERROR on a bad magic,
 // version, unknown type or a length over its type's limit (max_payload(t))
-// or over max_payload_bytes (the stream cannot be trusted).
+// or over max_payload_bytes (the stream cannot be trusted). view_data: an
+// inline data frame's payload is left in place (Frame::view into [p, p+n)),
+// not copied.
 Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed,
-                    size_t max_payload_bytes = kMaxPayloadBytes);
+                    size_t max_payload_bytes = kMaxPayloadBytes, bool view_data = false);
 
 // ---- Payloads ----------------------------------------------------------------
 struct HelloPayload {

@@ -315,6 +315,48 @@ TEST(ControlChannelTest, SmallFramesAreHandedOutInBatchesAndALargeOneWhole) {
   close(sv[1]);
 }
 
+// Inline transfer data (WRITE_INLINE, READ_INLINE) is handed out as a view
+// of the read buffer, copied once by its handler, not first into a payload
+// of its own; every other frame owns its payload. The views of one call stay
+// intact until the next, also when a frame straddles two reads.
+TEST(ControlChannelTest, InlineDataIsViewedInPlaceUntilTheNextRead) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ControlChannel reader(sv[0]);
+  const FrameType kinds[] = {FrameType::kWriteInline, FrameType::kMessage, FrameType::kReadInline};
+  constexpr int kFrames = 300;
+  auto payload_of = [](int i) {
+    return std::vector<uint8_t>(static_cast<size_t>(100 + (i * 977) % 9000), static_cast<uint8_t>(i * 13 + 5));
+  };
+  std::vector<uint8_t> stream;
+  for (int i = 0; i < kFrames; ++i)
+    ASSERT_TRUE(append_frame(kinds[i % 3], static_cast<uint64_t>(i), payload_of(i), &stream).ok());
+  int next = 0;
+  size_t off = 0;
+  while (next < kFrames) {
+    // 3,001 bytes at a time: frames straddle reads at ever other offsets.
+    if (off < stream.size()) {
+      const size_t n = std::min<size_t>(3001, stream.size() - off);
+      ASSERT_EQ(write(sv[1], stream.data() + off, n), static_cast<ssize_t>(n));
+      off += n;
+    }
+    std::span<Frame> frames;
+    ASSERT_TRUE(reader.read_frames(&frames).ok());
+    // All of this call's frames are checked after it returned.
+    for (const Frame& f : frames) {
+      ASSERT_EQ(f.id, static_cast<uint64_t>(next));
+      const bool inline_data = kinds[next % 3] != FrameType::kMessage;
+      EXPECT_EQ(f.viewed, inline_data) << next;
+      EXPECT_EQ(f.payload.empty(), inline_data) << next;
+      const std::vector<uint8_t> want = payload_of(next);
+      ASSERT_TRUE(std::equal(f.bytes().begin(), f.bytes().end(), want.begin(), want.end())) << "frame " << next;
+      ++next;
+    }
+    ASSERT_TRUE(off < stream.size() || !frames.empty()) << "stalled at frame " << next;
+  }
+  close(sv[1]);
+}
+
 // Decoded frames and their payload buffers are reused between reads (no
 // allocation per frame), but what they keep stays bounded whatever frames a
 // peer sends: here batches that each end with a 16 KiB frame at a later

@@ -24,7 +24,19 @@ using tcpx::fuzz::Bytes;
 namespace {
 
 bool same_frame(const Frame& a, const Frame& b) {
-  return a.type == b.type && a.flags == b.flags && a.id == b.id && a.payload == b.payload;
+  return a.type == b.type && a.flags == b.flags && a.id == b.id &&
+         std::equal(a.bytes().begin(), a.bytes().end(), b.bytes().begin(), b.bytes().end());
+}
+
+// A frame that owns its payload: read_frames() may hand out a view of its
+// read buffer (inline data), valid only until its next call.
+Frame owned(const Frame& f) {
+  Frame c;
+  c.type = f.type;
+  c.flags = f.flags;
+  c.id = f.id;
+  c.payload.assign(f.bytes().begin(), f.bytes().end());
+  return c;
 }
 
 // decode_frame over the whole stream, frame after frame.
@@ -68,11 +80,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   ControlChannel channel(sv[0]);  // owns sv[0]
   std::vector<Frame> got;
-  // The channel reuses its frames: keep copies of each call's.
+  // The channel reuses its frames and read buffer: keep copies of each call's.
   auto read_more = [&] {
     std::span<Frame> frames;
     Status r = channel.read_frames(&frames);
-    got.insert(got.end(), frames.begin(), frames.end());
+    for (const Frame& f : frames) got.push_back(owned(f));
     return r;
   };
   Status s;
