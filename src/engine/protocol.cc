@@ -175,9 +175,18 @@ void Protocol::on_announce(Connection* c, const Frame& f) {
 }
 
 void Protocol::on_send_eager(Connection* c, Frame& f) {
-  uint64_t size = f.payload.size();
-  // The payload buffer goes back to the channel once matched (try_match).
-  hold_announce(c, {f.id, size, true, std::move(f.payload)});
+  const std::span<const uint8_t> bytes = f.bytes();
+  if (!c->unmatched_recvs.empty() && c->unmatched_announces.empty()) {
+    // A receive is waiting for it: the bytes go from where they were read
+    // straight to its buffer.
+    Op* op = c->unmatched_recvs.front();
+    c->unmatched_recvs.pop_front();
+    return match(c, op, {f.id, bytes.size(), true, {}}, bytes);
+  }
+  // Held until a receive is posted, in a copy of its own: the frame's
+  // buffer, which goes back to the channel once matched (try_match).
+  if (f.viewed) f.payload.assign(bytes.begin(), bytes.end());
+  hold_announce(c, {f.id, bytes.size(), true, std::move(f.payload)});
 }
 
 // Refusing (rather than no longer reading the control socket) cannot stall
@@ -216,12 +225,12 @@ void Protocol::try_match(Connection* c) {
     c->unmatched_recvs.pop_front();
     c->unmatched_announces.pop_front();
     c->unmatched_bytes -= a.held_bytes();
-    match(c, op, a);
+    match(c, op, a, a.data);
     c->control->recycle(std::move(a.data));
   }
 }
 
-void Protocol::match(Connection* c, Op* op, const Connection::Announce& a) {
+void Protocol::match(Connection* c, Op* op, const Connection::Announce& a, std::span<const uint8_t> eager_bytes) {
   op->peer_id = a.peer_id;
   if (a.size > op->size) {
     Status s = InvalidArgument("receive buffer of " + std::to_string(op->size) + " bytes is smaller than the " +
@@ -231,11 +240,11 @@ void Protocol::match(Connection* c, Op* op, const Connection::Announce& a) {
   }
   op->size = a.size;
   if (a.eager && op->mr.kind == MemoryKind::kHost) {
-    Status s = copy_in(op->mr, op->data, a.data.data(), a.data.size());
+    Status s = copy_in(op->mr, op->data, eager_bytes.data(), eager_bytes.size());
     ack(c, a.peer_id, s);
     return finish(op, s);
   }
-  if (a.eager && upload_inline(c, op, a.data.data(), a.data.size())) return;
+  if (a.eager && upload_inline(c, op, eager_bytes.data(), eager_bytes.size())) return;
   // Eager bytes that could not be uploaded: the sender has not completed
   // (it waits for our answer), so a CTS makes it send them again through
   // the plugin.

@@ -16,6 +16,7 @@
 #include <memory>
 #include <queue>
 #include <utility>
+#include <span>
 #include <vector>
 
 #include "engine/connection.h"
@@ -150,9 +151,10 @@ class Protocol {
   Status acquire_advertised(Connection* c, const FifoItem& item, uint64_t size, FifoFields* fields, MrInfo* mr);
   // Pairs the oldest posted receives with the oldest held sends.
   void try_match(Connection* c);
-  // Answers a's send into op: copies eager bytes (host memory) or uploads
-  // them (device memory), else asks for them (CTS).
-  void match(Connection* c, Op* op, const Connection::Announce& a);
+  // Answers a's send into op: copies its eager bytes (host memory) or
+  // uploads them (device memory), else asks for them (CTS). eager_bytes:
+  // a.data, or the SEND_EAGER frame's bytes where they were read.
+  void match(Connection* c, Op* op, const Connection::Announce& a, std::span<const uint8_t> eager_bytes);
   // Queues op's request frame; it counts in c->owed until answered().
   void queue_request(Op* op, FrameType type, std::span<const uint8_t> header, const uint8_t* data = nullptr,
                      size_t len = 0, uint8_t flags = 0);

@@ -107,7 +107,8 @@ Status decode_frame(const uint8_t* p, size_t n, Frame* out, size_t* consumed, si
   out->type = static_cast<FrameType>(type);
   out->flags = flags;
   out->id = id;
-  out->viewed = view_data && (out->type == FrameType::kWriteInline || out->type == FrameType::kReadInline);
+  out->viewed = view_data && (out->type == FrameType::kWriteInline || out->type == FrameType::kReadInline ||
+                              out->type == FrameType::kSendEager);
   if (out->viewed) {
     out->payload.clear();
     out->view = {r.cursor(), len};

@@ -93,10 +93,11 @@ struct Frame {
   uint8_t flags = 0;
   uint64_t id = 0;
   // The payload: owned in `payload`, except for the frames that carry
-  // transfer data one handler copies to its destination (WRITE_INLINE,
-  // READ_INLINE) when decoded with view_data (ControlChannel::read_frames):
-  // those leave `payload` empty and `view` on the bytes where they were
-  // received, valid until the channel's next read. bytes() is either.
+  // transfer data (WRITE_INLINE, READ_INLINE, SEND_EAGER) when decoded with
+  // view_data (ControlChannel::read_frames): those leave `payload` empty and
+  // `view` on the bytes where they were received, valid until the channel's
+  // next read; a handler copies them to their destination from there, or
+  // into `payload` to keep them. bytes() is either.
   std::vector<uint8_t> payload;
   std::span<const uint8_t> view;
   bool viewed = false;

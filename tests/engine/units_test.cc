@@ -315,22 +315,23 @@ TEST(ControlChannelTest, SmallFramesAreHandedOutInBatchesAndALargeOneWhole) {
   close(sv[1]);
 }
 
-// Inline transfer data (WRITE_INLINE, READ_INLINE) is handed out as a view
-// of the read buffer, copied once by its handler, not first into a payload
-// of its own; every other frame owns its payload. The views of one call stay
-// intact until the next, also when a frame straddles two reads.
+// Inline transfer data (WRITE_INLINE, READ_INLINE, SEND_EAGER) is handed
+// out as a view of the read buffer, copied once by its handler, not first
+// into a payload of its own; every other frame owns its payload. The views of
+// one call stay intact until the next, also when a frame straddles two reads.
 TEST(ControlChannelTest, InlineDataIsViewedInPlaceUntilTheNextRead) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
   ControlChannel reader(sv[0]);
-  const FrameType kinds[] = {FrameType::kWriteInline, FrameType::kMessage, FrameType::kReadInline};
+  const FrameType kinds[] = {FrameType::kWriteInline, FrameType::kMessage, FrameType::kReadInline,
+                             FrameType::kSendEager};
   constexpr int kFrames = 300;
   auto payload_of = [](int i) {
     return std::vector<uint8_t>(static_cast<size_t>(100 + (i * 977) % 9000), static_cast<uint8_t>(i * 13 + 5));
   };
   std::vector<uint8_t> stream;
   for (int i = 0; i < kFrames; ++i)
-    ASSERT_TRUE(append_frame(kinds[i % 3], static_cast<uint64_t>(i), payload_of(i), &stream).ok());
+    ASSERT_TRUE(append_frame(kinds[i % 4], static_cast<uint64_t>(i), payload_of(i), &stream).ok());
   int next = 0;
   size_t off = 0;
   while (next < kFrames) {
@@ -345,7 +346,7 @@ TEST(ControlChannelTest, InlineDataIsViewedInPlaceUntilTheNextRead) {
     // All of this call's frames are checked after it returned.
     for (const Frame& f : frames) {
       ASSERT_EQ(f.id, static_cast<uint64_t>(next));
-      const bool inline_data = kinds[next % 3] != FrameType::kMessage;
+      const bool inline_data = kinds[next % 4] != FrameType::kMessage;
       EXPECT_EQ(f.viewed, inline_data) << next;
       EXPECT_EQ(f.payload.empty(), inline_data) << next;
       const std::vector<uint8_t> want = payload_of(next);
