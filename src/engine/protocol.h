@@ -15,8 +15,8 @@
 #include <functional>
 #include <memory>
 #include <queue>
-#include <utility>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "engine/connection.h"
