@@ -113,7 +113,7 @@ void RecvComm::progress_socket(int s) {
     RecvRequest& r = at(cursor_[s]);
     if (!r.have_size) {
       if (s != 0) return;  // the size comes on socket 0
-      if (st.avail() == 0 && r.posted >= kHeaderAloneMin) {
+      if (st.avail() == 0 && lands_in_place(r)) {
         if (drained || !read_header(s, r, &drained)) return;
         continue;
       }
@@ -133,7 +133,7 @@ void RecvComm::progress_socket(int s) {
       continue;
     }
     if (drained) return;
-    if (remaining >= kDirectReadMin || r.posted >= kHeaderAloneMin) {
+    if (remaining >= kDirectReadMin || lands_in_place(r)) {
       if (lowat_ > 0 && remaining >= static_cast<uint64_t>(lowat_)) {
         pollfd p{fds_[s], POLLIN, 0};
         if (poll(&p, 1, 0) == 0) return;  // less than lowat_ queued (errors and EOF do report)
@@ -145,18 +145,22 @@ void RecvComm::progress_socket(int s) {
   }
 }
 
+bool RecvComm::took(ssize_t rc, const char* eof_why, size_t* got) {
+  if (rc > 0) {
+    *got = static_cast<size_t>(rc);
+    return true;
+  }
+  if (rc == 0) peer_lost(ncclRemoteError, eof_why, 0);
+  else if (!would_block(errno)) peer_lost(errno_to_result(errno), "recv", errno);
+  return false;
+}
+
 bool RecvComm::recv_some(int s, void* p, size_t n, size_t* got) {
   ssize_t rc;
   do {
     rc = recv(fds_[s], p, n, MSG_DONTWAIT);
   } while (rc < 0 && errno == EINTR);
-  if (rc > 0) {
-    *got = static_cast<size_t>(rc);
-    return true;
-  }
-  if (rc == 0) peer_lost(ncclRemoteError, "peer closed the connection mid-stream", 0);
-  else if (!would_block(errno)) peer_lost(errno_to_result(errno), "recv", errno);
-  return false;
+  return took(rc, "peer closed the connection mid-stream", got);
 }
 
 bool RecvComm::fill_staging(int s, bool* drained) {
@@ -194,16 +198,10 @@ bool RecvComm::read_direct(int s, RecvRequest& r, uint64_t n, bool* drained) {
       rc = recvmsg(fds_[s], &msg, MSG_DONTWAIT);
     }
   } while (rc < 0 && errno == EINTR);
-  if (rc == 0) {
-    peer_lost(ncclRemoteError, "peer closed the connection mid-message", 0);
-    return false;
-  }
-  if (rc < 0) {
-    if (!would_block(errno)) peer_lost(errno_to_result(errno), "recv", errno);
-    return false;
-  }
-  *drained = static_cast<uint64_t>(rc) < n;
-  r.got[s] += static_cast<uint64_t>(rc);
+  size_t got = 0;
+  if (!took(rc, "peer closed the connection mid-message", &got)) return false;
+  *drained = got < n;
+  r.got[s] += got;
   if (r.got[s] == r.piece[s].size()) socket_finished(r, s);
   return true;
 }

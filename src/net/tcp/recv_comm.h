@@ -14,6 +14,8 @@
 #ifndef TCPX_NET_TCP_RECV_COMM_H_
 #define TCPX_NET_TCP_RECV_COMM_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 
@@ -80,6 +82,7 @@ class RecvComm {
   // short tail of one message takes in the next one's header and payload
   // too, so one tail put every later message of a stream through staging.
   static constexpr uint64_t kHeaderAloneMin = 32 * 1024;
+  static bool lands_in_place(const RecvRequest& r) { return r.posted >= kHeaderAloneMin; }
   // A direct read with at least lowat_ bytes still to come on its socket
   // waits until that much is queued: the socket carries SO_RCVLOWAT, and a
   // poll() (which takes no socket lock) says when. A receiver that reads
@@ -92,9 +95,12 @@ class RecvComm {
   RecvRequest& at(uint64_t seq) { return reqs_[seq % kMaxRequests]; }
   void progress();
   void progress_socket(int s);
-  // One recv of up to n bytes into p; false when the socket has nothing
-  // now, or failed (the comm is then broken, or stalled under strict TCPX
-  // emulation). Else *got > 0.
+  // The outcome of one recv/recvmsg that returned rc: true with *got > 0
+  // when bytes came; false when the socket has nothing now, or failed (the
+  // comm is then broken, or stalled under strict TCPX emulation; eof_why
+  // names an EOF).
+  bool took(ssize_t rc, const char* eof_why, size_t* got);
+  // One recv of up to n bytes into p, as took() reports it.
   bool recv_some(int s, void* p, size_t n, size_t* got);
   // One recv into staging; false when the socket has nothing (or failed).
   // *drained: the read was short, so the socket is empty for now.
