@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "engine/connection.h"
+#include "engine/core_contention.h"
 #include "engine/op.h"
 #include "engine/protocol.h"
 #include "engine/spin_policy.h"
@@ -335,6 +336,7 @@ class Progress : private LoopHooks {
   SpinEpisode stall_;
   int yield_passes_ = 0;  // passes of this stall past its spinning part
   SpinPolicy stall_policy_;
+  CoreContention core_;  // whether stalls find our core shared
   // Background thread, nothing in flight after it served a peer's frames:
   // the gap until the next ones, spent polling the sockets or asleep on
   // them (loop).

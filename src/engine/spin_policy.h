@@ -177,14 +177,22 @@ class SpinEpisode {
   void begin(SpinPolicy& policy, Clock::time_point now, uint32_t refused) {
     active_ = true;
     spins_ = policy.next_budget_us() > 0;
+    measured_ = true;
     start_ = now;
     refused_ = refused;
   }
   // The wait is over (what it waited for came): the policy learns how long
   // it took.
   void end(SpinPolicy& policy, Clock::time_point now) {
-    if (active_) policy.record(spins_, now - start_);
+    if (active_ && measured_) policy.record(spins_, now - start_);
     active_ = false;
+  }
+  // The wait gives its core away from now on, whatever the policy chose, and
+  // teaches the policy nothing: it was decided by something else (a core
+  // found shared, CoreContention).
+  void give_up_core() {
+    spins_ = false;
+    measured_ = false;
   }
   // The wait stopped meaning what it measures (someone else drove): no sample.
   void drop() { active_ = false; }
@@ -199,6 +207,7 @@ class SpinEpisode {
  private:
   bool active_ = false;
   bool spins_ = false;
+  bool measured_ = false;
   Clock::time_point start_{};
   uint32_t refused_ = 0;
 };

@@ -15,6 +15,7 @@
 #include "common/socket_error.h"
 #include "engine/chunk_schedule.h"
 #include "engine/control_channel.h"
+#include "engine/core_contention.h"
 #include "engine/fifo_item.h"
 #include "engine/liveness.h"
 #include "engine/metadata.h"
@@ -719,6 +720,67 @@ TEST(SpinEpisodeTest, KeepsTheCoreWithinBudgetUntilAPollerIsRefusedAndTeachesThe
   engine::SpinPolicy never(0);
   e.begin(never, t0, 0);
   EXPECT_FALSE(e.keeps_core(t0, microseconds(200), 0)) << "a budget of 0 never spins";
+}
+
+// A wait the core's sharing decides gives the core away and reports nothing.
+TEST(SpinEpisodeTest, AWaitThatGivesUpItsCoreTeachesThePolicyNothing) {
+  using Clock = engine::SpinEpisode::Clock;
+  engine::SpinPolicy p(200);
+  engine::SpinEpisode e;
+  // Spinning waits take 150 us; the waits that gave up their core take 20,
+  // and would turn the policy to sleeping if they reported.
+  for (int i = 0; i < 400; ++i) {
+    const auto t = Clock::now();
+    e.begin(p, t, 0);
+    if (i % 2 == 1) {
+      e.give_up_core();
+      EXPECT_TRUE(e.active());
+      EXPECT_FALSE(e.keeps_core(t, microseconds(200), 0));
+      e.end(p, t + microseconds(20));
+    } else if (e.keeps_core(t, microseconds(200), 0)) {
+      e.end(p, t + microseconds(150));
+    } else {
+      e.drop();  // an exploring sleep: not part of this test
+    }
+    EXPECT_FALSE(e.active());
+  }
+  EXPECT_TRUE(p.spinning()) << "a wait that gave up its core reached the policy";
+}
+
+// CoreContention: a look at a stall that comes long after the previous one,
+// beyond the time the thread meant to be away, marks the core shared for a
+// while.
+TEST(CoreContentionTest, ALostGapMarksTheCoreSharedForAWhileAndPlannedAbsencesDoNot) {
+  using engine::CoreContention;
+  using std::chrono::milliseconds;
+  const auto lost = CoreContention::kLostGap;
+  const auto hold = CoreContention::kHold;
+  CoreContention c;
+  auto t = CoreContention::Clock::now();
+  c.first_look(t);
+  EXPECT_FALSE(c.shared(t));
+  for (int i = 0; i < 1000; ++i) c.look(t += microseconds(3));  // a quiet spin
+  EXPECT_FALSE(c.shared(t));
+  c.will_be_away(milliseconds(1));  // a sleep of its own: not lost time
+  c.look(t += lost + milliseconds(1) - microseconds(1));
+  EXPECT_FALSE(c.shared(t));
+  c.look(t += lost);  // exactly the gap: not yet
+  EXPECT_FALSE(c.shared(t));
+  c.look(t += lost + microseconds(1));  // runnable, not running
+  EXPECT_TRUE(c.shared(t));
+  const auto marked = t;
+  c.will_be_away(microseconds(30));
+  c.look(t += microseconds(40));  // a nap a little late: nothing new
+  EXPECT_TRUE(c.shared(marked + hold - microseconds(1)));
+  EXPECT_FALSE(c.shared(marked + hold));
+  // A nap that comes back far too late renews the mark.
+  c.will_be_away(microseconds(30));
+  c.look(t = marked + hold - microseconds(10));
+  EXPECT_TRUE(c.shared(t + hold - microseconds(1)));
+  // A new stall starts afresh: the time since the last stall is no gap.
+  c.first_look(t += hold * 3);
+  c.look(t += microseconds(5));
+  EXPECT_FALSE(c.shared(t));
 }
 
 // SpinProbe: windows at multiples of the period on the shared clock; the
