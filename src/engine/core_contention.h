@@ -5,9 +5,10 @@
 // A pass that moves nothing takes microseconds. When the next one comes over
 // kLostGap after it (beyond any time the thread meant to be away: a nap,
 // a sleep), the thread was runnable and not running: another thread had its
-// core. A sched_yield() that returns that late says the same. For kHold after
-// such a gap the core counts as shared, and the loop waits out stalls in
-// short naps instead of spinning or yielding.
+// core. A sched_yield() that returns that late says the same. Two such gaps
+// within kHold of each other mark the core shared for kHold after the
+// second, and the loop waits out stalls in short naps instead of spinning or
+// yielding; every later gap renews it.
 //
 // Why: beside two CPU-bound processes on the 2-core VM, a 1 MiB write's
 // initiator spun through its stalls calling sendmsg() on a full socket 85,000
@@ -39,9 +40,12 @@ class CoreContention {
   // (medians of 6-8 runs); at 2.5 ms they did not, and loaded 1 MiB writes
   // and reads kept the gain.
   static constexpr auto kLostGap = std::chrono::microseconds(2500);
-  // How long one such gap counts. Under load the naps themselves run late
-  // often enough to renew it (some in every few hundred); on a quiet host a
-  // stray gap (a VM hiccup) costs at most this much napping.
+  // How close two gaps must be to mark the core shared, and how long the
+  // mark lasts after the latest. A quiet host still shows a stray gap now
+  // and then (0-2 per side in a 2.5 s run of 1 MiB writes, each of which
+  // cost 100 ms of napping when one gap was enough); beside CPU hogs they
+  // come every few milliseconds while the thread spins, and while it naps
+  // some naps run late (several in every hundred), which renews the mark.
   static constexpr auto kHold = std::chrono::milliseconds(100);
 
   // The first look at a new stall: nothing to compare with yet.
@@ -51,7 +55,10 @@ class CoreContention {
   }
   // A later look at the same stall.
   void look(Clock::time_point now) {
-    if (now - last_ > kLostGap + away_) shared_until_ = now + kHold;
+    if (now - last_ > kLostGap + away_) {
+      if (now < armed_until_) shared_until_ = now + kHold;
+      armed_until_ = now + kHold;
+    }
     last_ = now;
     away_ = {};
   }
@@ -63,6 +70,7 @@ class CoreContention {
  private:
   Clock::time_point last_{};
   Clock::duration away_{};
+  Clock::time_point armed_until_{};   // a gap was lost this recently
   Clock::time_point shared_until_{};
 };
 
