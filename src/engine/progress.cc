@@ -527,9 +527,10 @@ void Progress::loop() {
     // 64 KiB, pinned, each side sharing its core with a CPU hog: 0.32 GB/s
     // always yielding, 0.92 so; both sides on one core: 1.41 and 1.40
     // (medians of 3). While the core is found shared with other runnable
-    // threads (CoreContention), neither: nap between passes. 1 MiB writes
-    // beside two CPU hogs, client spinning or yielding 85,000 times a second
-    // on a full socket: 1.5-2.1 GB/s, napping 2.0-2.4. After a long stall,
+    // threads (CoreContention), neither: nap between passes. Beside two CPU
+    // hogs a 1 MiB write's initiator spun or yielded through 85,000 stalled
+    // passes a second on a full socket; napping, 1 MiB writes went 1.84 ->
+    // 2.27 GB/s and 16 MiB 1.54 -> 2.16 (medians of 5). After a long stall,
     // sleep a millisecond at a time.
     if (moved) {
       if (stall_.active()) stall_.end(stall_policy_, Clock::now());
