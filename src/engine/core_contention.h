@@ -17,8 +17,8 @@
 // a CPU hog on our core its whole time slice. A nap gives the core away and
 // is woken on time (a sleeper is favoured at its wake-up). The stall policy's
 // two ways cannot show this: both measure long stalls there, since the peer
-// is off its core either way. On a quiet host the gaps do not come, and the
-// stall policy decides as before.
+// is off its core either way. On a quiet host such gaps are rare and come
+// alone, and the stall policy decides as before.
 //
 // Used by the background thread only: no atomics.
 #ifndef TCPX_ENGINE_CORE_CONTENTION_H_
