@@ -26,7 +26,8 @@ constexpr auto kStallSpin = std::chrono::microseconds(2000);
 // How long the background thread sleeps between looks at a stall while its
 // core is shared (CoreContention): long enough for the thread that wanted the
 // core to run, short next to a 1 MiB chunk's time on the wire. 10, 30 and
-// 100 us measured alike (1 MiB writes beside two CPU hogs).
+// 100 us measured alike (1 MiB writes beside two CPU hogs); a 30 us sleep
+// takes about 100 us on this VM anyway (timer slack and the wake-up).
 constexpr auto kStallNap = std::chrono::microseconds(30);
 // Stalls count at most this long in stall_policy_'s averages: long enough to
 // tell a lost time slice (yielding to a CPU hog) from a short wait, short
