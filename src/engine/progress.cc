@@ -530,8 +530,8 @@ void Progress::loop() {
     // (medians of 3). While the core is found shared with other runnable
     // threads (CoreContention), neither: nap between passes. Beside two CPU
     // hogs a 1 MiB write's initiator spun or yielded through 85,000 stalled
-    // passes a second on a full socket; napping, 1 MiB writes went 1.84 ->
-    // 2.27 GB/s and 16 MiB 1.54 -> 2.16 (medians of 5). After a long stall,
+    // passes a second on a full socket; napping, 1 MiB writes went 1.73 ->
+    // 2.20 GB/s and 16 MiB 1.53 -> 2.20 (medians of 5). After a long stall,
     // sleep a millisecond at a time.
     if (moved) {
       if (stall_.active()) stall_.end(stall_policy_, Clock::now());
