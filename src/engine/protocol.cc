@@ -301,11 +301,8 @@ void Protocol::start_sending(Op* op, uint64_t token) {
   // only our isends can complete, so failing after it would break the comm.
   uint64_t n = sched.count();
   for (uint64_t i = 0; i < n && s.ok(); ++i) {
-    Chunk ch = sched.at(i);
-    void* mh = nullptr;
-    s = c->channels[ch.channel]->send_mrs.get(d_.transport.get(), c->channels[ch.channel]->comms.send.get(),
-                                              op->mr, reinterpret_cast<uintptr_t>(op->data) - op->mr.base + ch.offset,
-                                              ch.size, &mh);
+    ChunkReq r;
+    s = chunk_request(op, sched.at(i), ChunkSide::kSend, &r);
   }
   if (!s.ok()) {
     reject(c, token, s);
@@ -316,16 +313,11 @@ void Protocol::start_sending(Op* op, uint64_t token) {
   if (!c->error.ok()) return;
   op->state = OpState::kTransferring;
   op->chunks_left = n;
-  uint64_t base_off = reinterpret_cast<uintptr_t>(op->data) - op->mr.base;
   for (uint64_t i = 0; i < n; ++i) {
-    Chunk ch = sched.at(i);
-    Channel* chan = c->channels[ch.channel].get();
+    const Chunk ch = sched.at(i);
     ChunkReq r;
-    r.owner = op;
-    r.data = op->data + ch.offset;
-    r.size = static_cast<int>(ch.size);
-    (void)chan->send_mrs.get(d_.transport.get(), chan->comms.send.get(), op->mr, base_off + ch.offset, ch.size, &r.mh);
-    chan->sq->push(r);
+    (void)chunk_request(op, ch, ChunkSide::kSend, &r);  // registered above
+    c->channels[ch.channel]->sq->push(r);
   }
   if (n == 0) data_done(op);
 }
@@ -358,24 +350,30 @@ void Protocol::start_receiving(Op* op, const DataPayload& d) {
   begin_incoming(c, op);
   uint64_t n = sched.count();
   op->chunks_left = n;
-  uint64_t base_off = reinterpret_cast<uintptr_t>(op->data) - op->mr.base;
   for (uint64_t i = 0; i < n; ++i) {
-    Chunk ch = sched.at(i);
-    Channel* chan = c->channels[ch.channel].get();
+    const Chunk ch = sched.at(i);
     ChunkReq r;
-    r.owner = op;
-    r.data = op->data + ch.offset;
-    r.size = static_cast<int>(ch.size);
-    r.dst_cuda = op->mr.kind == MemoryKind::kCuda;
-    s = chan->recv_mrs.get(d_.transport.get(), chan->comms.recv.get(), op->mr, base_off + ch.offset, ch.size, &r.mh);
+    s = chunk_request(op, ch, ChunkSide::kRecv, &r);
     if (!s.ok()) {
       // The sender's isends are already on their way: this comm's order can
       // no longer be kept, so the connection goes.
       return loop_.fail_connection(c, Status(s.code(), "registering a receive buffer: " + s.message()));
     }
-    chan->rq->push(r);
+    c->channels[ch.channel]->rq->push(r);
   }
   if (n == 0) data_done(op);
+}
+
+Status Protocol::chunk_request(Op* op, const Chunk& ch, ChunkSide side, ChunkReq* r) {
+  Channel* chan = op->conn->channels[ch.channel].get();
+  r->owner = op;
+  r->data = op->data + ch.offset;
+  r->size = static_cast<int>(ch.size);
+  r->dst_cuda = side == ChunkSide::kRecv && op->mr.kind == MemoryKind::kCuda;
+  const uint64_t offset = reinterpret_cast<uintptr_t>(op->data) - op->mr.base + ch.offset;
+  if (side == ChunkSide::kSend)
+    return chan->send_mrs.get(d_.transport.get(), chan->comms.send.get(), op->mr, offset, ch.size, &r->mh);
+  return chan->recv_mrs.get(d_.transport.get(), chan->comms.recv.get(), op->mr, offset, ch.size, &r->mh);
 }
 
 void Protocol::chunk_done(Op* op) {

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/chunk_schedule.h"
 #include "engine/connection.h"
 #include "engine/inline_staging.h"
 #include "engine/op.h"
@@ -162,6 +163,11 @@ class Protocol {
   static void answered(Op* op);
   void start_sending(Op* op, uint64_t token);
   void start_receiving(Op* op, const DataPayload& d);
+  // The plugin request for chunk ch of op, its window registered with the
+  // channel's send or receive comm (cached: registering a window again is a
+  // lookup).
+  enum class ChunkSide { kSend, kRecv };
+  Status chunk_request(Op* op, const Chunk& ch, ChunkSide side, ChunkReq* r);
   // op's data starts flowing to us: it is numbered for notification order
   // (a notification arriving later waits for it).
   void begin_incoming(Connection* c, Op* op);
