@@ -163,14 +163,16 @@ Status ControlChannel::queue(FrameType type, uint64_t id, std::span<const uint8_
                              uint8_t flags) {
   TCPX_RETURN_IF_ERROR(reserve(payload.size()));
   note_urgency(u);
-  return append_frame(type, id, payload, &out_, flags);
+  Status s = append_frame(type, id, payload, &out_, flags);
+  return s.ok() ? s : fail(std::move(s));  // sticky: the frames after it must not leave
 }
 
 Status ControlChannel::queue2(FrameType type, uint64_t id, std::span<const uint8_t> header, const void* data,
                               size_t len, Urgency u) {
   TCPX_RETURN_IF_ERROR(reserve(header.size() + len));
   note_urgency(u);
-  return append_frame2(type, id, header.data(), header.size(), static_cast<const uint8_t*>(data), len, &out_);
+  Status s = append_frame2(type, id, header.data(), header.size(), static_cast<const uint8_t*>(data), len, &out_);
+  return s.ok() ? s : fail(std::move(s));
 }
 
 Status ControlChannel::flush() {

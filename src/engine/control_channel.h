@@ -55,7 +55,9 @@ class ControlChannel {
 
   // Queues a frame; the bytes go out on the next flush(). A lazy frame (an
   // acknowledgement nobody's data waits for) may wait for the next urgent one
-  // to share its send(): see has_urgent(). flags: the frame header's.
+  // to share its send(): see has_urgent(). flags: the frame header's. A
+  // frame that cannot be queued (the backlog cap, a payload over its type's
+  // limit) fails the channel: the frames after it must not leave.
   Status queue(FrameType type, uint64_t id, std::span<const uint8_t> payload, Urgency u = Urgency::kNow,
                uint8_t flags = 0);
   // Payload = header bytes + raw data, copied once into the write buffer.

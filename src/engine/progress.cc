@@ -208,6 +208,7 @@ void Progress::drive_held(Work&& work) {
   // this thread sends them now, which costs less than waking the background
   // thread to do it.
   if (work() || ran) flush_all(/*hold_lazy=*/next_pass_soon());
+  fail_broken_channels();  // a work() that queued without moving
   publish_work_pending(any_busy());
   note_lazy_held();
 }
@@ -612,6 +613,8 @@ bool Progress::drive_channels() {
   for (auto& [id, cp] : conns_) {
     Connection* c = cp.get();
     if (!c->error.ok()) continue;
+    // chunk_done() never fails c (a frame it cannot queue fails c at the
+    // end of the pass: queue_failed), so c->channels stays as it is here.
     for (auto& ch : c->channels) {
       done_.clear();
       Status s = ch->sq->progress(&done_, &moved);
@@ -633,6 +636,7 @@ bool Progress::drive_channels() {
 }
 
 void Progress::flush_all(bool hold_lazy) {
+  fail_broken_channels();
   lazy_held_ = false;
   for (auto& [id, c] : conns_) {
     if (!c->error.ok() || !c->control->wants_write()) continue;
@@ -816,8 +820,8 @@ void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payloa
   // answer in pieces and then work on for milliseconds (the C API's first 16
   // FIFO items of a 1,000-item vector, which NIXL polls for within 5 ms).
   // A write error is sticky in the channel and fails the connection at the
-  // pass's flush: failing it here would tear the service down under itself.
-  if (c->error.ok()) (void)write_out(c);  // not failed by queueing (the backlog cap)
+  // end of the pass: failing it here would tear the service down under itself.
+  if (c->error.ok() && !write_out(c).ok()) channel_broke_ = true;
 }
 
 Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
@@ -844,8 +848,15 @@ void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, std::span
   if (!c->error.ok()) return;
   // Written by flush_all() at the end of the pass: frames produced in one
   // pass leave in one send().
-  Status s = c->control->queue(type, id, payload, u);
-  if (!s.ok()) fail_connection(c, s);
+  if (!c->control->queue(type, id, payload, u).ok()) queue_failed(c);
+}
+
+void Progress::queue_failed(Connection* /*c*/) { channel_broke_ = true; }
+
+void Progress::fail_broken_channels() {
+  if (!std::exchange(channel_broke_, false)) return;
+  for (auto& [id, c] : conns_)
+    if (c->error.ok() && !c->control->error().ok()) fail_connection(c.get(), Status(c->control->error()));
 }
 
 void Progress::fail_connection(Connection* c, const Status& s) {

@@ -103,7 +103,7 @@ void Protocol::queue_request(Op* op, FrameType type, std::span<const uint8_t> he
   Connection* c = op->conn;
   Status s = data != nullptr ? c->control->queue2(type, op->id, header, data, len, Urgency::kRequest)
                              : c->control->queue(type, op->id, header, Urgency::kRequest, flags);
-  if (!s.ok()) return loop_.fail_connection(c, s);
+  if (!s.ok()) return loop_.queue_failed(c);  // the connection fails at the pass's end, op with it
   op->owes_reply = true;
   c->owed.queued(op->kind != OpKind::kSend);
 }
@@ -483,8 +483,8 @@ void Protocol::staged(Op* op, const InlineStaging::Done& d) {
         return finish(op, d.status);
       }
       Status q = c->control->queue2(FrameType::kReadInline, op->peer_id, {}, d.staged, op->size);
-      if (!q.ok()) return loop_.fail_connection(c, q);  // ends op too
-      return finish(op, Status::Ok());
+      if (!q.ok()) loop_.queue_failed(c);
+      return finish(op, q);
     }
     default:
       return finish(op, Internal("inline copy finished for an op that has none"));
@@ -523,7 +523,7 @@ void Protocol::on_read_req(Connection* c, const Frame& f) {
   if (inline_answer && mr.kind == MemoryKind::kHost) {
     Status q = c->control->queue2(FrameType::kReadInline, f.id, {}, src, p.size);
     d_.mrs->release(mr.id);
-    if (!q.ok()) loop_.fail_connection(c, q);
+    if (!q.ok()) loop_.queue_failed(c);
     return;
   }
   Op* op = new_op(c, OpKind::kServeRead);

@@ -60,10 +60,20 @@ class LoopHooks {
  public:
   virtual ~LoopHooks() = default;
   // Appends a control frame; it leaves with the pass's flush. A lazy one (an
-  // ack) may wait one pass for an urgent frame to share its send().
+  // ack) may wait one pass for an urgent frame to share its send(). A frame
+  // that cannot be queued (the peer stopped reading: the backlog cap; or the
+  // channel already failed) fails the connection at the end of the pass, as
+  // queue_failed() does, never inside this call.
   virtual void queue_frame(Connection* c, FrameType type, uint64_t id, std::span<const uint8_t> payload,
                            Urgency u = Urgency::kNow) = 0;
-  // Closes c's comms and fails its ops (through Protocol::fail_ops).
+  // The protocol's own ControlChannel::queue* on c failed (the channel keeps
+  // the error). The connection fails at the end of the pass: its caller may
+  // be finishing a chunk inside the loop over c's channels, or hold an op
+  // that failing the connection would destroy.
+  virtual void queue_failed(Connection* c) = 0;
+  // Closes c's comms and fails its ops (through Protocol::fail_ops), now:
+  // for what is found while reading c's frames, never while c's ops or
+  // channels are being walked.
   virtual void fail_connection(Connection* c, const Status& s) = 0;
   // c went from no live op to one: its heartbeat now pings sooner.
   virtual void connection_busy(Connection* c) = 0;

@@ -208,6 +208,39 @@ TEST(Wire, LengthLimitedPerFrameType) {
             StatusCode::kInvalidArgument);
 }
 
+// A frame that cannot be queued fails the channel for good, whatever the
+// reason: the frames queued after it must never reach the peer (it would see
+// a stream with a hole), and the engine fails the connection at the end of
+// its pass from this error (Progress::fail_broken_channels).
+TEST(ControlChannelTest, AFrameThatCannotBeQueuedFailsTheChannel) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  {
+    ControlChannel oversize(sv[0]);
+    Status s = oversize.queue(FrameType::kNotify, 1, std::vector<uint8_t>(kMaxControlPayloadBytes + 1));
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(oversize.error().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(oversize.queue(FrameType::kPing, 2, {}).code(), StatusCode::kInvalidArgument);
+    EXPECT_FALSE(oversize.wants_write());
+    EXPECT_EQ(oversize.flush().code(), StatusCode::kInvalidArgument);
+  }  // closes sv[0]
+  close(sv[1]);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  // Past the backlog cap (the peer reads nothing): the channel fails, and a
+  // frame that would have fitted on its own is refused after it.
+  ControlChannel capped(sv[0], /*max_backlog=*/64u << 10);
+  const std::vector<uint8_t> piece(4096, 0xab);
+  Status s;
+  for (int i = 0; i < 10000 && s.ok(); ++i) {
+    s = capped.queue(FrameType::kMessage, static_cast<uint64_t>(i), piece);
+    if (s.ok()) s = capped.flush();  // fills the socket first, then the backlog
+  }
+  EXPECT_EQ(s.code(), StatusCode::kTransportError) << s.to_string();
+  EXPECT_EQ(capped.queue(FrameType::kPing, 0, {}).code(), StatusCode::kTransportError);
+  EXPECT_EQ(capped.flush().code(), StatusCode::kTransportError);
+  close(sv[1]);
+}
+
 // A peer sending large frames without pause: the read buffer stays within one
 // maximal frame plus one read, every frame arrives intact, and the memory
 // goes back once the stream stops.
