@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <random>
 #include <thread>
 
 #include "support/status_assert.h"
@@ -120,6 +121,58 @@ TEST(Lifecycle, DestroyWithOutstandingTransfersReturnsPromptly) {
   ep.reset();
   EXPECT_LT(ms_since(t0), 1000);
   EXPECT_EQ(peer.expect("DONE"), "");
+}
+
+// A write target whose writer is killed mid-stream. The writer's control
+// connection closes in order (nothing unread), so the target drains what its
+// plugin comms still bring (Progress::end_drains) and a write's last chunk
+// can finish then, when its WRITE_ACK can no longer be queued. Failing the
+// connection right there used to happen inside the loop over its channels,
+// with ops in the loop's hands destroyed (tcpx-soak: SIGSEGV in
+// SendQueue::progress). Many kills at random points: the endpoint must come
+// through every one (ASan also sees a use after free) and still serve.
+TEST(PeerDeathMidWrite, TargetSurvivesItsWritersDeathMidStream) {
+  set_test_env(PluginMode::kDirect);
+  std::unique_ptr<Endpoint> ep;
+  ASSERT_OK(make_endpoint(&ep));
+  const size_t size = 4u << 20;  // several chunks, much of it in the socket buffers at the kill
+  std::vector<uint8_t> region(size);
+  MrId mr;
+  ASSERT_OK(ep->reg(region.data(), region.size(), &mr));
+  std::mt19937 rng(11);
+  const auto t_end = Clock::now() + std::chrono::seconds(8);
+  int kills = 0;
+  for (; kills < 40 && Clock::now() < t_end; ++kills) {
+    ChildProcess writer;
+    ASSERT_OK(start_engine_peer(&writer, "writer"));
+    ConnId c;
+    ASSERT_OK(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(writer.expect("READY "))), &c));
+    FifoItem item;
+    ASSERT_OK(ep->advertise(c, mr, region.data(), size, &item));
+    ASSERT_OK(writer.write_line("go " + to_hex(item.bytes, 64) + " " + std::to_string(size)));
+    ASSERT_EQ(writer.expect("WRITING"), "");
+    std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 10000));
+    writer.kill_and_reap();
+    std::vector<uint8_t> m;
+    Status s = ep->recv_message(c, &m, loopback_config().peer_timeout_ms + 2000);
+    EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.to_string();
+    EXPECT_OK(ep->close_connection(c));
+  }
+  // Still serving: a new peer gets a transfer through.
+  ChildProcess echo;
+  ASSERT_OK(start_engine_peer(&echo, "echo", {"1", std::to_string(size)}));
+  ConnId c;
+  ASSERT_OK(ep->connect("127.0.0.1", 0, static_cast<uint16_t>(std::stoi(echo.expect("READY "))), &c));
+  fill_pattern(region.data(), size, 21);
+  ASSERT_OK(ep->send(c, mr, region.data(), size));
+  std::fill(region.begin(), region.end(), 0);
+  size_t got = 0;
+  ASSERT_OK(ep->recv(c, mr, region.data(), size, &got));
+  EXPECT_EQ(got, size);
+  EXPECT_EQ(check_pattern(region.data(), size, 21), kPatternMatches);
+  // A kill that cut a write short drains for up to a second: fewer rounds
+  // fit on a slow host, and a few already reach the path most of the time.
+  EXPECT_GE(kills, 5);
 }
 
 class PeerDeath : public ::testing::TestWithParam<PluginMode> {};

@@ -150,6 +150,26 @@ int role_target(Endpoint& ep, ConnId c, size_t size, uint64_t seed) {
   }
 }
 
+// writer: reads "go <FifoItem hex> <size>", then writes size bytes into that
+// item again and again until killed.
+int role_writer(Endpoint& ep, ConnId c) {
+  std::istringstream cmd(line_in());
+  std::string op, hex;
+  size_t size = 0;
+  cmd >> op >> hex >> size;
+  FifoItem item;
+  if (op != "go" || size == 0 || !from_hex(hex, item.bytes, 64)) return 2;
+  std::vector<uint8_t> buf(size);
+  fill_pattern(buf.data(), size, 5);
+  MrId mr;
+  if (!ep.reg(buf.data(), size, &mr).ok()) return 2;
+  say("WRITING");
+  for (;;) {
+    Status s = ep.write(c, mr, buf.data(), size, item);
+    if (!s.ok()) { say("ERROR " + s.to_string()); return 1; }
+  }
+}
+
 int role_sink(Endpoint& ep, ConnId c) {
   std::vector<uint8_t> buf(64u << 20);
   MrId mr;
@@ -240,6 +260,7 @@ int main(int argc, char** argv) {
   if (role == "target") return role_target(*ep, c, arg(2), arg(3));
   if (role == "recvloop") return role_recvloop(*ep, c, arg(2), arg(3), arg(4));
   if (role == "sink") return role_sink(*ep, c);
+  if (role == "writer") return role_writer(*ep, c);
   if (role == "notify_recv") return role_notify_recv(*ep, c, arg(2), arg(3), arg(4));
   say("ERROR unknown role " + role);
   return 2;
