@@ -6,7 +6,11 @@
 #   tag_lat percentiles.
 # GB = 1e9 bytes. Every process runs under a timeout; every server port is a
 # random free one, so runs beside ctest (or another bench) do not collide.
+# Servers start under the command prefix pin_server, clients under
+# pin_client (run.sh --pin: taskset), both empty unless set.
 set -euo pipefail
+[[ -v pin_server ]] || pin_server=()
+[[ -v pin_client ]] || pin_client=()
 
 BENCH_SECONDS=${BENCH_SECONDS:-1}         # per figure
 # Whole seconds (iperf3 -t): three figures' worth, at least 1.
@@ -40,10 +44,10 @@ wait_listening() {  # port [seconds]: true once something listens on it
 iperf3_gbps() {  # one stream, -l 1M, IPERF_SECONDS seconds
   local port bps srv
   port=$(free_port)
-  timeout $((IPERF_SECONDS + 30)) iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  "${pin_server[@]}" timeout $((IPERF_SECONDS + 30)) iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
   srv=$!
   wait_listening "$port" || true
-  bps=$(timeout $((IPERF_SECONDS + 20)) iperf3 -c 127.0.0.1 -p "$port" -l 1M -t "$IPERF_SECONDS" -J |
+  bps=$("${pin_client[@]}" timeout $((IPERF_SECONDS + 20)) iperf3 -c 127.0.0.1 -p "$port" -l 1M -t "$IPERF_SECONDS" -J |
         awk -F: '/"bits_per_second"/ {v=$2} END {gsub(/[ ,]/, "", v); print v}') || true
   wait "$srv" 2>/dev/null || true
   [[ -n "$bps" ]] || { echo "n/a"; return; }
@@ -56,10 +60,10 @@ ucx_final() {  # test bytes iters [extra args...]
   shift 3
   port=$(free_port)
   export UCX_TLS=tcp UCX_NET_DEVICES=lo
-  timeout 120 ucx_perftest -p "$port" >/dev/null 2>&1 &
+  "${pin_server[@]}" timeout 120 ucx_perftest -p "$port" >/dev/null 2>&1 &
   srv=$!
   wait_listening "$port" || true
-  timeout 120 ucx_perftest 127.0.0.1 -p "$port" -t "$test" -s "$bytes" -n "$iters" \
+  "${pin_client[@]}" timeout 120 ucx_perftest 127.0.0.1 -p "$port" -t "$test" -s "$bytes" -n "$iters" \
     -w $((iters / 10 + 1)) "$@" 2>/dev/null | awk '/^Final:/' || true
   wait "$srv" 2>/dev/null || true
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates bench/RESULTS.md and its plot in one command: runs bench/run.sh
-# quiet and with CONTENDED (2) CPU-bound processes, keeps the raw records and
+# quiet, with CONTENDED (2) CPU-bound processes and quiet with --pin (one core
+# per side; shown, no targets), keeps the raw records and
 # summaries in bench/results/, checks the targets (bench/targets.sh) and plots
 # GB/s against size (gnuplot, from ./scripts/install-deps.sh --bench).
 #
 # Usage: bench/report.sh [BUILD_DIR]
-# Env: CONTENDED (2; 0 skips the contended run), ROUNDS (3; more rounds steady
+# Env: CONTENDED (2; 0 skips the contended run), PINNED (1; 0 skips the pinned
+#      run), ROUNDS (3; more rounds steady
 #      the medians on a noisy VM), REPORT_NOTE (a line about the
 #      machine, e.g. "taken while other jobs ran"), and run.sh's own variables.
 # Just re-render from the kept raw records: REPORT_ONLY=1 bench/report.sh
@@ -14,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
 out=$here/results
 CONTENDED=${CONTENDED:-2}
+PINNED=${PINNED:-1}
 ROUNDS=${ROUNDS:-3}
 mkdir -p "$out"
 
@@ -24,6 +27,11 @@ if [[ ${REPORT_ONLY:-0} != 1 ]]; then
   if ((CONTENDED > 0)); then
     "$here/run.sh" "$build" --rounds "$ROUNDS" --contended "$CONTENDED" --raw "$out/contended.raw" \
       2> >(tee "$out/contended.err" >&2) | tee "$out/contended.txt"
+  fi
+  rm -f "$out"/pinned.*
+  if ((PINNED)); then
+    "$here/run.sh" "$build" --rounds "$ROUNDS" --pin --raw "$out/pinned.raw" \
+      2> >(tee "$out/pinned.err" >&2) | tee "$out/pinned.txt"
   fi
 fi
 contended_raw=""
@@ -74,7 +82,7 @@ fi
 {
   echo "# Benchmark results"
   echo
-  echo "Regenerate with \`bench/report.sh build\` (about $((CONTENDED > 0 ? 6 : 3)) minutes on 2 cores; \`REPORT_ONLY=1\` re-renders"
+  echo "Regenerate with \`bench/report.sh build\` (about $((2 + (CONTENDED > 0 ? 3 : 0) + (PINNED ? 2 : 0))) minutes on 2 cores; \`REPORT_ONLY=1\` re-renders"
   echo "from the raw records in \`bench/results/\`). Loopback, two processes, medians of alternating rounds"
   echo "(three unless the header below says otherwise); tcpx-bench window 32; UCX is \`ucx_perftest\` with"
   echo "\`UCX_TLS=tcp\`. See README \"Benchmarks\" for what each column means."
@@ -86,10 +94,23 @@ fi
   echo
   "$here/targets.sh" "$out/quiet.raw" $contended_raw
   echo
-  for run in quiet contended; do
+  for run in quiet contended pinned; do
     [[ -f $out/$run.raw ]] || continue
     echo
-    [[ $run == quiet ]] && echo "## Quiet" || echo "## With $CONTENDED CPU-bound processes beside both"
+    case $run in
+      quiet) echo "## Quiet" ;;
+      contended) echo "## With $CONTENDED CPU-bound processes beside both" ;;
+      pinned)
+        echo "## Quiet, one core per side (\`bench/run.sh --pin\`; no targets)"
+        echo
+        echo "Every server on CPU 1 and every client on CPU 0, tcpx and baselines alike. UCX runs one busy"
+        echo "thread per process, which the scheduler keeps on a core of its own; a tcpx endpoint has two"
+        echo "(application and progress thread), and unpinned one of them at times runs on its peer's core. On"
+        echo "two hosts, or one with more cores than the four threads, that contest does not arise. Pinned, a"
+        echo "tcpx process's two threads share its one core instead (docs/design.md, \"Where small transfers"
+        echo "lose time\")."
+        ;;
+    esac
     echo
     echo '```text'
     "$here/summarize.sh" "$out/$run.raw"

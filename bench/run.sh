@@ -9,8 +9,11 @@
 #               same for the mean one-way latency over the whole run
 # plus CPU seconds per GB on both sides, the C API figures and thread counts.
 #
-# Usage: bench/run.sh [BUILD_DIR] [--contended N] [--rounds R] [--raw FILE]
+# Usage: bench/run.sh [BUILD_DIR] [--contended N] [--rounds R] [--pin] [--raw FILE]
 #   --contended N  N CPU-bound processes run beside everything, the whole time
+#   --pin          every server on CPU 1 and every client on CPU 0 (taskset),
+#                  tcpx and baselines alike: one core per side, as on two
+#                  hosts, instead of the scheduler placing 4 threads on 2 cores
 #   --raw FILE     keep the raw per-round records there (bench/report.sh does)
 # Env: SIZES (4K,64K,1M,16M,64M), MODES (send write read), WINDOW (32),
 #      BENCH_SECONDS (1, per figure), LAT_SIZES (8), CAPI_SHAPES ("1000x4K
@@ -20,11 +23,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$here/../build rounds=3 contended=0 raw=""
+pin_server=() pin_client=()  # command prefixes; baselines.sh uses them too
 while (($#)); do
   case $1 in
     --contended) contended=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --raw) raw=$2; shift 2 ;;
+    --pin) pin_server=(taskset -c 1) pin_client=(taskset -c 0); shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) build=$1; shift ;;
   esac
@@ -39,6 +44,10 @@ source "$here/baselines.sh"
 for b in "$bench" "$capi"; do [[ -x $b ]] || { echo "no $b: build first" >&2; exit 2; }; done
 command -v iperf3 >/dev/null && command -v ucx_perftest >/dev/null ||
   { echo "needs iperf3 and ucx_perftest: ./scripts/install-deps.sh --bench" >&2; exit 2; }
+if ((${#pin_server[@]})) && { ! command -v taskset >/dev/null || (($(nproc) < 2)); }; then
+  echo "--pin needs taskset and two CPUs" >&2
+  exit 2
+fi
 export TCPX_LISTEN_ADDR=127.0.0.1
 
 work=$(mktemp -d)
@@ -58,7 +67,7 @@ start_server() {
   local ready_re=$1
   shift
   : >"$work/server"  # emptied here, not in the job: the last server's ready line must not count
-  timeout 900 "$@" >>"$work/server" 2>&1 &
+  "${pin_server[@]}" timeout 900 "$@" >>"$work/server" 2>&1 &
   server_pid=$!
   server_line=""
   for _ in $(seq 200); do
@@ -85,7 +94,7 @@ tcpx_client() {  # client args... -> its output; the server's port is ephemeral
   start_server 'port [0-9]+' "$bench" --server || return 0
   local port
   port=$(sed -E 's/.*\(port ([0-9]+)\).*/\1/' <<<"$server_line")
-  timeout 900 "$bench" --client "127.0.0.1:$port" "$@" || echo "tcpx-bench client failed ($*)" >&2
+  "${pin_client[@]}" timeout 900 "$bench" --client "127.0.0.1:$port" "$@" || echo "tcpx-bench client failed ($*)" >&2
   finish_server
   grep '^threads:' "$work/server" | sed 's/^/server /'
 }
@@ -126,7 +135,7 @@ capi_round() {
     start_server '^META ' "$capi" --server || continue
     args=(--descs "${shape%x*}" --desc-size "${shape#*x}")
     ((fifo_done)) && args+=(--fifo 1 --cold 1)  # the FIFO figures once per round
-    out=$(timeout 300 "$capi" --client "${server_line#META }" "${args[@]}" 2>"$work/capi.err") ||
+    out=$("${pin_client[@]}" timeout 300 "$capi" --client "${server_line#META }" "${args[@]}" 2>"$work/capi.err") ||
       echo "tcpx-capi-bench $shape failed: $(grep -v WARN "$work/capi.err" | tail -1)" >&2
     finish_server
     if ((!fifo_done)); then
@@ -155,6 +164,7 @@ capi_round() {
   src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null)
   echo "# commit: $(git -C "${src:-$here}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "# rounds $rounds, contended $contended, window $WINDOW, $BENCH_SECONDS s per figure"
+  ((${#pin_server[@]} == 0)) || echo "# pinned: every server on CPU 1, every client on CPU 0"
 } >>"$raw"
 for ((i = 0; i < contended; i++)); do
   sh -c 'while :; do :; done' &
