@@ -105,7 +105,7 @@ fi
         echo
         echo "Every server on CPU 1 and every client on CPU 0, tcpx and baselines alike. UCX runs one busy"
         echo "thread per process, which the scheduler keeps on a core of its own; a tcpx endpoint has two"
-        echo "(application and progress thread), and unpinned one of them at times runs on its peer's core. On"
+        echo "(application and progress thread), and unpinned the scheduler may run one on its peer's core. On"
         echo "two hosts, or one with more cores than the four threads, that contest does not arise. Pinned, a"
         echo "tcpx process's two threads share its one core instead (docs/design.md, \"Where small transfers"
         echo "lose time\")."
