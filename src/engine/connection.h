@@ -128,6 +128,9 @@ struct Connection {
   Status peer_gone;
   Clock::time_point drain_until{};
   bool draining() const { return !peer_gone.ok() && error.ok(); }
+  // A frame could not be queued or written (the control channel keeps why):
+  // the connection fails at the end of the pass (Progress::fail_broken_channels).
+  bool frame_refused = false;
 
   // Two-sided matching: posted receives and the peer's announced sends, each
   // in order; the oldest of one matches the oldest of the other.

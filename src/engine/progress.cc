@@ -821,7 +821,7 @@ void Progress::send_frame(ConnId id, FrameType type, std::vector<uint8_t> payloa
   // FIFO items of a 1,000-item vector, which NIXL polls for within 5 ms).
   // A write error is sticky in the channel and fails the connection at the
   // end of the pass: failing it here would tear the service down under itself.
-  if (c->error.ok() && !write_out(c).ok()) channel_broke_ = true;
+  if (c->error.ok() && !write_out(c).ok()) queue_failed(c);
 }
 
 Status Progress::serve_messages(ConnId id, Endpoint::MessageService service) {
@@ -851,12 +851,19 @@ void Progress::queue_frame(Connection* c, FrameType type, uint64_t id, std::span
   if (!c->control->queue(type, id, payload, u).ok()) queue_failed(c);
 }
 
-void Progress::queue_failed(Connection* /*c*/) { channel_broke_ = true; }
+void Progress::queue_failed(Connection* c) {
+  c->frame_refused = true;
+  frames_refused_ = true;
+}
 
 void Progress::fail_broken_channels() {
-  if (!std::exchange(channel_broke_, false)) return;
+  if (!std::exchange(frames_refused_, false)) return;
+  // Only the connections that tried to write: a draining one (its peer
+  // closed in order) has a failed channel too, and stays until its plugin
+  // requests are done.
   for (auto& [id, c] : conns_)
-    if (c->error.ok() && !c->control->error().ok()) fail_connection(c.get(), Status(c->control->error()));
+    if (std::exchange(c->frame_refused, false) && c->error.ok())
+      fail_connection(c.get(), Status(c->control->error()));
 }
 
 void Progress::fail_connection(Connection* c, const Status& s) {

@@ -273,8 +273,8 @@ class Progress : private LoopHooks {
                    Urgency u = Urgency::kNow) override;
   void queue_failed(Connection* c) override;
   void fail_connection(Connection* c, const Status& s) override;
-  // Fails the connections whose control channel failed since the last call
-  // (queue_failed, or send_frame's write); at the end of every pass.
+  // Fails the connections that could not queue or write a frame since the
+  // last call (queue_failed, send_frame); at the end of every pass.
   void fail_broken_channels();
   void connection_busy(Connection* c) override;
 
@@ -335,7 +335,7 @@ class Progress : private LoopHooks {
   std::vector<Connection*> pconns_;
   uint64_t pass_no_ = 1;     // passes run so far, plus one
   bool lazy_held_ = false;   // the last flush_all() held lazy frames back
-  bool channel_broke_ = false;  // a control channel failed: fail_broken_channels() has work
+  bool frames_refused_ = false;  // some Connection::frame_refused is set
   // Background thread, plugin requests in flight: the current stall (passes
   // in a row that moved nothing) and how the loop waits it out (loop).
   SpinEpisode stall_;
