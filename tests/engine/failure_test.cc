@@ -140,9 +140,11 @@ TEST(PeerDeathMidWrite, TargetSurvivesItsWritersDeathMidStream) {
   MrId mr;
   ASSERT_OK(ep->reg(region.data(), region.size(), &mr));
   std::mt19937 rng(11);
+  // A kill that cut a write short drains for up to a second, so a slow host
+  // (the sanitizer jobs) fits fewer rounds in the 8 s: at least 5 run.
   const auto t_end = Clock::now() + std::chrono::seconds(8);
   int kills = 0;
-  for (; kills < 40 && Clock::now() < t_end; ++kills) {
+  for (; kills < 40 && (kills < 5 || Clock::now() < t_end); ++kills) {
     ChildProcess writer;
     ASSERT_OK(start_engine_peer(&writer, "writer"));
     ConnId c;
@@ -170,9 +172,6 @@ TEST(PeerDeathMidWrite, TargetSurvivesItsWritersDeathMidStream) {
   ASSERT_OK(ep->recv(c, mr, region.data(), size, &got));
   EXPECT_EQ(got, size);
   EXPECT_EQ(check_pattern(region.data(), size, 21), kPatternMatches);
-  // A kill that cut a write short drains for up to a second: fewer rounds
-  // fit on a slow host, and a few already reach the path most of the time.
-  EXPECT_GE(kills, 5);
 }
 
 class PeerDeath : public ::testing::TestWithParam<PluginMode> {};
