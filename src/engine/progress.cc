@@ -208,7 +208,7 @@ void Progress::drive_held(Work&& work) {
   // this thread sends them now, which costs less than waking the background
   // thread to do it.
   if (work() || ran) flush_all(/*hold_lazy=*/next_pass_soon());
-  fail_broken_channels();  // a work() that queued without moving
+  else fail_broken_channels();  // a work() that queued without moving (flush_all does it otherwise)
   publish_work_pending(any_busy());
   note_lazy_held();
 }
